@@ -1,0 +1,121 @@
+//! The whole decision for one request head, as a pure function: route, then Host and
+//! Origin policy, then the listener's authority. The server only does what the
+//! [`Verdict`] says.
+
+use crate::auth::{Authority, Decision, Grants};
+use crate::outcome::Reason;
+use crate::policy::Policy;
+use crate::request::{self, Request, Route, Upgrade};
+
+/// Everything a listener checks before a byte reaches the backend.
+#[derive(Debug)]
+pub struct Gate {
+    /// Host and Origin rules.
+    pub policy: Policy,
+    /// The listener's authority mode.
+    pub authority: Authority,
+}
+
+/// What to do with a request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict<'r> {
+    /// Answer the health endpoint.
+    Health,
+    /// Upgrade and relay to the backend.
+    Accept {
+        /// The validated upgrade.
+        upgrade: Upgrade<'r>,
+        /// Why it was accepted.
+        reason: Reason,
+        /// What the connection may do.
+        grants: Grants,
+    },
+    /// Answer with this reason's status and close.
+    Reject(Reason),
+}
+
+impl Gate {
+    /// Decides a parsed request.
+    pub fn decide<'r>(&self, request: &'r Request<'r>) -> Verdict<'r> {
+        let route = match request::route(request) {
+            Ok(route) => route,
+            Err(reason) => return Verdict::Reject(reason),
+        };
+        let common = match &route {
+            Route::Health(common) => common,
+            Route::Upgrade(upgrade) => &upgrade.common,
+        };
+        if let Err(reason) = self.policy.check(common.host, common.origin) {
+            return Verdict::Reject(reason);
+        }
+        match route {
+            Route::Health(_) => Verdict::Health,
+            Route::Upgrade(upgrade) => match self.authority.decide(&upgrade) {
+                Decision::Accept { reason, grants } => Verdict::Accept {
+                    upgrade,
+                    reason,
+                    grants,
+                },
+                Decision::Reject(reason) => Verdict::Reject(reason),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::{Head, parse};
+    use crate::token::Secret;
+
+    fn verdict(head: &str) -> Result<Reason, Reason> {
+        let gate = Gate {
+            policy: Policy::default(),
+            authority: Authority::query_token(&Secret::new("0123456789abcdef"), true),
+        };
+        let Ok(Head::Complete { request, .. }) = parse(head.as_bytes()) else {
+            return Err(Reason::MalformedRequest);
+        };
+        match gate.decide(&request) {
+            Verdict::Health => Ok(Reason::Served),
+            Verdict::Accept { reason, .. } => Ok(reason),
+            Verdict::Reject(reason) => Err(reason),
+        }
+    }
+
+    fn upgrade(target: &str, host: &str, extra: &str) -> String {
+        format!(
+            "GET {target} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
+        )
+    }
+
+    #[test]
+    fn order_of_checks() {
+        let ok = "/?token=0123456789abcdef";
+        assert_eq!(verdict(&upgrade(ok, "localhost", "")), Ok(Reason::ValidToken));
+        assert_eq!(verdict(&upgrade("/", "localhost", "")), Err(Reason::MissingToken));
+        // Policy before authority: a page on another origin learns nothing about tokens.
+        assert_eq!(verdict(&upgrade("/", "evil.example", "")), Err(Reason::HostDenied));
+        assert_eq!(
+            verdict(&upgrade(ok, "localhost", "Origin: https://evil.example\r\n")),
+            Err(Reason::OriginDenied)
+        );
+        assert_eq!(
+            verdict(&upgrade(ok, "localhost", "Origin: null\r\n")),
+            Err(Reason::OriginDenied)
+        );
+        assert_eq!(
+            verdict(&upgrade(ok, "localhost", "Origin: http://localhost:5173\r\n")),
+            Ok(Reason::ValidToken)
+        );
+        assert_eq!(
+            verdict("GET /_wsgate/healthz HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\n"),
+            Ok(Reason::Served)
+        );
+        assert_eq!(
+            verdict("GET /_wsgate/healthz HTTP/1.1\r\nHost: evil.example\r\n\r\n"),
+            Err(Reason::HostDenied)
+        );
+    }
+}

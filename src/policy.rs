@@ -1,0 +1,306 @@
+//! Host and Origin rules: which names a listener answers to and which web pages may
+//! open a connection. Pure.
+//!
+//! On a loopback listener the Host must name loopback in one of a few canonical
+//! spellings: `localhost`, a `*.localhost` name (RFC 6761 §6.3), a dotted-decimal
+//! `127.x.y.z` without leading zeros, or `[::1]`, with any port. Octal, hex and
+//! shortened IPv4 forms (`0177.0.0.1`, `0x7f.1`, `127.1`) are refused: a name that
+//! only some resolvers read as loopback is how DNS-rebinding guards elsewhere were
+//! bypassed. Anything else needs `--allow-host`.
+//!
+//! A present Origin (RFC 6454) must be an `http` or `https` origin on such a loopback
+//! host, an exact `--allow-origin` entry, or anything when `*` is allowed. `null` is
+//! not loopback.
+
+use std::fmt;
+
+use crate::outcome::Reason;
+
+/// The Host and Origin rules of one listener.
+#[derive(Clone, Debug, Default)]
+pub struct Policy {
+    /// Extra Host names (lowercase, without port) accepted besides loopback ones.
+    pub hosts: Vec<String>,
+    /// Whether any Host is accepted (a non-loopback wildcard listener without
+    /// `--allow-host`).
+    pub any_host: bool,
+    /// Origins accepted besides loopback ones (lowercase, no trailing slash).
+    pub origins: Vec<String>,
+    /// Whether `--allow-origin '*'` was given.
+    pub any_origin: bool,
+}
+
+/// A `--allow-origin` or `--allow-host` value that cannot match anything.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadEntry(&'static str);
+
+impl fmt::Display for BadEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl Policy {
+    /// Adds a `--allow-host` entry: a host name or IP literal, without port.
+    pub fn allow_host(&mut self, host: &str) -> Result<(), BadEntry> {
+        let host = host.to_ascii_lowercase();
+        if host.is_empty() || split_port(&host).is_none_or(|(_, port)| port.is_some()) {
+            return Err(BadEntry("expected a host name or IP literal without a port"));
+        }
+        if !host.bytes().all(is_host_byte) {
+            return Err(BadEntry("contains a character that cannot appear in a Host"));
+        }
+        self.hosts.push(host);
+        Ok(())
+    }
+
+    /// Adds a `--allow-origin` entry: `*`, `null`, or `scheme://host[:port]`.
+    pub fn allow_origin(&mut self, origin: &str) -> Result<(), BadEntry> {
+        if origin == "*" {
+            self.any_origin = true;
+            return Ok(());
+        }
+        let origin = origin.strip_suffix('/').unwrap_or(origin).to_ascii_lowercase();
+        if origin != "null" {
+            let Some((scheme, rest)) = origin.split_once("://") else {
+                return Err(BadEntry("expected scheme://host[:port], 'null' or '*'"));
+            };
+            let valid_scheme = !scheme.is_empty()
+                && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+            if !valid_scheme
+                || rest.is_empty()
+                || rest.contains('/')
+                || !rest.bytes().all(is_host_byte)
+            {
+                return Err(BadEntry("expected scheme://host[:port] with no path"));
+            }
+        }
+        self.origins.push(origin);
+        Ok(())
+    }
+
+    /// Checks a request's Host and Origin headers.
+    pub fn check(&self, host: &[u8], origin: Option<&[u8]>) -> Result<(), Reason> {
+        if !self.host_allowed(host) {
+            return Err(Reason::HostDenied);
+        }
+        match origin {
+            Some(origin) if !self.origin_allowed(origin) => Err(Reason::OriginDenied),
+            _ => Ok(()),
+        }
+    }
+
+    fn host_allowed(&self, host: &[u8]) -> bool {
+        if self.any_host {
+            return true;
+        }
+        let Some((name, _)) = std::str::from_utf8(host).ok().and_then(split_port) else {
+            return false;
+        };
+        is_loopback_name(name) || self.hosts.iter().any(|h| h.eq_ignore_ascii_case(name))
+    }
+
+    fn origin_allowed(&self, origin: &[u8]) -> bool {
+        if self.any_origin {
+            return true;
+        }
+        let Ok(origin) = std::str::from_utf8(origin) else {
+            return false;
+        };
+        is_loopback_origin(origin) || self.origins.iter().any(|o| o.eq_ignore_ascii_case(origin))
+    }
+}
+
+fn is_host_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._:[]".contains(&b)
+}
+
+/// Splits `host[:port]` (RFC 3986 authority without userinfo). The port, when present,
+/// is 1 to 5 digits up to 65535; an IPv6 literal must be bracketed.
+pub fn split_port(authority: &str) -> Option<(&str, Option<u16>)> {
+    let (name, port) = if authority.starts_with('[') {
+        let end = authority.find(']')?;
+        match &authority[end + 1..] {
+            "" => (&authority[..=end], None),
+            rest => (&authority[..=end], Some(rest.strip_prefix(':')?)),
+        }
+    } else {
+        match authority.split_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (authority, None),
+        }
+    };
+    if name.is_empty() {
+        return None;
+    }
+    let port = match port {
+        None => None,
+        Some(p) if (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(p.parse().ok()?)
+        }
+        Some(_) => return None,
+    };
+    Some((name, port))
+}
+
+/// Whether a host name (without port) is one of the canonical loopback spellings.
+pub fn is_loopback_name(name: &str) -> bool {
+    if name.eq_ignore_ascii_case("localhost") || name == "[::1]" {
+        return true;
+    }
+    if let Some(sub) = strip_suffix_ignore_case(name, ".localhost") {
+        return sub.len() <= 253 - ".localhost".len() && sub.split('.').all(is_dns_label);
+    }
+    is_canonical_127(name)
+}
+
+fn strip_suffix_ignore_case<'a>(s: &'a str, suffix: &str) -> Option<&'a str> {
+    let at = s.len().checked_sub(suffix.len())?;
+    (s.is_char_boundary(at) && s[at..].eq_ignore_ascii_case(suffix)).then(|| &s[..at])
+}
+
+fn is_dns_label(label: &str) -> bool {
+    (1..=63).contains(&label.len())
+        && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !label.starts_with('-')
+        && !label.ends_with('-')
+}
+
+/// `127.x.y.z` in canonical dotted decimal: four octets, each 0–255, no leading zero.
+fn is_canonical_127(name: &str) -> bool {
+    let mut octets = 0;
+    for (i, part) in name.split('.').enumerate() {
+        let canonical = !part.is_empty()
+            && part.len() <= 3
+            && part.bytes().all(|b| b.is_ascii_digit())
+            && (part == "0" || !part.starts_with('0'))
+            && part.parse::<u16>().is_ok_and(|n| n <= 255);
+        if !canonical || (i == 0 && part != "127") {
+            return false;
+        }
+        octets += 1;
+    }
+    octets == 4
+}
+
+/// Whether an Origin is `http://` or `https://` on a loopback host, with an optional
+/// port and nothing else.
+pub fn is_loopback_origin(origin: &str) -> bool {
+    let rest = strip_prefix_ignore_case(origin, "http://")
+        .or_else(|| strip_prefix_ignore_case(origin, "https://"));
+    rest.and_then(split_port)
+        .is_some_and(|(name, _)| is_loopback_name(name))
+}
+
+fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.as_bytes().get(..prefix.len())?;
+    // An ASCII prefix matched, so `prefix.len()` is a character boundary.
+    head.eq_ignore_ascii_case(prefix.as_bytes()).then(|| &s[prefix.len()..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(h: &str) -> Result<(), Reason> {
+        Policy::default().check(h.as_bytes(), None)
+    }
+
+    fn origin(o: &str) -> Result<(), Reason> {
+        Policy::default().check(b"localhost", Some(o.as_bytes()))
+    }
+
+    macro_rules! table {
+        ($f:ident, $want:expr, [$($case:expr),* $(,)?]) => {
+            for case in [$($case),*] {
+                assert_eq!($f(case), $want, "{case:?}");
+            }
+        };
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        table!(host, Ok(()), [
+            "localhost", "LOCALHOST", "localhost:7331", "app.localhost", "a.b-c.localhost:1",
+            "127.0.0.1", "127.0.0.1:80", "127.255.255.255", "127.1.2.3:65535", "[::1]",
+            "[::1]:7331", "App.LocalHost:9",
+        ]);
+    }
+
+    #[test]
+    fn other_hosts() {
+        table!(host, Err(Reason::HostDenied), [
+            "", "example.com", "localhost.example.com", "localhost.", ".localhost",
+            "a..localhost", "-a.localhost", "evil_name.localhost", "127.1", "127.0.1",
+            "0177.0.0.1", "0x7f.0.0.1", "0x7f000001", "2130706433", "127.000.000.001",
+            "127.0.0.01", "127.0.0.256", "127.0.0.1.", "127.0.0.1:", "127.0.0.1:0x50",
+            "127.0.0.1:65536", "127.0.0.1:123456", "[::1]x", "[0:0:0:0:0:0:0:1]", "::1",
+            "[::ffff:127.0.0.1]", "0.0.0.0", "128.0.0.1", "localhost:80:80",
+            "user@localhost", "localhost/x", "localhost ", "ｌocalhost",
+        ]);
+    }
+
+    #[test]
+    fn allowed_hosts() {
+        let mut p = Policy::default();
+        p.allow_host("Dev.Example").unwrap();
+        assert_eq!(p.check(b"dev.example:8080", None), Ok(()));
+        assert_eq!(p.check(b"DEV.EXAMPLE", None), Ok(()));
+        assert_eq!(p.check(b"dev.example.evil", None), Err(Reason::HostDenied));
+        assert_eq!(p.check(b"localhost", None), Ok(()));
+        assert!(p.allow_host("dev.example:80").is_err());
+        assert!(p.allow_host("").is_err());
+        assert!(p.allow_host("a b").is_err());
+        let any = Policy {
+            any_host: true,
+            ..Policy::default()
+        };
+        assert_eq!(any.check(b"anything", None), Ok(()));
+    }
+
+    #[test]
+    fn loopback_origins() {
+        table!(origin, Ok(()), [
+            "http://localhost", "http://localhost:3000", "https://127.0.0.1:8443",
+            "HTTP://LOCALHOST", "http://app.localhost:5173", "http://[::1]:8080",
+        ]);
+    }
+
+    #[test]
+    fn other_origins() {
+        table!(origin, Err(Reason::OriginDenied), [
+            "null", "", "http://", "http://localhost/", "http://localhost:3000/x",
+            "http://example.com", "https://localhost.evil.com", "ws://localhost",
+            "file://", "chrome-extension://abc", "http://127.1", "http://0x7f.0.0.1",
+            "http://user@localhost", "localhost", "http://localhost:99999",
+        ]);
+    }
+
+    #[test]
+    fn allowed_origins() {
+        let mut p = Policy::default();
+        p.allow_origin("https://App.Example/").unwrap();
+        assert_eq!(p.check(b"localhost", Some(b"https://app.example")), Ok(()));
+        assert_eq!(
+            p.check(b"localhost", Some(b"https://app.example:443")),
+            Err(Reason::OriginDenied)
+        );
+        assert_eq!(p.check(b"localhost", Some(b"http://app.example")), Err(Reason::OriginDenied));
+        assert_eq!(p.check(b"localhost", Some(b"null")), Err(Reason::OriginDenied));
+        p.allow_origin("null").unwrap();
+        assert_eq!(p.check(b"localhost", Some(b"null")), Ok(()));
+        assert!(p.allow_origin("app.example").is_err());
+        assert!(p.allow_origin("https://app.example/path").is_err());
+        assert!(p.allow_origin("https://").is_err());
+        p.allow_origin("*").unwrap();
+        assert_eq!(p.check(b"localhost", Some(b"https://anything.example")), Ok(()));
+    }
+
+    #[test]
+    fn host_checked_before_origin() {
+        assert_eq!(
+            Policy::default().check(b"evil.example", Some(b"http://evil.example")),
+            Err(Reason::HostDenied)
+        );
+    }
+}
