@@ -54,7 +54,11 @@ impl Grants {
 
 impl fmt::Display for Grants {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names = [(Grants::READ, "read"), (Grants::WRITE, "write"), (Grants::EXEC, "exec")];
+        let names = [
+            (Grants::READ, "read"),
+            (Grants::WRITE, "write"),
+            (Grants::EXEC, "exec"),
+        ];
         let mut first = true;
         for (scope, name) in names {
             if self.contains(scope) {
@@ -184,9 +188,18 @@ mod tests {
             ("/", Decision::Reject(Reason::MissingToken)),
             ("/?token=", Decision::Reject(Reason::MissingToken)),
             ("/?token=wrong", Decision::Reject(Reason::InvalidToken)),
-            ("/?token=correct-horse-battery-stapl", Decision::Reject(Reason::InvalidToken)),
-            ("/?token=correct-horse-battery-staplee", Decision::Reject(Reason::InvalidToken)),
-            ("/?token=correct+horse", Decision::Reject(Reason::InvalidToken)),
+            (
+                "/?token=correct-horse-battery-stapl",
+                Decision::Reject(Reason::InvalidToken),
+            ),
+            (
+                "/?token=correct-horse-battery-staplee",
+                Decision::Reject(Reason::InvalidToken),
+            ),
+            (
+                "/?token=correct+horse",
+                Decision::Reject(Reason::InvalidToken),
+            ),
             (
                 "/?token=correct-horse-battery-staple&tok%65n=x",
                 Decision::Reject(Reason::DuplicateToken),
@@ -203,7 +216,10 @@ mod tests {
         assert_eq!(decide(false, "/"), DISABLED);
         assert_eq!(decide(false, "/?token=wrong"), DISABLED);
         assert_eq!(decide(false, "/?token=a&token=b"), DISABLED);
-        assert_eq!(decide(false, "/?token=%4"), Decision::Reject(Reason::MalformedRequest));
+        assert_eq!(
+            decide(false, "/?token=%4"),
+            Decision::Reject(Reason::MalformedRequest)
+        );
     }
 
     #[test]

@@ -93,12 +93,25 @@ mod tests {
     #[test]
     fn order_of_checks() {
         let ok = "/?token=0123456789abcdef";
-        assert_eq!(verdict(&upgrade(ok, "localhost", "")), Ok(Reason::ValidToken));
-        assert_eq!(verdict(&upgrade("/", "localhost", "")), Err(Reason::MissingToken));
-        // Policy before authority: a page on another origin learns nothing about tokens.
-        assert_eq!(verdict(&upgrade("/", "evil.example", "")), Err(Reason::HostDenied));
         assert_eq!(
-            verdict(&upgrade(ok, "localhost", "Origin: https://evil.example\r\n")),
+            verdict(&upgrade(ok, "localhost", "")),
+            Ok(Reason::ValidToken)
+        );
+        assert_eq!(
+            verdict(&upgrade("/", "localhost", "")),
+            Err(Reason::MissingToken)
+        );
+        // Policy before authority: a page on another origin learns nothing about tokens.
+        assert_eq!(
+            verdict(&upgrade("/", "evil.example", "")),
+            Err(Reason::HostDenied)
+        );
+        assert_eq!(
+            verdict(&upgrade(
+                ok,
+                "localhost",
+                "Origin: https://evil.example\r\n"
+            )),
             Err(Reason::OriginDenied)
         );
         assert_eq!(
@@ -106,7 +119,11 @@ mod tests {
             Err(Reason::OriginDenied)
         );
         assert_eq!(
-            verdict(&upgrade(ok, "localhost", "Origin: http://localhost:5173\r\n")),
+            verdict(&upgrade(
+                ok,
+                "localhost",
+                "Origin: http://localhost:5173\r\n"
+            )),
             Ok(Reason::ValidToken)
         );
         assert_eq!(

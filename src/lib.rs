@@ -9,11 +9,16 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod backend;
+pub mod cli;
 pub mod gate;
+pub mod log;
 pub mod outcome;
 pub mod policy;
 pub mod request;
 pub mod response;
+pub mod runtime;
+pub mod server;
 pub mod token;
 
 /// The version printed by `--version` and reported by the health endpoint.

@@ -45,10 +45,14 @@ impl Policy {
     pub fn allow_host(&mut self, host: &str) -> Result<(), BadEntry> {
         let host = host.to_ascii_lowercase();
         if host.is_empty() || split_port(&host).is_none_or(|(_, port)| port.is_some()) {
-            return Err(BadEntry("expected a host name or IP literal without a port"));
+            return Err(BadEntry(
+                "expected a host name or IP literal without a port",
+            ));
         }
         if !host.bytes().all(is_host_byte) {
-            return Err(BadEntry("contains a character that cannot appear in a Host"));
+            return Err(BadEntry(
+                "contains a character that cannot appear in a Host",
+            ));
         }
         self.hosts.push(host);
         Ok(())
@@ -60,13 +64,18 @@ impl Policy {
             self.any_origin = true;
             return Ok(());
         }
-        let origin = origin.strip_suffix('/').unwrap_or(origin).to_ascii_lowercase();
+        let origin = origin
+            .strip_suffix('/')
+            .unwrap_or(origin)
+            .to_ascii_lowercase();
         if origin != "null" {
             let Some((scheme, rest)) = origin.split_once("://") else {
                 return Err(BadEntry("expected scheme://host[:port], 'null' or '*'"));
             };
             let valid_scheme = !scheme.is_empty()
-                && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+                && scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
             if !valid_scheme
                 || rest.is_empty()
                 || rest.contains('/')
@@ -161,7 +170,9 @@ fn strip_suffix_ignore_case<'a>(s: &'a str, suffix: &str) -> Option<&'a str> {
 
 fn is_dns_label(label: &str) -> bool {
     (1..=63).contains(&label.len())
-        && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         && !label.starts_with('-')
         && !label.ends_with('-')
 }
@@ -195,7 +206,8 @@ pub fn is_loopback_origin(origin: &str) -> bool {
 fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.as_bytes().get(..prefix.len())?;
     // An ASCII prefix matched, so `prefix.len()` is a character boundary.
-    head.eq_ignore_ascii_case(prefix.as_bytes()).then(|| &s[prefix.len()..])
+    head.eq_ignore_ascii_case(prefix.as_bytes())
+        .then(|| &s[prefix.len()..])
 }
 
 #[cfg(test)]
@@ -220,24 +232,67 @@ mod tests {
 
     #[test]
     fn loopback_hosts() {
-        table!(host, Ok(()), [
-            "localhost", "LOCALHOST", "localhost:7331", "app.localhost", "a.b-c.localhost:1",
-            "127.0.0.1", "127.0.0.1:80", "127.255.255.255", "127.1.2.3:65535", "[::1]",
-            "[::1]:7331", "App.LocalHost:9",
-        ]);
+        table!(
+            host,
+            Ok(()),
+            [
+                "localhost",
+                "LOCALHOST",
+                "localhost:7331",
+                "app.localhost",
+                "a.b-c.localhost:1",
+                "127.0.0.1",
+                "127.0.0.1:80",
+                "127.255.255.255",
+                "127.1.2.3:65535",
+                "[::1]",
+                "[::1]:7331",
+                "App.LocalHost:9",
+            ]
+        );
     }
 
     #[test]
     fn other_hosts() {
-        table!(host, Err(Reason::HostDenied), [
-            "", "example.com", "localhost.example.com", "localhost.", ".localhost",
-            "a..localhost", "-a.localhost", "evil_name.localhost", "127.1", "127.0.1",
-            "0177.0.0.1", "0x7f.0.0.1", "0x7f000001", "2130706433", "127.000.000.001",
-            "127.0.0.01", "127.0.0.256", "127.0.0.1.", "127.0.0.1:", "127.0.0.1:0x50",
-            "127.0.0.1:65536", "127.0.0.1:123456", "[::1]x", "[0:0:0:0:0:0:0:1]", "::1",
-            "[::ffff:127.0.0.1]", "0.0.0.0", "128.0.0.1", "localhost:80:80",
-            "user@localhost", "localhost/x", "localhost ", "ｌocalhost",
-        ]);
+        table!(
+            host,
+            Err(Reason::HostDenied),
+            [
+                "",
+                "example.com",
+                "localhost.example.com",
+                "localhost.",
+                ".localhost",
+                "a..localhost",
+                "-a.localhost",
+                "evil_name.localhost",
+                "127.1",
+                "127.0.1",
+                "0177.0.0.1",
+                "0x7f.0.0.1",
+                "0x7f000001",
+                "2130706433",
+                "127.000.000.001",
+                "127.0.0.01",
+                "127.0.0.256",
+                "127.0.0.1.",
+                "127.0.0.1:",
+                "127.0.0.1:0x50",
+                "127.0.0.1:65536",
+                "127.0.0.1:123456",
+                "[::1]x",
+                "[0:0:0:0:0:0:0:1]",
+                "::1",
+                "[::ffff:127.0.0.1]",
+                "0.0.0.0",
+                "128.0.0.1",
+                "localhost:80:80",
+                "user@localhost",
+                "localhost/x",
+                "localhost ",
+                "ｌocalhost",
+            ]
+        );
     }
 
     #[test]
@@ -260,20 +315,43 @@ mod tests {
 
     #[test]
     fn loopback_origins() {
-        table!(origin, Ok(()), [
-            "http://localhost", "http://localhost:3000", "https://127.0.0.1:8443",
-            "HTTP://LOCALHOST", "http://app.localhost:5173", "http://[::1]:8080",
-        ]);
+        table!(
+            origin,
+            Ok(()),
+            [
+                "http://localhost",
+                "http://localhost:3000",
+                "https://127.0.0.1:8443",
+                "HTTP://LOCALHOST",
+                "http://app.localhost:5173",
+                "http://[::1]:8080",
+            ]
+        );
     }
 
     #[test]
     fn other_origins() {
-        table!(origin, Err(Reason::OriginDenied), [
-            "null", "", "http://", "http://localhost/", "http://localhost:3000/x",
-            "http://example.com", "https://localhost.evil.com", "ws://localhost",
-            "file://", "chrome-extension://abc", "http://127.1", "http://0x7f.0.0.1",
-            "http://user@localhost", "localhost", "http://localhost:99999",
-        ]);
+        table!(
+            origin,
+            Err(Reason::OriginDenied),
+            [
+                "null",
+                "",
+                "http://",
+                "http://localhost/",
+                "http://localhost:3000/x",
+                "http://example.com",
+                "https://localhost.evil.com",
+                "ws://localhost",
+                "file://",
+                "chrome-extension://abc",
+                "http://127.1",
+                "http://0x7f.0.0.1",
+                "http://user@localhost",
+                "localhost",
+                "http://localhost:99999",
+            ]
+        );
     }
 
     #[test]
@@ -285,15 +363,24 @@ mod tests {
             p.check(b"localhost", Some(b"https://app.example:443")),
             Err(Reason::OriginDenied)
         );
-        assert_eq!(p.check(b"localhost", Some(b"http://app.example")), Err(Reason::OriginDenied));
-        assert_eq!(p.check(b"localhost", Some(b"null")), Err(Reason::OriginDenied));
+        assert_eq!(
+            p.check(b"localhost", Some(b"http://app.example")),
+            Err(Reason::OriginDenied)
+        );
+        assert_eq!(
+            p.check(b"localhost", Some(b"null")),
+            Err(Reason::OriginDenied)
+        );
         p.allow_origin("null").unwrap();
         assert_eq!(p.check(b"localhost", Some(b"null")), Ok(()));
         assert!(p.allow_origin("app.example").is_err());
         assert!(p.allow_origin("https://app.example/path").is_err());
         assert!(p.allow_origin("https://").is_err());
         p.allow_origin("*").unwrap();
-        assert_eq!(p.check(b"localhost", Some(b"https://anything.example")), Ok(()));
+        assert_eq!(
+            p.check(b"localhost", Some(b"https://anything.example")),
+            Ok(())
+        );
     }
 
     #[test]

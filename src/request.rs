@@ -205,7 +205,10 @@ pub fn route<'r>(req: &'r Request<'r>) -> Result<Route<'r>, Reason> {
 /// Origin form (RFC 9112 §3.2.1): an absolute path and an optional query, in visible
 /// ASCII; `#` never belongs in a request target.
 fn valid_target(target: &str) -> bool {
-    target.starts_with('/') && target.bytes().all(|b| (0x21..0x7f).contains(&b) && b != b'#')
+    target.starts_with('/')
+        && target
+            .bytes()
+            .all(|b| (0x21..0x7f).contains(&b) && b != b'#')
 }
 
 /// A base64 value (with padding) that decodes to exactly 16 bytes.
@@ -218,7 +221,11 @@ fn valid_key(key: &[u8]) -> bool {
 /// The value of a header that may appear at most once; a second one is ambiguous.
 fn single<'r>(req: &'r Request<'r>, name: &str) -> Result<Option<&'r [u8]>, Reason> {
     let mut found = None;
-    for h in req.headers.iter().filter(|h| h.name.eq_ignore_ascii_case(name)) {
+    for h in req
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case(name))
+    {
         if found.replace(h.value).is_some() {
             return Err(Reason::MalformedRequest);
         }
@@ -227,7 +234,9 @@ fn single<'r>(req: &'r Request<'r>, name: &str) -> Result<Option<&'r [u8]>, Reas
 }
 
 fn has(req: &Request<'_>, name: &str) -> bool {
-    req.headers.iter().any(|h| h.name.eq_ignore_ascii_case(name))
+    req.headers
+        .iter()
+        .any(|h| h.name.eq_ignore_ascii_case(name))
 }
 
 /// Whether a comma-separated list header (possibly repeated) contains `token`,
@@ -284,7 +293,7 @@ mod tests {
         ($($name:ident: $bytes:expr => $want:expr;)*) => {$(
             #[test]
             fn $name() {
-                assert_eq!(outcome(&$bytes), $want);
+                assert_eq!(outcome(&$bytes[..]), $want);
             }
         )*};
     }
@@ -300,13 +309,13 @@ mod tests {
             &["Connection: keep-alive", "Upgrade: h2c"], &["Connection", "Upgrade"]) => Err(Reason::NotWebsocket);
         upgrade_in_second_list_header: upgrade_with("GET / HTTP/1.1",
             &["Connection: keep-alive", "Connection: upgrade"], &["Connection"]) => Ok("upgrade");
-        partial: b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec() => Ok("partial");
-        empty: b"".to_vec() => Ok("partial");
+        partial: b"GET / HTTP/1.1\r\nHost: x\r\n" => Ok("partial");
+        empty: b"" => Ok("partial");
         post: upgrade_with("POST / HTTP/1.1", &[], &[]) => Err(Reason::MethodNotAllowed);
         lowercase_get: upgrade_with("get / HTTP/1.1", &[], &[]) => Err(Reason::MethodNotAllowed);
         http10: upgrade_with("GET / HTTP/1.0", &[], &[]) => Err(Reason::MalformedRequest);
         http2_line: upgrade_with("GET / HTTP/2.0", &[], &[]) => Err(Reason::MalformedRequest);
-        garbage: b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n".to_vec() => Err(Reason::MalformedRequest);
+        garbage: b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n" => Err(Reason::MalformedRequest);
         no_host: upgrade_with("GET / HTTP/1.1", &[], &["Host"]) => Err(Reason::MalformedRequest);
         empty_host: upgrade_with("GET / HTTP/1.1", &["Host:"], &["Host"]) => Err(Reason::MalformedRequest);
         two_hosts: upgrade_with("GET / HTTP/1.1", &["Host: evil.example"], &[]) => Err(Reason::MalformedRequest);
@@ -317,10 +326,10 @@ mod tests {
         body_length: upgrade_with("GET / HTTP/1.1", &["Content-Length: 5"], &[]) => Err(Reason::MalformedRequest);
         zero_length_ok: upgrade_with("GET / HTTP/1.1", &["Content-Length: 0"], &[]) => Ok("upgrade");
         chunked: upgrade_with("GET / HTTP/1.1", &["Transfer-Encoding: chunked"], &[]) => Err(Reason::MalformedRequest);
-        bare_lf: b"GET / HTTP/1.1\nHost: localhost\n\n".to_vec() => Err(Reason::MalformedRequest);
-        mixed_lf: b"GET / HTTP/1.1\r\nHost: localhost\n\r\n".to_vec() => Err(Reason::MalformedRequest);
-        obs_fold: b"GET / HTTP/1.1\r\nHost: localhost\r\n folded\r\n\r\n".to_vec() => Err(Reason::MalformedRequest);
-        space_before_colon: b"GET / HTTP/1.1\r\nHost : localhost\r\n\r\n".to_vec() => Err(Reason::MalformedRequest);
+        bare_lf: b"GET / HTTP/1.1\nHost: localhost\n\n" => Err(Reason::MalformedRequest);
+        mixed_lf: b"GET / HTTP/1.1\r\nHost: localhost\n\r\n" => Err(Reason::MalformedRequest);
+        obs_fold: b"GET / HTTP/1.1\r\nHost: localhost\r\n folded\r\n\r\n" => Err(Reason::MalformedRequest);
+        space_before_colon: b"GET / HTTP/1.1\r\nHost : localhost\r\n\r\n" => Err(Reason::MalformedRequest);
         fragment: upgrade_with("GET /ws#frag HTTP/1.1", &[], &[]) => Err(Reason::MalformedRequest);
         absolute_form: upgrade_with("GET http://localhost/ HTTP/1.1", &[], &[]) => Err(Reason::MalformedRequest);
         asterisk_form: upgrade_with("GET * HTTP/1.1", &[], &[]) => Err(Reason::MalformedRequest);

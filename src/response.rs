@@ -86,8 +86,11 @@ mod tests {
 
     #[test]
     fn subprotocol_when_chosen() {
-        let out = String::from_utf8(switching_protocols(b"dGhlIHNhbXBsZSBub25jZQ==", Some("chat")))
-            .unwrap();
+        let out = String::from_utf8(switching_protocols(
+            b"dGhlIHNhbXBsZSBub25jZQ==",
+            Some("chat"),
+        ))
+        .unwrap();
         assert!(out.contains("\r\nSec-WebSocket-Protocol: chat\r\n"));
     }
 
@@ -108,7 +111,10 @@ mod tests {
     #[test]
     fn required_headers() {
         let text = |r| String::from_utf8(reject(r)).unwrap();
-        assert!(text(Reason::MethodNotAllowed).starts_with("HTTP/1.1 405 Method Not Allowed\r\nAllow: GET\r\n"));
+        assert!(
+            text(Reason::MethodNotAllowed)
+                .starts_with("HTTP/1.1 405 Method Not Allowed\r\nAllow: GET\r\n")
+        );
         assert!(text(Reason::UnsupportedVersion).contains("\r\nSec-WebSocket-Version: 13\r\n"));
         assert!(text(Reason::NotWebsocket).starts_with("HTTP/1.1 426 "));
         assert!(text(Reason::TooManyConnections).contains("\r\nRetry-After: 1\r\n"));
@@ -122,15 +128,29 @@ mod tests {
     fn every_rejection_closes_and_has_a_sized_body() {
         use Reason::*;
         for reason in [
-            MissingToken, InvalidToken, DuplicateToken, MalformedRequest, MethodNotAllowed,
-            NotWebsocket, UnsupportedVersion, HeadTooLarge, HandshakeTimeout, HostDenied,
-            OriginDenied, NotFound, TooManyConnections, BackendFailed,
+            MissingToken,
+            InvalidToken,
+            DuplicateToken,
+            MalformedRequest,
+            MethodNotAllowed,
+            NotWebsocket,
+            UnsupportedVersion,
+            HeadTooLarge,
+            HandshakeTimeout,
+            HostDenied,
+            OriginDenied,
+            NotFound,
+            TooManyConnections,
+            BackendFailed,
         ] {
             let text = String::from_utf8(reject(reason)).unwrap();
             let (head, body) = text.split_once("\r\n\r\n").unwrap();
             let head = format!("{head}\r\n");
             assert!(head.contains("\r\nConnection: close\r\n"), "{reason}");
-            assert!(head.contains(&format!("\r\nContent-Length: {}\r\n", body.len())), "{reason}");
+            assert!(
+                head.contains(&format!("\r\nContent-Length: {}\r\n", body.len())),
+                "{reason}"
+            );
             assert!(head.starts_with(&format!("HTTP/1.1 {} ", reason.status().code())));
         }
     }

@@ -254,12 +254,13 @@ pub fn percent_encode(bytes: &[u8]) -> String {
 
 /// The non-empty `name=value` pairs of a query (`value` is empty without `=`).
 fn pairs(query: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
-    query.split(|&b| b == b'&').filter(|p| !p.is_empty()).map(|pair| {
-        match pair.iter().position(|&b| b == b'=') {
+    query
+        .split(|&b| b == b'&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| match pair.iter().position(|&b| b == b'=') {
             Some(i) => (&pair[..i], &pair[i + 1..]),
             None => (pair, &b""[..]),
-        }
-    })
+        })
 }
 
 /// Whether `raw` decodes to exactly `expected`; decodes (and so checks) all of `raw`.
@@ -364,7 +365,10 @@ mod tests {
         assert_eq!(redact("/a?token=secretsecret&b=1"), "/a?token=REDACTED&b=1");
         assert_eq!(redact("/a?tok%65n=secret"), "/a?tok%65n=REDACTED");
         assert_eq!(redact("/a?tok%zzen=secret&b=1"), "/a?REDACTED&b=1");
-        assert_eq!(redact("/a?token=x&token=y"), "/a?token=REDACTED&token=REDACTED");
+        assert_eq!(
+            redact("/a?token=x&token=y"),
+            "/a?token=REDACTED&token=REDACTED"
+        );
         assert_eq!(redact("/a?b=%zz"), "/a?b=%zz");
     }
 
@@ -412,7 +416,10 @@ mod tests {
         assert_eq!(validate("0123456789abcde"), Err(TokenError::TooShort));
         assert_eq!(validate(""), Err(TokenError::TooShort));
         assert_eq!(validate("0123456789 abcdef"), Err(TokenError::Whitespace));
-        assert_eq!(validate("0123456789abcdef\u{a0}"), Err(TokenError::Whitespace));
+        assert_eq!(
+            validate("0123456789abcdef\u{a0}"),
+            Err(TokenError::Whitespace)
+        );
         assert_eq!(validate("0123456789abcdef\t"), Err(TokenError::Control));
         assert_eq!(validate("0123456789abcdef\x7f"), Err(TokenError::Control));
         assert_eq!(validate("ünïcödé-tökén-ok"), Ok(()));

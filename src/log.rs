@@ -1,0 +1,272 @@
+//! Audit lines on stderr: one line per event, `key=value` or JSON.
+//!
+//! Callers pass only values that may be printed: request targets go through
+//! [`crate::token::redact`] first, and no [`crate::token::Secret`] can be passed at all
+//! (there is no [`Value`] for it). Every value is escaped, so nothing a client sends
+//! can forge a line.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// How lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `ts=… event=… key=value …`
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A field's value.
+#[derive(Clone, Copy, Debug)]
+pub enum Value<'a> {
+    /// Text, escaped as needed.
+    Str(&'a str),
+    /// A number.
+    Num(u64),
+    /// A boolean.
+    Bool(bool),
+}
+
+impl<'a> From<&'a str> for Value<'a> {
+    fn from(s: &'a str) -> Value<'a> {
+        Value::Str(s)
+    }
+}
+
+impl<'a> From<&'a String> for Value<'a> {
+    fn from(s: &'a String) -> Value<'a> {
+        Value::Str(s)
+    }
+}
+
+impl From<u64> for Value<'_> {
+    fn from(n: u64) -> Self {
+        Value::Num(n)
+    }
+}
+
+impl From<u16> for Value<'_> {
+    fn from(n: u16) -> Self {
+        Value::Num(n.into())
+    }
+}
+
+impl From<bool> for Value<'_> {
+    fn from(b: bool) -> Self {
+        Value::Bool(b)
+    }
+}
+
+/// Writes audit lines to stderr.
+#[derive(Clone, Copy, Debug)]
+pub struct Log {
+    format: Format,
+}
+
+impl Log {
+    /// A log in the given format.
+    pub fn new(format: Format) -> Log {
+        Log { format }
+    }
+
+    /// The format lines are written in.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Writes one event line to stderr. A failed write is ignored: there is nowhere
+    /// left to report it.
+    pub fn event(&self, event: &str, fields: &[(&str, Value<'_>)]) {
+        let mut line = self.line(now(), event, fields);
+        line.push('\n');
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
+
+    /// The line for an event at `ts`, without its newline.
+    pub fn line(&self, ts: SystemTime, event: &str, fields: &[(&str, Value<'_>)]) -> String {
+        let ts = rfc3339(ts);
+        let mut out = String::with_capacity(128);
+        match self.format {
+            Format::Text => {
+                let _ = write!(out, "ts={ts} event=");
+                text_value(&mut out, event);
+                for (key, value) in fields {
+                    out.push(' ');
+                    out.push_str(key);
+                    out.push('=');
+                    match value {
+                        Value::Str(s) => text_value(&mut out, s),
+                        Value::Num(n) => {
+                            let _ = write!(out, "{n}");
+                        }
+                        Value::Bool(b) => {
+                            let _ = write!(out, "{b}");
+                        }
+                    }
+                }
+            }
+            Format::Json => {
+                let _ = write!(out, "{{\"ts\":\"{ts}\",\"event\":");
+                json_string(&mut out, event);
+                for (key, value) in fields {
+                    out.push(',');
+                    json_string(&mut out, key);
+                    out.push(':');
+                    match value {
+                        Value::Str(s) => json_string(&mut out, s),
+                        Value::Num(n) => {
+                            let _ = write!(out, "{n}");
+                        }
+                        Value::Bool(b) => {
+                            let _ = write!(out, "{b}");
+                        }
+                    }
+                }
+                out.push('}');
+            }
+        }
+        out
+    }
+}
+
+fn now() -> SystemTime {
+    SystemTime::now()
+}
+
+/// A bare word when it is one, else a quoted string with `"`, `\` and every
+/// control character escaped.
+fn text_value(out: &mut String, s: &str) {
+    let bare = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\' && c != '=');
+    if bare {
+        out.push_str(s);
+        return;
+    }
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// A JSON string (RFC 8259 §7).
+pub fn json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() || c == '\u{2028}' || c == '\u{2029}' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` in UTC.
+pub fn rfc3339(ts: SystemTime) -> String {
+    let since = ts.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since.subsec_millis()
+    )
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn at(secs: u64, millis: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_millis(millis)
+    }
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(rfc3339(at(0, 0)), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(at(951_782_400, 5)), "2000-02-29T00:00:00.005Z");
+        assert_eq!(rfc3339(at(1_795_391_999, 999)), "2026-11-22T23:59:59.999Z");
+    }
+
+    #[test]
+    fn text_lines() {
+        let log = Log::new(Format::Text);
+        let line = log.line(
+            at(0, 0),
+            "reject",
+            &[
+                ("conn", 7u64.into()),
+                ("reason", "host-denied".into()),
+                ("target", "/a b?x=\"y\"\n".into()),
+                ("ok", false.into()),
+                ("empty", "".into()),
+            ],
+        );
+        assert_eq!(
+            line,
+            "ts=1970-01-01T00:00:00.000Z event=reject conn=7 reason=host-denied \
+             target=\"/a b?x=\\\"y\\\"\\n\" ok=false empty=\"\""
+        );
+    }
+
+    #[test]
+    fn json_lines() {
+        let log = Log::new(Format::Json);
+        let line = log.line(
+            at(0, 0),
+            "close",
+            &[("conn", 1u64.into()), ("line", "a\"\\\u{1}b".into())],
+        );
+        assert_eq!(
+            line,
+            "{\"ts\":\"1970-01-01T00:00:00.000Z\",\"event\":\"close\",\"conn\":1,\"line\":\"a\\\"\\\\\\u0001b\"}"
+        );
+    }
+
+    #[test]
+    fn no_forged_lines() {
+        for format in [Format::Text, Format::Json] {
+            let line =
+                Log::new(format).line(at(0, 0), "x", &[("v", "a\nevent=accept\r\u{85}".into())]);
+            assert!(!line.contains('\n') && !line.contains('\r') && !line.contains('\u{85}'));
+        }
+    }
+}

@@ -1,0 +1,593 @@
+//! The daemon: bind, announce, accept, decide, relay, shut down.
+//!
+//! The accept loop only accepts and spawns. Each connection is one task: read the head
+//! (bounded in size and time), let the pure [`Gate`] decide, answer, and relay. Nothing
+//! a client does can end another client's task or the loop: every client-controlled
+//! read has a deadline, and a panic in a task is caught and logged as that
+//! connection's end.
+
+use std::ffi::OsString;
+use std::net::{Shutdown, SocketAddr};
+use std::os::unix::fs::MetadataExt as _;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use async_signal::{Signal, Signals};
+use async_std::future::timeout;
+use async_std::net::{TcpListener, TcpStream};
+use async_tungstenite::WebSocketStream;
+use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use event_listener::Event;
+use futures_lite::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use futures_lite::{FutureExt as _, StreamExt as _};
+
+use crate::auth::Authority;
+use crate::backend::{Context, Outcome, Stop, echo, exec};
+use crate::cli::{self, Backend, Config, TokenSource};
+use crate::gate::{Gate, Verdict};
+use crate::log::{Log, Value};
+use crate::outcome::Reason;
+use crate::request::{self, Head, MAX_HEAD};
+use crate::response;
+use crate::runtime::{self, RuntimeFile};
+use crate::token::{self, Secret};
+
+/// How long a client has to send its whole request head.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long writing a response may take.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a closed connection is drained so the client reads our last bytes
+/// instead of a reset.
+const LINGER: Duration = Duration::from_secs(2);
+/// How long shutdown waits for sessions to close and programs to exit.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(4500);
+/// Buffer a head is first read into; it grows up to [`MAX_HEAD`].
+const HEAD_BUFFER: usize = 1024;
+/// tungstenite's read buffer per connection (its default is 128 KiB).
+const READ_BUFFER: usize = 4096;
+/// Connections being turned away with 503 at once; beyond this they are dropped.
+const MAX_REJECTING: usize = 64;
+
+/// What every connection task shares.
+struct Shared {
+    gate: Gate,
+    log: Log,
+    backend: Backend,
+    secret: Secret,
+    base_env: Vec<(OsString, OsString)>,
+    ws_config: WebSocketConfig,
+    max_connections: usize,
+    max_message_size: usize,
+    local: SocketAddr,
+    active: AtomicUsize,
+    rejecting: AtomicUsize,
+    stop: Stop,
+    idle: Event,
+}
+
+/// Runs the daemon until SIGINT or SIGTERM. Errors are startup failures, described
+/// in one line that names what failed.
+pub fn run(config: Config) -> Result<(), String> {
+    async_std::task::block_on(serve(config))
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let log = Log::new(config.log_format);
+    // Before anything that must be undone, so a signal always finds its handler.
+    let mut signals = Signals::new([Signal::Term, Signal::Int])
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let secret = load_secret(config.token, &log)?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the bound address: {e}"))?;
+    let authority = Authority::query_token(&secret, config.token_check);
+    let mode = authority.mode();
+    let url = connect_url(local, &secret);
+    let runtime_file = RuntimeFile::create(
+        &runtime::dir(),
+        std::process::id(),
+        &[
+            ("listen", &local.to_string()),
+            ("mode", mode.as_str()),
+            (
+                "token_check",
+                if config.token_check { "true" } else { "false" },
+            ),
+            ("url", &url),
+        ],
+    )?;
+    let backend_name = match &config.backend {
+        Backend::Echo => "echo".to_owned(),
+        Backend::Program { program, .. } => format!("exec:{}", program.to_string_lossy()),
+    };
+    log.event(
+        "listening",
+        &[
+            ("addr", Value::Str(&local.to_string())),
+            ("mode", mode.as_str().into()),
+            ("token_check", config.token_check.into()),
+            ("backend", Value::Str(&backend_name)),
+            ("pid", u64::from(std::process::id()).into()),
+        ],
+    );
+    announce(&log, &url, runtime_file.path(), local);
+    if !config.token_check {
+        log.event(
+            "warning",
+            &[(
+                "message",
+                "token check disabled (--no-token-check): every connection is accepted, with or without the token".into(),
+            )],
+        );
+    }
+    if !local.ip().is_loopback() {
+        log.event(
+            "warning",
+            &[(
+                "message",
+                "listening beyond loopback: anyone who can reach this address can try tokens"
+                    .into(),
+            )],
+        );
+    }
+
+    let base_env = match config.backend {
+        Backend::Echo => Vec::new(),
+        Backend::Program { .. } => exec::base_environment(std::env::vars_os(), secret.expose()),
+    };
+    let ws_config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_message_size(Some(config.max_message_size))
+        .max_frame_size(Some(config.max_message_size));
+    let shared = Arc::new(Shared {
+        gate: Gate {
+            policy: config.policy,
+            authority,
+        },
+        log,
+        backend: config.backend,
+        secret,
+        base_env,
+        ws_config,
+        max_connections: config.max_connections,
+        max_message_size: config.max_message_size,
+        local,
+        active: AtomicUsize::new(0),
+        rejecting: AtomicUsize::new(0),
+        stop: Stop::default(),
+        idle: Event::new(),
+    });
+
+    let next_conn = AtomicU64::new(1);
+    loop {
+        let accepted = async { Some(listener.accept().await) }
+            .or(async {
+                signals.next().await;
+                None
+            })
+            .await;
+        let Some(accepted) = accepted else { break };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                // Out of descriptors, most likely: let some connections end.
+                log.event("accept-error", &[("error", Value::Str(&e.to_string()))]);
+                async_std::task::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let conn = next_conn.fetch_add(1, Ordering::Relaxed);
+        if shared.active.load(Ordering::SeqCst) >= shared.max_connections {
+            turn_away(&shared, stream, peer, conn);
+            continue;
+        }
+        shared.active.fetch_add(1, Ordering::SeqCst);
+        let shared = shared.clone();
+        async_std::task::spawn(async move {
+            let _active = Active(&shared);
+            let task = AssertUnwindSafe(connection(&shared, stream, peer, conn));
+            if task.catch_unwind().await.is_err() {
+                shared.log.event("panic", &[("conn", conn.into())]);
+            }
+        });
+    }
+
+    drop(listener);
+    log.event(
+        "shutdown",
+        &[(
+            "sessions",
+            (shared.active.load(Ordering::SeqCst) as u64).into(),
+        )],
+    );
+    shared.stop.trigger();
+    let drained = async {
+        loop {
+            let listener = shared.idle.listen();
+            if shared.active.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            listener.await;
+        }
+    };
+    let _ = timeout(SHUTDOWN_GRACE, drained).await;
+    runtime_file.remove();
+    log.event("exit", &[]);
+    Ok(())
+}
+
+/// Counts a connection task as active for as long as it lives.
+struct Active<'a>(&'a Shared);
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        if self.0.active.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify(usize::MAX);
+        }
+    }
+}
+
+fn load_secret(source: TokenSource, log: &Log) -> Result<Secret, String> {
+    match source {
+        TokenSource::Generate => {
+            token::generate().map_err(|e| format!("cannot generate a token: {e}"))
+        }
+        TokenSource::Env(secret) => Ok(secret),
+        TokenSource::Flag(secret) => {
+            log.event(
+                "warning",
+                &[(
+                    "message",
+                    "--auth-token is visible to every user in the process list; prefer --auth-token-file or WSGATE_AUTH_TOKEN".into(),
+                )],
+            );
+            Ok(secret)
+        }
+        TokenSource::File(path) => {
+            let secret = cli::read_token_file(&path)?;
+            if let Ok(meta) = std::fs::metadata(&path) {
+                if meta.mode() & 0o077 != 0 {
+                    let message = format!(
+                        "token file {} is readable by other users (mode {:o}): chmod 600 it",
+                        path.display(),
+                        meta.mode() & 0o777
+                    );
+                    log.event("warning", &[("message", Value::Str(&message))]);
+                }
+            }
+            Ok(secret)
+        }
+    }
+}
+
+/// The URL a client connects to, token included.
+pub fn connect_url(local: SocketAddr, secret: &Secret) -> String {
+    let host = match local {
+        SocketAddr::V4(a) if a.ip().is_unspecified() => "127.0.0.1".to_owned(),
+        SocketAddr::V4(a) => a.ip().to_string(),
+        SocketAddr::V6(a) if a.ip().is_unspecified() => "[::1]".to_owned(),
+        SocketAddr::V6(a) => format!("[{}]", a.ip()),
+    };
+    format!(
+        "ws://{host}:{}/?token={}",
+        local.port(),
+        token::percent_encode(secret.expose())
+    )
+}
+
+/// Shows the operator how to connect: the whole URL on a terminal, otherwise the URL
+/// with its token hidden and where the whole one is.
+fn announce(log: &Log, url: &str, runtime_file: &std::path::Path, local: SocketAddr) {
+    use std::io::IsTerminal as _;
+    if std::io::stderr().is_terminal() {
+        eprintln!(
+            "\n  wsgate {} is gating ws://{local}\n\n  connect: {url}\n\n  (also in {}; keep it secret)\n",
+            crate::VERSION,
+            runtime_file.display()
+        );
+    } else {
+        let hidden = match url.split_once("?token=") {
+            Some((base, _)) => format!("{base}?token=<hidden>"),
+            None => url.to_owned(),
+        };
+        log.event(
+            "ready",
+            &[
+                ("url", Value::Str(&hidden)),
+                (
+                    "runtime_file",
+                    Value::Str(&runtime_file.display().to_string()),
+                ),
+            ],
+        );
+    }
+}
+
+/// Answers 503 without reading the request, for connections over the limit, in a
+/// bounded number of small tasks.
+fn turn_away(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr, conn: u64) {
+    if shared.rejecting.fetch_add(1, Ordering::SeqCst) >= MAX_REJECTING {
+        shared.rejecting.fetch_sub(1, Ordering::SeqCst);
+        return;
+    }
+    let shared = shared.clone();
+    async_std::task::spawn(async move {
+        reject(
+            &shared,
+            stream,
+            peer,
+            conn,
+            Reason::TooManyConnections,
+            None,
+        )
+        .await;
+        shared.rejecting.fetch_sub(1, Ordering::SeqCst);
+    });
+}
+
+enum HeadError {
+    /// The client closed before sending anything.
+    Closed,
+    /// Answer with this reason.
+    Reject(Reason),
+}
+
+/// Reads until the buffer holds a complete head; returns its length and how many
+/// bytes were read in all (the rest belong to the WebSocket).
+async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(usize, usize), HeadError> {
+    let mut filled = 0;
+    loop {
+        if filled == buf.len() {
+            if buf.len() >= MAX_HEAD {
+                return Err(HeadError::Reject(Reason::HeadTooLarge));
+            }
+            buf.resize((buf.len() * 2).min(MAX_HEAD), 0);
+        }
+        let n = stream
+            .read(&mut buf[filled..])
+            .await
+            .map_err(|_| HeadError::Closed)?;
+        if n == 0 {
+            return Err(match filled {
+                0 => HeadError::Closed,
+                _ => HeadError::Reject(Reason::MalformedRequest),
+            });
+        }
+        filled += n;
+        match request::parse(&buf[..filled]) {
+            Ok(Head::Partial) => {}
+            Ok(Head::Complete { len, .. }) => return Ok((len, filled)),
+            Err(reason) => return Err(HeadError::Reject(reason)),
+        }
+    }
+}
+
+async fn connection(shared: &Shared, mut stream: TcpStream, peer: SocketAddr, conn: u64) {
+    let _ = stream.set_nodelay(true);
+    let mut buf = vec![0u8; HEAD_BUFFER];
+    let (len, filled) = match timeout(HEAD_TIMEOUT, read_head(&mut stream, &mut buf)).await {
+        Ok(Ok(read)) => read,
+        Ok(Err(HeadError::Closed)) => return,
+        Ok(Err(HeadError::Reject(reason))) => {
+            return reject(shared, stream, peer, conn, reason, None).await;
+        }
+        Err(_) => return reject(shared, stream, peer, conn, Reason::HandshakeTimeout, None).await,
+    };
+    let Ok(Head::Complete { request, .. }) = request::parse(&buf[..filled]) else {
+        // `read_head` saw this very buffer parse.
+        return reject(shared, stream, peer, conn, Reason::MalformedRequest, None).await;
+    };
+    let (upgrade, reason) = match shared.gate.decide(&request) {
+        Verdict::Health => {
+            drop(request);
+            let answer = response::health(
+                shared.gate.authority.mode(),
+                shared.gate.authority.enforced(),
+            );
+            shared.log.event(
+                "health",
+                &[
+                    ("conn", conn.into()),
+                    ("peer", Value::Str(&peer.to_string())),
+                ],
+            );
+            return answer_and_close(stream, &answer, LINGER_BYTES).await;
+        }
+        Verdict::Reject(reason) => {
+            let target = target_for_log(request.target);
+            drop(request);
+            return reject(shared, stream, peer, conn, reason, target).await;
+        }
+        Verdict::Accept {
+            upgrade, reason, ..
+        } => (upgrade, reason),
+    };
+    let target = token::redact(upgrade.target());
+    let child = match &shared.backend {
+        Backend::Echo => None,
+        Backend::Program { program, args, .. } => {
+            let info = exec::Request {
+                upgrade: &upgrade,
+                peer,
+                server_port: shared.local.port(),
+                conn,
+            };
+            let env = exec::environment(&shared.base_env, &info, shared.secret.expose());
+            match exec::spawn(program, args, env) {
+                Ok(child) => Some(child),
+                Err(e) => {
+                    shared.log.event(
+                        "backend-error",
+                        &[("conn", conn.into()), ("error", Value::Str(&e.to_string()))],
+                    );
+                    drop(request);
+                    return reject(
+                        shared,
+                        stream,
+                        peer,
+                        conn,
+                        Reason::BackendFailed,
+                        Some(target),
+                    )
+                    .await;
+                }
+            }
+        }
+    };
+    let switching = response::switching_protocols(upgrade.key, None);
+    let leftover = buf[len..filled].to_vec();
+    drop(request);
+    drop(buf);
+
+    let written = timeout(WRITE_TIMEOUT, stream.write_all(&switching)).await;
+    if !matches!(written, Ok(Ok(()))) {
+        // The program, if any, is killed and reaped when `child` drops.
+        return;
+    }
+    drop(switching);
+    shared.log.event(
+        "accept",
+        &[
+            ("conn", conn.into()),
+            ("peer", Value::Str(&peer.to_string())),
+            ("mode", shared.gate.authority.mode().as_str().into()),
+            ("reason", reason.as_str().into()),
+            ("target", Value::Str(&target)),
+        ],
+    );
+    drop(target);
+    let started = Instant::now();
+    let raw = stream.clone();
+    let ws = WebSocketStream::from_partially_read(
+        stream,
+        leftover,
+        Role::Server,
+        Some(shared.ws_config),
+    )
+    .await;
+    let cx = Context {
+        conn,
+        log: &shared.log,
+        stop: &shared.stop,
+    };
+    let out: Outcome = match (child, &shared.backend) {
+        (Some(child), Backend::Program { binary, .. }) => {
+            let framing = exec::Framing {
+                binary: *binary,
+                max_message: shared.max_message_size,
+            };
+            exec::relay(ws, child, framing, cx).await
+        }
+        _ => echo::relay(ws, cx).await,
+    };
+    linger(&raw, shared.max_message_size.saturating_mul(2)).await;
+    shared.log.event(
+        "close",
+        &[
+            ("conn", conn.into()),
+            ("peer", Value::Str(&peer.to_string())),
+            ("code", out.code.into()),
+            ("duration_ms", (started.elapsed().as_millis() as u64).into()),
+            ("bytes_in", out.bytes_in.into()),
+            ("bytes_out", out.bytes_out.into()),
+        ],
+    );
+}
+
+/// Bytes drained after an error answer before giving up on a graceful close.
+const LINGER_BYTES: usize = 64 * 1024;
+
+/// A request target as it may appear in a log line: credentials redacted. Targets
+/// that are not visible ASCII are not logged at all.
+fn target_for_log(target: &str) -> Option<String> {
+    target
+        .bytes()
+        .all(|b| (0x21..0x7f).contains(&b))
+        .then(|| token::redact(target))
+}
+
+async fn reject(
+    shared: &Shared,
+    stream: TcpStream,
+    peer: SocketAddr,
+    conn: u64,
+    reason: Reason,
+    target: Option<String>,
+) {
+    let peer = peer.to_string();
+    let mut fields = vec![
+        ("conn", conn.into()),
+        ("peer", Value::Str(&peer)),
+        ("mode", shared.gate.authority.mode().as_str().into()),
+        ("status", reason.status().code().into()),
+        ("reason", reason.as_str().into()),
+    ];
+    if let Some(target) = &target {
+        fields.push(("target", Value::Str(target)));
+    }
+    shared.log.event("reject", &fields);
+    answer_and_close(stream, &response::reject(reason), LINGER_BYTES).await;
+}
+
+async fn answer_and_close(mut stream: TcpStream, answer: &[u8], drain: usize) {
+    if let Ok(Ok(())) = timeout(WRITE_TIMEOUT, stream.write_all(answer)).await {
+        linger(&stream, drain).await;
+    }
+}
+
+/// Closes our side and reads (for a bounded time and amount) until the client closes
+/// its own, so our last bytes are read rather than lost to a reset.
+async fn linger(stream: &TcpStream, limit: usize) {
+    if stream.shutdown(Shutdown::Write).is_err() {
+        return;
+    }
+    let mut sink = vec![0u8; 4096];
+    let mut stream = stream;
+    let drain = async {
+        let mut total = 0usize;
+        while total < limit {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+    };
+    let _ = timeout(LINGER, drain).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let s = Secret::new("a b+c");
+        assert_eq!(
+            connect_url("127.0.0.1:7331".parse().unwrap(), &s),
+            "ws://127.0.0.1:7331/?token=a%20b%2Bc"
+        );
+        assert_eq!(
+            connect_url("[::1]:1".parse().unwrap(), &s),
+            "ws://[::1]:1/?token=a%20b%2Bc"
+        );
+        assert_eq!(
+            connect_url("0.0.0.0:2".parse().unwrap(), &s),
+            "ws://127.0.0.1:2/?token=a%20b%2Bc"
+        );
+    }
+
+    #[test]
+    fn log_targets() {
+        assert_eq!(
+            target_for_log("/?token=abc").as_deref(),
+            Some("/?token=REDACTED")
+        );
+        assert_eq!(target_for_log("/\u{1}?token=abc"), None);
+    }
+}
