@@ -7,7 +7,10 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::token::{REDACTED, Secret};
 
 /// How lines are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,15 +63,43 @@ impl From<bool> for Value<'_> {
 }
 
 /// Writes audit lines to stderr.
-#[derive(Clone, Copy, Debug)]
+///
+/// As a last line of defence, every line is scrubbed of the secrets the log was given
+/// (as written and as escaped), whatever field they hid in.
+#[derive(Clone, Debug)]
 pub struct Log {
     format: Format,
+    scrub: Arc<[Secret]>,
 }
 
 impl Log {
     /// A log in the given format.
     pub fn new(format: Format) -> Log {
-        Log { format }
+        Log {
+            format,
+            scrub: Arc::new([]),
+        }
+    }
+
+    /// This log, replacing `secret` with `REDACTED` in every line.
+    pub fn scrubbing(self, secret: &Secret) -> Log {
+        let mut scrub: Vec<Secret> = self.scrub.to_vec();
+        let raw = secret.expose();
+        let mut escaped = Vec::with_capacity(raw.len());
+        for &b in raw {
+            if b == b'"' || b == b'\\' {
+                escaped.push(b'\\');
+            }
+            escaped.push(b);
+        }
+        scrub.push(secret.clone());
+        if escaped != raw {
+            scrub.push(Secret::new(escaped));
+        }
+        Log {
+            format: self.format,
+            scrub: scrub.into(),
+        }
     }
 
     /// The format lines are written in.
@@ -80,6 +111,13 @@ impl Log {
     /// left to report it.
     pub fn event(&self, event: &str, fields: &[(&str, Value<'_>)]) {
         let mut line = self.line(now(), event, fields);
+        for secret in self.scrub.iter() {
+            if let Ok(secret) = std::str::from_utf8(secret.expose()) {
+                if !secret.is_empty() && line.contains(secret) {
+                    line = line.replace(secret, REDACTED);
+                }
+            }
+        }
         line.push('\n');
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }

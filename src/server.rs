@@ -79,6 +79,7 @@ async fn serve(config: Config) -> Result<(), String> {
     let mut signals = Signals::new([Signal::Term, Signal::Int])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let secret = load_secret(config.token, &log)?;
+    let log = log.scrubbing(&secret);
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -150,7 +151,7 @@ async fn serve(config: Config) -> Result<(), String> {
             policy: config.policy,
             authority,
         },
-        log,
+        log: log.clone(),
         backend: config.backend,
         secret,
         base_env,
@@ -400,7 +401,7 @@ async fn connection(shared: &Shared, mut stream: TcpStream, peer: SocketAddr, co
             return answer_and_close(stream, &answer, LINGER_BYTES).await;
         }
         Verdict::Reject(reason) => {
-            let target = target_for_log(request.target);
+            let target = target_for_log(request.target, &shared.secret);
             drop(request);
             return reject(shared, stream, peer, conn, reason, target).await;
         }
@@ -408,7 +409,7 @@ async fn connection(shared: &Shared, mut stream: TcpStream, peer: SocketAddr, co
             upgrade, reason, ..
         } => (upgrade, reason),
     };
-    let target = token::redact(upgrade.target());
+    let target = target_for_log(upgrade.target(), &shared.secret).unwrap_or_default();
     let child = match &shared.backend {
         Backend::Echo => None,
         Backend::Program { program, args, .. } => {
@@ -486,7 +487,9 @@ async fn connection(shared: &Shared, mut stream: TcpStream, peer: SocketAddr, co
         }
         _ => echo::relay(ws, cx).await,
     };
-    linger(&raw, shared.max_message_size.saturating_mul(2)).await;
+    if !shared.stop.is_set() {
+        linger(&raw, shared.max_message_size.saturating_mul(2)).await;
+    }
     shared.log.event(
         "close",
         &[
@@ -503,13 +506,18 @@ async fn connection(shared: &Shared, mut stream: TcpStream, peer: SocketAddr, co
 /// Bytes drained after an error answer before giving up on a graceful close.
 const LINGER_BYTES: usize = 64 * 1024;
 
-/// A request target as it may appear in a log line: credentials redacted. Targets
-/// that are not visible ASCII are not logged at all.
-fn target_for_log(target: &str) -> Option<String> {
-    target
-        .bytes()
-        .all(|b| (0x21..0x7f).contains(&b))
-        .then(|| token::redact(target))
+/// A request target as it may appear in a log line: credential values redacted, and
+/// the whole target hidden if the secret still hides in it, percent-encoded or in
+/// another parameter. Targets that are not visible ASCII are not logged at all.
+fn target_for_log(target: &str, secret: &Secret) -> Option<String> {
+    if !target.bytes().all(|b| (0x21..0x7f).contains(&b)) {
+        return None;
+    }
+    let redacted = token::redact(target);
+    if token::contains(&token::decode_lossy(redacted.as_bytes()), secret.expose()) {
+        return Some(token::REDACTED.to_owned());
+    }
+    Some(redacted)
 }
 
 async fn reject(
@@ -584,10 +592,15 @@ mod tests {
 
     #[test]
     fn log_targets() {
+        let s = Secret::new("sekrit-sekrit");
+        let t = |target| target_for_log(target, &s);
+        assert_eq!(t("/?token=abc").as_deref(), Some("/?token=REDACTED"));
         assert_eq!(
-            target_for_log("/?token=abc").as_deref(),
+            t("/?token=sekrit-sekrit").as_deref(),
             Some("/?token=REDACTED")
         );
-        assert_eq!(target_for_log("/\u{1}?token=abc"), None);
+        assert_eq!(t("/?x=sekrit%2Dsekrit").as_deref(), Some("REDACTED"));
+        assert_eq!(t("/sekrit-sekrit").as_deref(), Some("REDACTED"));
+        assert_eq!(t("/\u{1}?token=abc"), None);
     }
 }

@@ -189,6 +189,38 @@ pub fn decode(raw: &[u8]) -> Result<Vec<u8>, MalformedQuery> {
     Ok(out)
 }
 
+/// Decodes a component the way a lenient reader would: a `%` that does not start an
+/// escape stays as it is. For checking what a string could mean, never for
+/// credentials.
+pub fn decode_lossy(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let escape = match raw[i] {
+            b'%' => raw
+                .get(i + 1)
+                .and_then(|&h| hex(h))
+                .zip(raw.get(i + 2).and_then(|&l| hex(l))),
+            _ => None,
+        };
+        match (raw[i], escape) {
+            (_, Some((hi, lo))) => {
+                out.push(hi << 4 | lo);
+                i += 2;
+            }
+            (b'+', None) => out.push(b' '),
+            (b, None) => out.push(b),
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Whether `haystack` contains `needle` (an empty needle is never found).
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
 /// The target with every credential value replaced by [`REDACTED`], for logs.
 ///
 /// A pair whose name cannot be decoded is replaced whole: it might be a credential
@@ -370,6 +402,13 @@ mod tests {
             "/a?token=REDACTED&token=REDACTED"
         );
         assert_eq!(redact("/a?b=%zz"), "/a?b=%zz");
+    }
+
+    #[test]
+    fn lossy_decoding() {
+        assert_eq!(decode_lossy(b"a%2Db+c%zz%4"), b"a-b c%zz%4");
+        assert_eq!(decode_lossy(b"%"), b"%");
+        assert!(contains(b"abc", b"bc") && !contains(b"abc", b"") && !contains(b"a", b"ab"));
     }
 
     #[test]

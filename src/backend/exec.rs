@@ -31,7 +31,7 @@ use futures_lite::{AsyncRead, FutureExt as _, StreamExt as _};
 use super::{Context, Outcome, Socket, close, code, error_code, peer_code, unless_stopped};
 use crate::log::{Log, Value};
 use crate::request::Upgrade;
-use crate::token;
+use crate::token::{self, contains};
 
 /// How long a program may run after its stdin is closed before SIGTERM.
 pub const TERM_AFTER: Duration = Duration::from_secs(2);
@@ -187,10 +187,6 @@ pub fn environment(
     env
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
-}
-
 enum Ended {
     /// The client side finished first.
     Client(FromClient),
@@ -216,7 +212,7 @@ pub async fn relay(ws: Socket, mut child: Child, framing: Framing, cx: Context<'
     let stdin = child.stdin.take();
     let stdout = child.stdout.take();
     if let Some(stderr) = child.stderr.take() {
-        async_std::task::spawn(forward_stderr(stderr, *cx.log, cx.conn));
+        async_std::task::spawn(forward_stderr(stderr, cx.log.clone(), cx.conn));
     }
     let (mut tx, mut rx) = ws.split();
     let mut out = Outcome {
@@ -418,12 +414,15 @@ async fn forward_stderr(stderr: ChildStderr, log: Log, conn: u64) {
 /// Lines of a byte stream, each at most `max` bytes: a longer line comes in pieces.
 struct Lines<R> {
     reader: BufReader<R>,
+    /// The last line was cut at `max`: a `\n` right after it ends it, not a new one.
+    cut: bool,
 }
 
 impl<R: AsyncRead + Unpin> Lines<R> {
     fn new(inner: R, capacity: usize) -> Self {
         Lines {
             reader: BufReader::with_capacity(capacity, inner),
+            cut: false,
         }
     }
 
@@ -432,9 +431,16 @@ impl<R: AsyncRead + Unpin> Lines<R> {
     async fn next(&mut self, max: usize) -> io::Result<Option<Vec<u8>>> {
         let mut line = Vec::new();
         loop {
-            let avail = self.reader.fill_buf().await?;
+            let mut avail = self.reader.fill_buf().await?;
             if avail.is_empty() {
                 return Ok((!line.is_empty()).then_some(line));
+            }
+            if std::mem::take(&mut self.cut) && avail[0] == b'\n' {
+                self.reader.consume(1);
+                avail = self.reader.fill_buf().await?;
+                if avail.is_empty() {
+                    return Ok(None);
+                }
             }
             let room = max - line.len();
             let newline = avail
@@ -451,6 +457,7 @@ impl<R: AsyncRead + Unpin> Lines<R> {
                 return Ok(Some(line));
             }
             if line.len() == max {
+                self.cut = true;
                 return Ok(Some(line));
             }
         }
@@ -479,6 +486,8 @@ mod tests {
         assert_eq!(lines(b"a\nbb\r\n\nccc", 100), v(&["a", "bb", "", "ccc"]));
         assert_eq!(lines(b"abcdefg\nh\n", 3), v(&["abc", "def", "g", "h"]));
         assert_eq!(lines(b"abc\ndef", 3), v(&["abc", "def"]));
+        assert_eq!(lines(b"abc\n\nd", 3), v(&["abc", "", "d"]));
+        assert_eq!(lines(b"abcdef\n", 3), v(&["abc", "def"]));
         assert_eq!(lines(b"", 3), Vec::<Vec<u8>>::new());
         assert_eq!(lines(b"\xff\xfe\n", 10), vec![vec![0xff, 0xfe]]);
     }

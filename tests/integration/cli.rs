@@ -1,0 +1,157 @@
+//! The command line from outside: exit codes and messages.
+
+use std::net::TcpListener;
+use std::process::{Command, Output, Stdio};
+
+use crate::util::*;
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let scratch = Scratch::new("cli");
+    Command::new(BIN)
+        .args(args)
+        .env_remove("WSGATE_AUTH_TOKEN")
+        .env("WSGATE_RUNTIME_DIR", scratch.path().join("run"))
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn help_and_version() {
+    let out = run(&["--help"], &[]);
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for option in [
+        "--listen",
+        "--auth-token-file",
+        "--no-token-check",
+        "--allow-origin",
+        "--max-message-size",
+        "--binary",
+        "list",
+    ] {
+        assert!(help.contains(option), "help lacks {option}");
+    }
+    let out = run(&["-V"], &[]);
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("wsgate {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn usage_errors_exit_2_with_one_line() {
+    let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+        (&["--echo", "--bogus"], &[], "--bogus"),
+        (&[], &[], "nothing to gate"),
+        (
+            &["--echo", "--auth-token", "short"],
+            &[],
+            "shorter than 16 bytes",
+        ),
+        (
+            &["--echo"],
+            &[("WSGATE_AUTH_TOKEN", "has whitespace inside")],
+            "whitespace",
+        ),
+        (
+            &["--echo", "--auth-token-file", "/x"],
+            &[("WSGATE_AUTH_TOKEN", TOKEN)],
+            "more than one token source",
+        ),
+        (
+            &["--echo", "--no-token-check", "--listen", "0.0.0.0:0"],
+            &[],
+            "non-loopback",
+        ),
+        (&["--echo", "--listen", "localhost:1"], &[], "--listen"),
+    ];
+    for (args, env, want) in cases {
+        let out = run(args, env);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn runtime_failures_exit_1_naming_the_cause() {
+    let scratch = Scratch::new("tok");
+    let short = scratch.path().join("short-token");
+    std::fs::write(&short, "abc\n").unwrap();
+    let out = run(
+        &[
+            "--echo",
+            "--listen",
+            "127.0.0.1:0",
+            "--auth-token-file",
+            short.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("short-token") && stderr(&out).contains("shorter than 16"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(
+        &[
+            "--echo",
+            "--listen",
+            "127.0.0.1:0",
+            "--auth-token-file",
+            "/nonexistent/token",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("/nonexistent/token"),
+        "{}",
+        stderr(&out)
+    );
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let out = run(&["--echo", "--listen", &addr], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!("cannot listen on {addr}")),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn token_flag_warns_about_the_process_list() {
+    let d = Daemon::with(Options {
+        args: vec!["--echo", "--auth-token", TOKEN],
+        env: vec![],
+        token_file: false,
+    });
+    let log = d.stderr();
+    assert!(log.contains("process list"), "{log}");
+    assert!(!log.contains(TOKEN));
+}
+
+#[test]
+fn json_logs() {
+    let d = Daemon::start(&["--echo", "--log-format", "json"]);
+    let _ = raw(
+        d.addr,
+        upgrade_head("/?token=nope-nope-nope-nope", "").as_bytes(),
+    );
+    assert!(d.wait_for_log("\"event\":\"reject\"", std::time::Duration::from_secs(5)));
+    for line in d.stderr().lines() {
+        assert!(
+            line.starts_with("{\"ts\":\"") && line.ends_with('}'),
+            "{line}"
+        );
+    }
+}

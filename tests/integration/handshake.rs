@@ -1,0 +1,286 @@
+//! Every rejection status, from raw bytes, and that the daemon keeps serving.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+fn good(target: &str) -> String {
+    upgrade_head(target, "")
+}
+
+#[test]
+fn statuses_from_raw_bytes() {
+    let d = Daemon::start(&["--echo"]);
+    let t = format!("/?token={TOKEN}");
+    let cases: Vec<(String, u16, &str)> = vec![
+        (good(&t), 101, "success"),
+        (good("/"), 401, "missing-token"),
+        (good("/?token="), 401, "missing-token"),
+        (good("/?token=wrong-token-0123456789"), 401, "invalid-token"),
+        (good(&format!("{t}&tok%65n=x")), 401, "duplicate-token"),
+        (good("/?token=%zz"), 400, "malformed-request"),
+        (good("/?token=%4"), 400, "malformed-request"),
+        (good("/ws#frag"), 400, "malformed-request"),
+        (
+            "\x16\x03\x01\x00\x25\x01\x00\x00\x21\x03\x03\r\n\r\n".into(),
+            400,
+            "malformed-request",
+        ),
+        (upgrade_head(&t, "Host: evil.example\r\n"), 400, "two hosts"),
+        (
+            good(&t).replace("dGhlIHNhbXBsZSBub25jZQ==", "c2hvcnQ="),
+            400,
+            "short key",
+        ),
+        (
+            good(&t).replace("Host: 127.0.0.1", "Host: evil.example"),
+            403,
+            "host-denied",
+        ),
+        (
+            good(&t).replace("Host: 127.0.0.1", "Host: 0x7f.0.0.1"),
+            403,
+            "host-denied",
+        ),
+        (
+            good(&t).replace("Host: 127.0.0.1", "Host: 127.1"),
+            403,
+            "host-denied",
+        ),
+        (
+            upgrade_head(&t, "Origin: https://evil.example\r\n"),
+            403,
+            "origin-denied",
+        ),
+        (upgrade_head(&t, "Origin: null\r\n"), 403, "origin-denied"),
+        (good(&t).replace("GET ", "POST "), 405, "method-not-allowed"),
+        (
+            "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n".into(),
+            426,
+            "plain GET",
+        ),
+        (
+            good(&t).replace("Version: 13", "Version: 8"),
+            426,
+            "unsupported-version",
+        ),
+        (good("/_wsgate/nope"), 404, "reserved"),
+        (
+            "GET /_wsgate/healthz HTTP/1.1\r\nHost: localhost\r\n\r\n".into(),
+            200,
+            "health",
+        ),
+        (
+            good(&t).replace(
+                "\r\n\r\n",
+                &format!("\r\nX-Pad: {}\r\n\r\n", "a".repeat(9000)),
+            ),
+            431,
+            "head-too-large",
+        ),
+    ];
+    for (request, want, what) in &cases {
+        let response = raw(d.addr, request.as_bytes());
+        assert_eq!(status(&response), *want, "{what}: {response}");
+        if *want != 101 {
+            let (head, body) = response.split_once("\r\n\r\n").unwrap();
+            assert!(head.contains("\r\nConnection: close"), "{what}: {head}");
+            assert!(
+                body.starts_with('{') && body.ends_with('}'),
+                "{what}: {body}"
+            );
+            assert!(
+                !body.contains("evil") && !body.contains("wrong"),
+                "{what} echoes the request: {body}"
+            );
+        }
+    }
+    // The daemon still serves after all of that.
+    let response = raw(d.addr, good(&t).as_bytes());
+    assert_eq!(status(&response), 101);
+    // Each rejection was logged with its reason.
+    for reason in [
+        "missing-token",
+        "invalid-token",
+        "duplicate-token",
+        "host-denied",
+        "origin-denied",
+        "head-too-large",
+    ] {
+        assert!(
+            d.wait_for_log(&format!("reason={reason}"), Duration::from_secs(5)),
+            "{reason} not logged"
+        );
+    }
+}
+
+#[test]
+fn required_headers_on_rejections() {
+    let d = Daemon::start(&["--echo"]);
+    let t = format!("/?token={TOKEN}");
+    let r = raw(d.addr, good(&t).replace("GET ", "PUT ").as_bytes());
+    assert!(r.contains("\r\nAllow: GET\r\n"), "{r}");
+    let r = raw(
+        d.addr,
+        good(&t).replace("Version: 13", "Version: 7").as_bytes(),
+    );
+    assert!(r.contains("\r\nSec-WebSocket-Version: 13\r\n"), "{r}");
+    let r = raw(d.addr, good(&t).as_bytes());
+    assert!(r.starts_with("HTTP/1.1 101 Switching Protocols\r\n"), "{r}");
+    assert!(
+        r.contains("\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"),
+        "{r}"
+    );
+    assert!(
+        !r.to_ascii_lowercase().contains("sec-websocket-protocol"),
+        "{r}"
+    );
+}
+
+#[test]
+fn health_endpoint() {
+    let d = Daemon::start(&["--echo"]);
+    let r = raw(
+        d.addr,
+        b"GET /_wsgate/healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    );
+    let body = r.split_once("\r\n\r\n").unwrap().1;
+    assert_eq!(
+        body,
+        format!(
+            "{{\"status\":\"ok\",\"auth\":\"query-token\",\"token_check\":true,\"version\":\"{}\"}}",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+    assert!(!r.contains(TOKEN));
+}
+
+#[test]
+fn slow_head_gets_408() {
+    let d = Daemon::start(&["--echo"]);
+    let mut s = TcpStream::connect(d.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n")
+        .unwrap();
+    let started = Instant::now();
+    let response = read_all(&mut s);
+    let waited = started.elapsed();
+    assert_eq!(status(&response), 408, "{response}");
+    assert!(
+        waited >= Duration::from_secs(9) && waited < Duration::from_secs(15),
+        "{waited:?}"
+    );
+}
+
+#[test]
+fn head_split_across_writes() {
+    let d = Daemon::start(&["--echo"]);
+    let head = good(&format!("/?token={TOKEN}"));
+    let mut s = TcpStream::connect(d.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.set_nodelay(true).unwrap();
+    for chunk in head.as_bytes().chunks(7) {
+        s.write_all(chunk).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let mut buf = [0u8; 12];
+    std::io::Read::read_exact(&mut s, &mut buf).unwrap();
+    assert_eq!(&buf, b"HTTP/1.1 101");
+}
+
+#[test]
+fn bytes_after_the_head_reach_the_websocket() {
+    let d = Daemon::start(&["--echo"]);
+    let mut bytes = good(&format!("/?token={TOKEN}")).into_bytes();
+    // A masked text frame "hi" (RFC 6455 §5.7), sent in the same write as the head.
+    let mask = [1u8, 2, 3, 4];
+    bytes.extend_from_slice(&[0x81, 0x82]);
+    bytes.extend_from_slice(&mask);
+    bytes.extend(b"hi".iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+    let mut s = TcpStream::connect(d.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(&bytes).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    while !got.ends_with(b"\x81\x02hi") {
+        let n = std::io::Read::read(&mut s, &mut buf).unwrap();
+        assert!(
+            n > 0,
+            "closed before the echo: {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[test]
+fn connection_limit_gives_503() {
+    let d = Daemon::start(&["--echo", "--max-connections", "2"]);
+    let url = d.url("/");
+    block_on(async {
+        let a = connect(&url).await.unwrap();
+        let b = connect(&url).await.unwrap();
+        let r = raw(d.addr, good(&format!("/?token={TOKEN}")).as_bytes());
+        assert_eq!(status(&r), 503, "{r}");
+        assert!(r.contains("\r\nRetry-After: "), "{r}");
+        drop(a);
+        drop(b);
+    });
+    // Slots free up once those sessions end.
+    assert!(eventually(Duration::from_secs(10), || {
+        status(&raw(d.addr, good(&format!("/?token={TOKEN}")).as_bytes())) == 101
+    }));
+}
+
+#[test]
+fn no_token_check_accepts_anything_and_says_so() {
+    let d = Daemon::start(&["--echo", "--no-token-check"]);
+    assert!(d.wait_for_log("event=warning", Duration::from_secs(5)));
+    assert!(d.stderr().contains("token check disabled"));
+    assert_eq!(status(&raw(d.addr, good("/").as_bytes())), 101);
+    assert_eq!(status(&raw(d.addr, good("/?token=nope").as_bytes())), 101);
+    assert_eq!(status(&raw(d.addr, good("/?token=%zz").as_bytes())), 400);
+    assert!(d.wait_for_log("reason=token-check-disabled", Duration::from_secs(5)));
+    let r = raw(
+        d.addr,
+        b"GET /_wsgate/healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    );
+    assert!(r.contains("\"token_check\":false"), "{r}");
+    // The token is still generated and written for the operator.
+    assert!(d.runtime_url().contains("?token="));
+}
+
+#[test]
+fn allowed_origin_and_host() {
+    let d = Daemon::start(&[
+        "--echo",
+        "--allow-origin",
+        "https://app.example",
+        "--allow-host",
+        "box.example",
+    ]);
+    let t = format!("/?token={TOKEN}");
+    assert_eq!(
+        status(&raw(
+            d.addr,
+            upgrade_head(&t, "Origin: https://app.example\r\n").as_bytes()
+        )),
+        101
+    );
+    assert_eq!(
+        status(&raw(
+            d.addr,
+            upgrade_head(&t, "Origin: https://other.example\r\n").as_bytes()
+        )),
+        403
+    );
+    assert_eq!(
+        status(&raw(
+            d.addr,
+            good(&t).replace("127.0.0.1", "box.example:8080").as_bytes()
+        )),
+        101
+    );
+}

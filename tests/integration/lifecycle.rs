@@ -1,0 +1,186 @@
+//! Processes, descriptors, signals and the runtime file over a daemon's life.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use async_tungstenite::tungstenite::Message;
+
+use crate::util::*;
+
+#[cfg(target_os = "linux")]
+#[test]
+fn no_leftover_children_or_descriptors_after_100_cycles() {
+    let d = Daemon::start(&["--", "cat"]);
+    let url = d.url("/");
+    // Warm up once so lazily created runtime descriptors are counted in the baseline.
+    block_on(async {
+        let mut ws = connect(&url).await.unwrap();
+        ws.send(Message::text("warm")).await.unwrap();
+        assert_eq!(next(&mut ws).await, Some(Message::text("warm")));
+        ws.close(None).await.unwrap();
+    });
+    assert!(eventually(Duration::from_secs(10), || children_of(d.pid()).is_empty()));
+    let baseline = fd_count(d.pid());
+    block_on(async {
+        for i in 0..100 {
+            let mut ws = connect(&url).await.unwrap();
+            if i % 2 == 0 {
+                ws.send(Message::text("x")).await.unwrap();
+                assert_eq!(next(&mut ws).await, Some(Message::text("x")));
+                ws.close(None).await.unwrap();
+            }
+            // Odd rounds just drop the connection without a close frame.
+        }
+    });
+    assert!(
+        eventually(Duration::from_secs(15), || children_of(d.pid()).is_empty()),
+        "children left: {:?}",
+        children_of(d.pid())
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || fd_count(d.pid()) <= baseline),
+        "descriptors: {} now, {baseline} before",
+        fd_count(d.pid())
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn client_gone_program_terminated_then_killed() {
+    // Ignores stdin EOF and SIGTERM: only SIGKILL ends it.
+    let d = Daemon::start(&[
+        "--",
+        "sh",
+        "-c",
+        "trap '' TERM; echo ready; while :; do sleep 0.1; done",
+    ]);
+    block_on(async {
+        let mut ws = connect(&d.url("/")).await.unwrap();
+        assert_eq!(next(&mut ws).await, Some(Message::text("ready")));
+        assert_eq!(children_of(d.pid()).len(), 1);
+    });
+    let started = Instant::now();
+    assert!(eventually(Duration::from_secs(8), || children_of(d.pid()).is_empty()));
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(2500),
+        "killed too early: {took:?}"
+    );
+    assert!(
+        d.wait_for_log("signal=9", Duration::from_secs(5)),
+        "{}",
+        d.stderr()
+    );
+}
+
+#[test]
+fn sigterm_closes_sessions_and_exits_zero() {
+    let mut d = Daemon::start(&["--", "cat"]);
+    let runtime_file = d.runtime_file();
+    assert!(runtime_file.exists());
+    let url = d.url("/");
+    let (mut a, mut b) = block_on(async {
+        let mut a = connect(&url).await.unwrap();
+        a.send(Message::text("hi")).await.unwrap();
+        assert_eq!(next(&mut a).await, Some(Message::text("hi")));
+        let b = connect(&url).await.unwrap();
+        (a, b)
+    });
+    #[cfg(target_os = "linux")]
+    let children = {
+        assert!(eventually(Duration::from_secs(5), || children_of(d.pid())
+            .len()
+            == 2));
+        children_of(d.pid())
+    };
+    let started = Instant::now();
+    let status = d
+        .terminate(Duration::from_secs(6))
+        .expect("exits within 6 s");
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    block_on(async {
+        assert_eq!(close_code(&mut a).await, Some(1001));
+        assert_eq!(close_code(&mut b).await, Some(1001));
+    });
+    assert!(!runtime_file.exists(), "runtime file left behind");
+    #[cfg(target_os = "linux")]
+    for pid in children {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "child {pid} left"
+        );
+    }
+}
+
+#[test]
+fn sigint_exits_zero() {
+    let mut d = Daemon::start(&["--echo"]);
+    d.signal(rustix::process::Signal::INT);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(s) = d.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "still running");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success());
+}
+
+#[test]
+fn runtime_file_and_list() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut d = Daemon::with(Options {
+        args: vec!["--echo"],
+        env: vec![],
+        token_file: false,
+    });
+    let file = d.runtime_file();
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let dir_mode = std::fs::metadata(d.runtime_dir())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(dir_mode, 0o700);
+    let url = d.runtime_url();
+    let token = d.token.clone().unwrap();
+    assert_eq!(token.len(), 43, "generated token: 32 bytes base64url");
+    assert_eq!(url, format!("ws://{}/?token={token}", d.addr));
+    // The generated token works.
+    block_on(async {
+        let mut ws = connect(&url).await.unwrap();
+        ws.send(Message::text("ok")).await.unwrap();
+        assert_eq!(next(&mut ws).await, Some(Message::text("ok")));
+    });
+    // A stale file of a process that is gone is listed by nobody and removed.
+    let stale = d.runtime_dir().join("2147483000.instance");
+    std::fs::write(
+        &stale,
+        "pid=2147483000\nurl=ws://127.0.0.1:9/?token=stale\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("list")
+        .env("WSGATE_RUNTIME_DIR", d.runtime_dir())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("{url}\n"));
+    assert!(!stale.exists());
+    // Not a terminal: the log shows the URL without the token, and where it is.
+    let log = d.stderr();
+    assert!(
+        log.contains("?token=<hidden>") && log.contains(&file.display().to_string()),
+        "{log}"
+    );
+    assert!(!log.contains(&token), "{log}");
+    assert!(d.terminate(Duration::from_secs(5)).unwrap().success());
+    assert!(!file.exists());
+}

@@ -1,0 +1,10 @@
+//! wsgate driven from outside: the built binary, real sockets, real clients.
+//! Every daemon binds 127.0.0.1 on a free port and is killed and reaped on drop.
+
+mod cli;
+mod echo;
+mod handshake;
+mod lifecycle;
+mod program;
+mod secrets;
+mod util;

@@ -1,0 +1,192 @@
+//! A program per connection: stdin/stdout relay, exit codes, stderr, environment.
+
+use std::time::Duration;
+
+use async_tungstenite::tungstenite::Message;
+
+use crate::util::*;
+
+/// Reads messages until the server closes; returns them and the close code.
+async fn drain(ws: &mut Ws) -> (Vec<Message>, Option<u16>) {
+    let mut got = Vec::new();
+    loop {
+        match next(ws).await {
+            Some(Message::Close(frame)) => return (got, frame.map(|f| f.code.into())),
+            Some(m) => got.push(m),
+            None => return (got, None),
+        }
+    }
+}
+
+#[test]
+fn cat_in_text_mode() {
+    let d = Daemon::start(&["--", "cat"]);
+    block_on(async {
+        let mut ws = connect(&d.url("/")).await.expect("connect");
+        for text in ["one", "two words", "", "ünïcödé"] {
+            ws.send(Message::text(text)).await.unwrap();
+            assert_eq!(next(&mut ws).await, Some(Message::text(text)));
+        }
+        // Far beyond a pipe's buffer: both directions must move at once.
+        let big = "y".repeat(600_000);
+        ws.send(Message::text(big.clone())).await.unwrap();
+        assert_eq!(next(&mut ws).await, Some(Message::text(big)));
+        ws.close(None).await.unwrap();
+    });
+    assert!(
+        d.wait_for_log("event=child-exit", Duration::from_secs(10)),
+        "{}",
+        d.stderr()
+    );
+}
+
+#[test]
+fn cat_in_binary_mode() {
+    let d = Daemon::start(&["--binary", "--", "cat"]);
+    block_on(async {
+        let mut ws = connect(&d.url("/")).await.unwrap();
+        ws.send(Message::binary(vec![0u8, 10, 255, 13]))
+            .await
+            .unwrap();
+        assert_eq!(
+            next(&mut ws).await,
+            Some(Message::binary(vec![0u8, 10, 255, 13]))
+        );
+    });
+}
+
+#[test]
+fn output_then_exit_status() {
+    let d = Daemon::start(&["--", "sh", "-c", "echo one; printf 'two\\r\\nthree'"]);
+    block_on(async {
+        let mut ws = connect(&d.url("/")).await.unwrap();
+        let (got, code) = drain(&mut ws).await;
+        assert_eq!(
+            got,
+            vec![
+                Message::text("one"),
+                Message::text("two"),
+                Message::text("three")
+            ]
+        );
+        assert_eq!(code, Some(1000));
+    });
+    let d = Daemon::start(&["--", "sh", "-c", "echo bye; exit 3"]);
+    block_on(async {
+        let mut ws = connect(&d.url("/")).await.unwrap();
+        let (got, code) = drain(&mut ws).await;
+        assert_eq!(got, vec![Message::text("bye")]);
+        assert_eq!(code, Some(1011));
+    });
+    assert!(
+        d.wait_for_log("status=3", Duration::from_secs(5)),
+        "{}",
+        d.stderr()
+    );
+}
+
+#[test]
+fn non_utf8_line_arrives_as_binary() {
+    let d = Daemon::start(&["--", "sh", "-c", "printf 'ok\\n\\377\\376\\n'"]);
+    block_on(async {
+        let mut ws = connect(&d.url("/")).await.unwrap();
+        let (got, _) = drain(&mut ws).await;
+        assert_eq!(
+            got,
+            vec![Message::text("ok"), Message::binary(vec![0xff, 0xfe])]
+        );
+    });
+}
+
+#[test]
+fn stderr_goes_to_the_log_not_the_client() {
+    let d = Daemon::start(&["--", "sh", "-c", "echo visible; echo 'oops, a problem' >&2"]);
+    block_on(async {
+        let mut ws = connect(&d.url("/")).await.unwrap();
+        let (got, _) = drain(&mut ws).await;
+        assert_eq!(got, vec![Message::text("visible")]);
+    });
+    assert!(d.wait_for_log("event=child-stderr", Duration::from_secs(5)));
+    let log = d.stderr();
+    let line = log
+        .lines()
+        .find(|l| l.contains("event=child-stderr"))
+        .unwrap();
+    assert!(
+        line.contains("conn=1") && line.contains("line=\"oops, a problem\""),
+        "{line}"
+    );
+}
+
+#[test]
+fn start_failure_is_502() {
+    let d = Daemon::start(&["--", "/nonexistent/wsgate-test-program"]);
+    let r = raw(
+        d.addr,
+        upgrade_head(&format!("/?token={TOKEN}"), "").as_bytes(),
+    );
+    assert_eq!(status(&r), 502, "{r}");
+    assert!(d.wait_for_log("reason=backend-failed", Duration::from_secs(5)));
+}
+
+#[test]
+fn rejected_requests_start_nothing() {
+    let marker = Scratch::new("marker");
+    let file = marker.path().join("started");
+    let script = format!("touch {}", file.display());
+    let d = Daemon::start(&["--", "sh", "-c", &script]);
+    for target in ["/", "/?token=wrong-wrong-wrong-wrong"] {
+        assert_eq!(
+            status(&raw(d.addr, upgrade_head(target, "").as_bytes())),
+            401
+        );
+    }
+    assert_eq!(
+        status(&raw(d.addr, b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")),
+        426
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!file.exists(), "a rejected request started the program");
+}
+
+#[test]
+fn environment_is_cgi_without_secrets() {
+    let d = Daemon::with(Options {
+        args: vec!["--", "env"],
+        env: vec![("WSGATE_AUTH_TOKEN", TOKEN), ("WSGATE_EXTRA", "x")],
+        token_file: false,
+    });
+    let url = format!("ws://{}/app/path?a=1&token={TOKEN}&b=two", d.addr);
+    let lines = block_on(async {
+        let mut ws = connect(&url).await.unwrap();
+        let (got, code) = drain(&mut ws).await;
+        assert_eq!(code, Some(1000));
+        got.into_iter()
+            .map(|m| m.into_text().unwrap().to_string())
+            .collect::<Vec<_>>()
+    });
+    let env = lines.join("\n");
+    assert!(!env.contains(TOKEN), "the program saw the token:\n{env}");
+    let has = |line: &str| lines.iter().any(|l| l == line);
+    assert!(has("QUERY_STRING=a=1&b=two"), "{env}");
+    assert!(has("REQUEST_URI=/app/path?a=1&b=two"), "{env}");
+    assert!(has("PATH_INFO=/app/path"), "{env}");
+    assert!(has("REQUEST_METHOD=GET"), "{env}");
+    assert!(has("REMOTE_ADDR=127.0.0.1"), "{env}");
+    assert!(has(&format!("SERVER_PORT={}", d.addr.port())), "{env}");
+    assert!(has("WSGATE_CONN_ID=1"), "{env}");
+    assert!(has(&format!("HTTP_HOST={}", d.addr)), "{env}");
+    assert!(lines.iter().any(|l| l.starts_with("REMOTE_PORT=")), "{env}");
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.starts_with("WSGATE_AUTH_TOKEN") || l.starts_with("WSGATE_EXTRA")),
+        "{env}"
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.starts_with("HTTP_SEC_WEBSOCKET_KEY")),
+        "{env}"
+    );
+}

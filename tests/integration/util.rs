@@ -1,0 +1,355 @@
+//! Starting the daemon, talking to it, and cleaning up after it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_std::net::TcpStream as AsyncTcp;
+use async_tungstenite::WebSocketStream;
+use async_tungstenite::tungstenite::Message;
+use futures_lite::StreamExt as _;
+
+pub const TOKEN: &str = "test-token-0123456789abcdef";
+pub const BIN: &str = env!("CARGO_BIN_EXE_wsgate");
+
+/// A scratch directory removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Scratch {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("wsgate-it-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running daemon.
+pub struct Daemon {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub stderr: Arc<Mutex<String>>,
+    pub runtime: Scratch,
+    pub token: Option<String>,
+}
+
+pub struct Options<'a> {
+    pub args: Vec<&'a str>,
+    pub env: Vec<(&'a str, &'a str)>,
+    /// Pass `TOKEN` through a 0600 token file.
+    pub token_file: bool,
+}
+
+impl<'a> Options<'a> {
+    pub fn new(args: &[&'a str]) -> Self {
+        Options {
+            args: args.to_vec(),
+            env: Vec::new(),
+            token_file: true,
+        }
+    }
+}
+
+impl Daemon {
+    /// `wsgate --listen 127.0.0.1:0 --auth-token-file <TOKEN> ARGS`.
+    pub fn start(args: &[&str]) -> Daemon {
+        Daemon::with(Options::new(args))
+    }
+
+    pub fn with(opts: Options<'_>) -> Daemon {
+        let runtime = Scratch::new("rt");
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--listen").arg("127.0.0.1:0");
+        let mut token = None;
+        if opts.token_file {
+            let path = runtime.path().join("token");
+            std::fs::write(&path, format!("{TOKEN}\n")).unwrap();
+            set_mode(&path, 0o600);
+            cmd.arg("--auth-token-file").arg(&path);
+            token = Some(TOKEN.to_owned());
+        }
+        cmd.args(&opts.args)
+            .env("WSGATE_RUNTIME_DIR", runtime.path().join("run"))
+            .env_remove("WSGATE_AUTH_TOKEN")
+            .envs(opts.env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start wsgate");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        {
+            let stderr = stderr.clone();
+            let pipe = child.stderr.take().unwrap();
+            std::thread::spawn(move || {
+                let mut tx = Some(tx);
+                for line in BufReader::new(pipe).lines() {
+                    let Ok(line) = line else { break };
+                    if line.contains("event=listening") || line.contains("\"event\":\"listening\"")
+                    {
+                        if let Some(tx) = tx.take() {
+                            let _ = tx.send(line.clone());
+                        }
+                    }
+                    let mut all = stderr.lock().unwrap();
+                    all.push_str(&line);
+                    all.push('\n');
+                }
+            });
+        }
+        let line = match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("wsgate did not start: {}", stderr.lock().unwrap());
+            }
+        };
+        let addr = line
+            .split([' ', ','])
+            .find_map(|kv| {
+                kv.strip_prefix("addr=")
+                    .or_else(|| kv.strip_prefix("\"addr\":"))
+            })
+            .expect("listening line names the address")
+            .trim_matches('"')
+            .parse()
+            .unwrap();
+        let mut daemon = Daemon {
+            child,
+            addr,
+            stderr,
+            runtime,
+            token,
+        };
+        if daemon.token.is_none() {
+            let url = daemon.runtime_url();
+            daemon.token = url.split_once("?token=").map(|(_, t)| t.to_owned());
+        }
+        daemon
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn runtime_dir(&self) -> PathBuf {
+        self.runtime.path().join("run")
+    }
+
+    pub fn runtime_file(&self) -> PathBuf {
+        self.runtime_dir().join(format!("{}.instance", self.pid()))
+    }
+
+    pub fn runtime_url(&self) -> String {
+        let text = std::fs::read_to_string(self.runtime_file()).expect("runtime file");
+        text.lines()
+            .find_map(|l| l.strip_prefix("url="))
+            .expect("url line")
+            .to_owned()
+    }
+
+    /// `ws://ADDR/PATH?token=TOKEN` (PATH may carry its own query).
+    pub fn url(&self, path: &str) -> String {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        format!(
+            "ws://{}{path}{sep}token={}",
+            self.addr,
+            self.token.as_deref().unwrap()
+        )
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until stderr contains `needle`.
+    pub fn wait_for_log(&self, needle: &str, within: Duration) -> bool {
+        eventually(within, || self.stderr().contains(needle))
+    }
+
+    pub fn signal(&self, sig: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_child(&self.child);
+        rustix::process::kill_process(pid, sig).unwrap();
+    }
+
+    /// SIGTERM, then the exit status within `within`.
+    pub fn terminate(&mut self, within: Duration) -> Option<ExitStatus> {
+        self.signal(rustix::process::Signal::TERM);
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    pub fn stdout(&mut self) -> String {
+        let mut out = String::new();
+        if let Some(mut pipe) = self.child.stdout.take() {
+            let _ = pipe.read_to_string(&mut out);
+        }
+        out
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+pub fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A well-formed upgrade request head for `target`, plus extra header lines.
+pub fn upgrade_head(target: &str, extra: &str) -> String {
+    format!(
+        "GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
+    )
+}
+
+/// Sends raw bytes and returns what the daemon answers: everything until it closes,
+/// or only the head of a 101 (the WebSocket then stays open until this returns).
+pub fn raw(addr: SocketAddr, bytes: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    s.write_all(bytes).unwrap();
+    read_all(&mut s)
+}
+
+/// Reads until the peer closes, or to the end of a 101's head.
+pub fn read_all(s: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if out.starts_with(b"HTTP/1.1 101 ") && out.windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The status code of a raw response.
+pub fn status(response: &str) -> u16 {
+    response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {response:?}"))
+}
+
+pub type Ws = WebSocketStream<AsyncTcp>;
+
+/// Connects with async-tungstenite.
+pub async fn connect(url: &str) -> Result<Ws, async_tungstenite::tungstenite::Error> {
+    let addr = url
+        .strip_prefix("ws://")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_owned();
+    let tcp = AsyncTcp::connect(addr).await?;
+    let (ws, _) = async_tungstenite::client_async(url, tcp).await?;
+    Ok(ws)
+}
+
+/// The next data or close message, within 10 s.
+pub async fn next(ws: &mut Ws) -> Option<Message> {
+    loop {
+        let msg = async_std::future::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a message within 10 s");
+        match msg {
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            Some(Ok(m)) => return Some(m),
+            Some(Err(_)) | None => return None,
+        }
+    }
+}
+
+/// The close code the server sends next, skipping data messages.
+pub async fn close_code(ws: &mut Ws) -> Option<u16> {
+    loop {
+        match next(ws).await? {
+            Message::Close(frame) => return frame.map(|f| f.code.into()),
+            _ => continue,
+        }
+    }
+}
+
+pub fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    async_std::task::block_on(f)
+}
+
+/// Processes whose parent is `pid` (Linux: from /proc).
+#[cfg(target_os = "linux")]
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let ppid = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            out.push(child);
+        }
+    }
+    out
+}
+
+/// Open file descriptors of `pid` (Linux: from /proc).
+#[cfg(target_os = "linux")]
+pub fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
