@@ -417,6 +417,8 @@ mod tests {
         assert_eq!(strip_credential("a=1&tok%65n=s"), "a=1");
         assert_eq!(strip_credential("token=s"), "");
         assert_eq!(strip_credential(""), "");
+        // Found by fuzzing: stripping keeps other pairs as they are, even malformed ones.
+        assert_eq!(strip_credential("en=ba%"), "en=ba%");
     }
 
     #[test]

@@ -46,7 +46,8 @@ fn help_and_version() {
 
 #[test]
 fn usage_errors_exit_2_with_one_line() {
-    let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
         (&["--echo", "--bogus"], &[], "--bogus"),
         (&[], &[], "nothing to gate"),
         (
