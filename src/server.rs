@@ -46,7 +46,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(4500);
 /// Buffer a head is first read into; it grows up to [`MAX_HEAD`].
 const HEAD_BUFFER: usize = 1024;
 /// tungstenite's read buffer per connection (its default is 128 KiB).
-const READ_BUFFER: usize = 4096;
+const READ_BUFFER: usize = 2048;
 /// Connections being turned away with 503 at once; beyond this they are dropped.
 const MAX_REJECTING: usize = 64;
 
@@ -369,41 +369,67 @@ async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(usize, 
     }
 }
 
-async fn connection(shared: &Shared, mut stream: TcpStream, peer: SocketAddr, conn: u64) {
+/// One connection: the handshake, then the session. Each runs in its own boxed future,
+/// so an idle session holds only the session's state, not the handshake's.
+async fn connection(shared: &Shared, stream: TcpStream, peer: SocketAddr, conn: u64) {
+    let Some(accepted) = Box::pin(handshake(shared, stream, peer, conn)).await else {
+        return;
+    };
+    Box::pin(session(shared, accepted, peer, conn)).await;
+}
+
+/// A connection whose upgrade was accepted and answered with 101.
+struct Accepted {
+    stream: TcpStream,
+    /// Bytes that followed the head: the start of the WebSocket stream.
+    leftover: Vec<u8>,
+    /// The program started for it, if the backend is one.
+    child: Option<async_process::Child>,
+}
+
+/// Reads and decides the request head and answers it. Returns the connection only
+/// when it was upgraded.
+async fn handshake(
+    shared: &Shared,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    conn: u64,
+) -> Option<Accepted> {
     let _ = stream.set_nodelay(true);
     let mut buf = vec![0u8; HEAD_BUFFER];
     let (len, filled) = match timeout(HEAD_TIMEOUT, read_head(&mut stream, &mut buf)).await {
         Ok(Ok(read)) => read,
-        Ok(Err(HeadError::Closed)) => return,
+        Ok(Err(HeadError::Closed)) => return None,
         Ok(Err(HeadError::Reject(reason))) => {
-            return reject(shared, stream, peer, conn, reason, None).await;
+            reject(shared, stream, peer, conn, reason, None).await;
+            return None;
         }
-        Err(_) => return reject(shared, stream, peer, conn, Reason::HandshakeTimeout, None).await,
+        Err(_) => {
+            reject(shared, stream, peer, conn, Reason::HandshakeTimeout, None).await;
+            return None;
+        }
     };
     let Ok(Head::Complete { request, .. }) = request::parse(&buf[..filled]) else {
         // `read_head` saw this very buffer parse.
-        return reject(shared, stream, peer, conn, Reason::MalformedRequest, None).await;
+        reject(shared, stream, peer, conn, Reason::MalformedRequest, None).await;
+        return None;
     };
     let (upgrade, reason) = match shared.gate.decide(&request) {
         Verdict::Health => {
             drop(request);
-            let answer = response::health(
-                shared.gate.authority.mode(),
-                shared.gate.authority.enforced(),
-            );
-            shared.log.event(
-                "health",
-                &[
-                    ("conn", conn.into()),
-                    ("peer", Value::Str(&peer.to_string())),
-                ],
-            );
-            return answer_and_close(stream, &answer, LINGER_BYTES).await;
+            let authority = &shared.gate.authority;
+            let answer = response::health(authority.mode(), authority.enforced());
+            let peer = peer.to_string();
+            let fields = [("conn", conn.into()), ("peer", Value::Str(&peer))];
+            shared.log.event("health", &fields);
+            answer_and_close(stream, &answer, LINGER_BYTES).await;
+            return None;
         }
         Verdict::Reject(reason) => {
             let target = target_for_log(request.target, &shared.secret);
             drop(request);
-            return reject(shared, stream, peer, conn, reason, target).await;
+            reject(shared, stream, peer, conn, reason, target).await;
+            return None;
         }
         Verdict::Accept {
             upgrade, reason, ..
@@ -423,20 +449,13 @@ async fn connection(shared: &Shared, mut stream: TcpStream, peer: SocketAddr, co
             match exec::spawn(program, args, env) {
                 Ok(child) => Some(child),
                 Err(e) => {
-                    shared.log.event(
-                        "backend-error",
-                        &[("conn", conn.into()), ("error", Value::Str(&e.to_string()))],
-                    );
+                    let error = e.to_string();
+                    let fields = [("conn", conn.into()), ("error", Value::Str(&error))];
+                    shared.log.event("backend-error", &fields);
                     drop(request);
-                    return reject(
-                        shared,
-                        stream,
-                        peer,
-                        conn,
-                        Reason::BackendFailed,
-                        Some(target),
-                    )
-                    .await;
+                    let reason = Reason::BackendFailed;
+                    reject(shared, stream, peer, conn, reason, Some(target)).await;
+                    return None;
                 }
             }
         }
@@ -445,33 +464,40 @@ async fn connection(shared: &Shared, mut stream: TcpStream, peer: SocketAddr, co
     let leftover = buf[len..filled].to_vec();
     drop(request);
     drop(buf);
-
     let written = timeout(WRITE_TIMEOUT, stream.write_all(&switching)).await;
     if !matches!(written, Ok(Ok(()))) {
         // The program, if any, is killed and reaped when `child` drops.
-        return;
+        return None;
     }
-    drop(switching);
+    let peer = peer.to_string();
     shared.log.event(
         "accept",
         &[
             ("conn", conn.into()),
-            ("peer", Value::Str(&peer.to_string())),
+            ("peer", Value::Str(&peer)),
             ("mode", shared.gate.authority.mode().as_str().into()),
             ("reason", reason.as_str().into()),
             ("target", Value::Str(&target)),
         ],
     );
-    drop(target);
-    let started = Instant::now();
-    let raw = stream.clone();
-    let ws = WebSocketStream::from_partially_read(
+    Some(Accepted {
         stream,
         leftover,
-        Role::Server,
-        Some(shared.ws_config),
-    )
-    .await;
+        child,
+    })
+}
+
+/// Relays an upgraded connection to the backend until either side ends it.
+async fn session(shared: &Shared, accepted: Accepted, peer: SocketAddr, conn: u64) {
+    let started = Instant::now();
+    let Accepted {
+        stream,
+        leftover,
+        child,
+    } = accepted;
+    let raw = stream.clone();
+    let config = Some(shared.ws_config);
+    let ws = WebSocketStream::from_partially_read(stream, leftover, Role::Server, config).await;
     let cx = Context {
         conn,
         log: &shared.log,
@@ -483,18 +509,19 @@ async fn connection(shared: &Shared, mut stream: TcpStream, peer: SocketAddr, co
                 binary: *binary,
                 max_message: shared.max_message_size,
             };
-            exec::relay(ws, child, framing, cx).await
+            Box::pin(exec::relay(ws, child, framing, cx)).await
         }
         _ => echo::relay(ws, cx).await,
     };
     if !shared.stop.is_set() {
         linger(&raw, shared.max_message_size.saturating_mul(2)).await;
     }
+    let peer = peer.to_string();
     shared.log.event(
         "close",
         &[
             ("conn", conn.into()),
-            ("peer", Value::Str(&peer.to_string())),
+            ("peer", Value::Str(&peer)),
             ("code", out.code.into()),
             ("duration_ms", (started.elapsed().as_millis() as u64).into()),
             ("bytes_in", out.bytes_in.into()),

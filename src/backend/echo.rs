@@ -13,8 +13,9 @@ pub async fn relay(mut ws: Socket, cx: Context<'_>) -> Outcome {
         code: code::ABNORMAL,
         ..Outcome::default()
     };
+    let mut stop = cx.stop.watch();
     loop {
-        let Some(next) = unless_stopped(cx.stop, ws.next()).await else {
+        let Some(next) = unless_stopped(&mut stop, ws.next()).await else {
             return going_away(&mut ws, out).await;
         };
         match next {
@@ -23,7 +24,7 @@ pub async fn relay(mut ws: Socket, cx: Context<'_>) -> Outcome {
             Some(Ok(msg @ (Message::Text(_) | Message::Binary(_)))) => {
                 let len = msg.len() as u64;
                 out.bytes_in += len;
-                match unless_stopped(cx.stop, ws.send(msg)).await {
+                match unless_stopped(&mut stop, ws.send(msg)).await {
                     None => return going_away(&mut ws, out).await,
                     Some(Err(_)) => return out,
                     Some(Ok(())) => out.bytes_out += len,

@@ -28,7 +28,9 @@ use async_tungstenite::{WebSocketReceiver, WebSocketSender, WebSocketStream};
 use futures_lite::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use futures_lite::{AsyncRead, FutureExt as _, StreamExt as _};
 
-use super::{Context, Outcome, Socket, close, code, error_code, peer_code, unless_stopped};
+use super::{
+    Context, Outcome, Socket, StopWatch, close, code, error_code, peer_code, unless_stopped,
+};
 use crate::log::{Log, Value};
 use crate::request::Upgrade;
 use crate::token::{self, contains};
@@ -220,12 +222,13 @@ pub async fn relay(ws: Socket, mut child: Child, framing: Framing, cx: Context<'
         ..Outcome::default()
     };
     let mut peer_close = None;
+    let mut stop = cx.stop.watch();
     let ended = {
         let client = to_program(
             &mut rx,
             stdin,
             framing,
-            cx,
+            &mut stop,
             &mut out.bytes_in,
             &mut peer_close,
         );
@@ -324,13 +327,13 @@ async fn to_program(
     rx: &mut WebSocketReceiver<TcpStream>,
     mut stdin: Option<ChildStdin>,
     framing: Framing,
-    cx: Context<'_>,
+    stop: &mut StopWatch<'_>,
     bytes_in: &mut u64,
     peer_close: &mut Option<u16>,
 ) -> FromClient {
     let mut data = Vec::new();
     loop {
-        let Some(next) = unless_stopped(cx.stop, rx.next()).await else {
+        let Some(next) = unless_stopped(stop, rx.next()).await else {
             return FromClient::Stop;
         };
         let msg = match next {
@@ -353,7 +356,7 @@ async fn to_program(
         if !framing.binary {
             data.push(b'\n');
         }
-        match unless_stopped(cx.stop, pipe.write_all(&data)).await {
+        match unless_stopped(stop, pipe.write_all(&data)).await {
             None => return FromClient::Stop,
             Some(Ok(())) => {}
             Some(Err(_)) => stdin = None,

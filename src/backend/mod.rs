@@ -8,6 +8,7 @@ pub mod echo;
 pub mod exec;
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -83,11 +84,41 @@ impl Stop {
     }
 }
 
+impl Stop {
+    /// A session's view of the signal. It registers one listener for the session's
+    /// whole life, rather than one per message.
+    pub fn watch(&self) -> StopWatch<'_> {
+        StopWatch {
+            wait: Box::pin(self.wait()),
+            done: false,
+        }
+    }
+}
+
+/// One session's listener for the stop signal; see [`Stop::watch`].
+pub struct StopWatch<'a> {
+    wait: Pin<Box<dyn Future<Output = ()> + Send + 'a>>,
+    done: bool,
+}
+
+impl StopWatch<'_> {
+    /// Completes once the signal is given (at once if it was seen before).
+    pub async fn stopped(&mut self) {
+        if !self.done {
+            self.wait.as_mut().await;
+            self.done = true;
+        }
+    }
+}
+
 /// Runs `fut` unless the stop signal comes first (then `None`).
-pub async fn unless_stopped<T>(stop: &Stop, fut: impl Future<Output = T>) -> Option<T> {
+pub async fn unless_stopped<T>(
+    stop: &mut StopWatch<'_>,
+    fut: impl Future<Output = T>,
+) -> Option<T> {
     async { Some(fut.await) }
         .or(async {
-            stop.wait().await;
+            stop.stopped().await;
             None
         })
         .await
