@@ -184,3 +184,65 @@ fn runtime_file_and_list() {
     assert!(d.terminate(Duration::from_secs(5)).unwrap().success());
     assert!(!file.exists());
 }
+
+#[test]
+fn banner_shows_the_url_on_a_terminal() {
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    use std::io::Read as _;
+    use std::sync::{Arc, Mutex};
+
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let name = ptsname(&master, Vec::new()).unwrap();
+    let terminal = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(name.to_str().unwrap())
+        .unwrap();
+    let scratch = Scratch::new("tty");
+    let mut child = Command::new(BIN)
+        .args(["--echo", "--listen", "127.0.0.1:0"])
+        .env_remove("WSGATE_AUTH_TOKEN")
+        .env("WSGATE_RUNTIME_DIR", scratch.path().join("run"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::from(terminal))
+        .spawn()
+        .unwrap();
+    let seen = Arc::new(Mutex::new(String::new()));
+    {
+        let seen = seen.clone();
+        let mut master = std::fs::File::from(master);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 1024];
+            while let Ok(n) = master.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+    }
+    let runtime_file = scratch
+        .path()
+        .join("run")
+        .join(format!("{}.instance", child.id()));
+    let shown = eventually(Duration::from_secs(10), || {
+        seen.lock().unwrap().contains("connect: ws://") && runtime_file.exists()
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(shown, "no banner: {}", seen.lock().unwrap());
+    let text = std::fs::read_to_string(&runtime_file).unwrap_or_default();
+    let url = text
+        .lines()
+        .find_map(|l| l.strip_prefix("url="))
+        .unwrap()
+        .to_owned();
+    let banner = seen.lock().unwrap().clone();
+    assert!(banner.contains(&format!("connect: {url}")), "{banner}");
+    assert!(!banner.contains("<hidden>"), "{banner}");
+}
