@@ -3,26 +3,46 @@
 //! Every outcome is explained by the mode plus one [`Reason`]. Connection authority is
 //! all a decision grants: having connected gives a client the [`Grants`] listed here
 //! and nothing more.
+//!
+//! | mode | credential travels in | checked against |
+//! | --- | --- | --- |
+//! | `query-token` | `?token=` only | one secret's digest |
+//! | `bearer` | `Authorization: Bearer`, or the subprotocol form | one secret's digest |
+//! | `jwt` | `Authorization: Bearer`, or the subprotocol form | HS256 signature, `exp`, `nbf`, `iat`, `iss`, `aud` |
 
 use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::bearer;
+use crate::jwt::{self, JwtError};
 use crate::outcome::Reason;
-use crate::request::Upgrade;
+use crate::request::Common;
 use crate::token::{self, Digest, Presented, Secret};
 
-/// How a listener authenticates upgrades.
+/// How a listener authenticates requests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     /// One secret, presented as `?token=`.
     QueryToken,
+    /// One secret, presented in `Authorization: Bearer` or the subprotocol form.
+    Bearer,
+    /// HS256-signed JWTs, presented like `Bearer`.
+    Jwt,
 }
 
 impl Mode {
-    /// The mode's name in logs, health output and the runtime file.
+    /// The mode's name in `--auth`, logs, health output and the runtime file.
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::QueryToken => "query-token",
+            Mode::Bearer => "bearer",
+            Mode::Jwt => "jwt",
         }
+    }
+
+    /// Whether credentials travel in headers (and errors follow RFC 6750).
+    pub fn uses_headers(self) -> bool {
+        matches!(self, Mode::Bearer | Mode::Jwt)
     }
 }
 
@@ -73,24 +93,50 @@ impl fmt::Display for Grants {
     }
 }
 
+/// What an accepted request is given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    /// `valid-token` or `token-check-disabled`.
+    pub reason: Reason,
+    /// What the connection may do.
+    pub grants: Grants,
+    /// Who the credential names (a JWT's `sub`), for the backend.
+    pub subject: Option<String>,
+    /// When the credential stops being valid; the session is closed then.
+    pub expires: Option<SystemTime>,
+}
+
+impl Grant {
+    fn full(reason: Reason) -> Grant {
+        Grant {
+            reason,
+            grants: Grants::ALL,
+            subject: None,
+            expires: None,
+        }
+    }
+}
+
 /// What the authority decided for one request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
     /// Let the connection through.
-    Accept {
-        /// `valid-token` or `token-check-disabled`.
-        reason: Reason,
-        /// What the connection may do.
-        grants: Grants,
-    },
+    Accept(Grant),
     /// Refuse it.
     Reject(Reason),
+}
+
+enum Verifier {
+    /// One secret, held only as its digest.
+    Secret(Digest),
+    /// A JWT key and the claims rules.
+    Jwt { key: Secret, rules: jwt::Rules },
 }
 
 /// A listener's authority: its mode, what it checks against, and whether it enforces.
 pub struct Authority {
     mode: Mode,
-    digest: Digest,
+    verifier: Verifier,
     enforce: bool,
 }
 
@@ -104,13 +150,31 @@ impl fmt::Debug for Authority {
 }
 
 impl Authority {
-    /// The default mode: `?token=` checked against one secret. With `enforce` false
+    /// `?token=` checked against one secret's digest. With `enforce` false
     /// (`--no-token-check`) every well-formed request is accepted, with reason
-    /// `token-check-disabled`.
-    pub fn query_token(secret: &Secret, enforce: bool) -> Authority {
+    /// `token-check-disabled`; so in every mode.
+    pub fn query_token(digest: Digest, enforce: bool) -> Authority {
         Authority {
             mode: Mode::QueryToken,
-            digest: secret.digest(),
+            verifier: Verifier::Secret(digest),
+            enforce,
+        }
+    }
+
+    /// A bearer credential checked against one secret's digest.
+    pub fn bearer(digest: Digest, enforce: bool) -> Authority {
+        Authority {
+            mode: Mode::Bearer,
+            verifier: Verifier::Secret(digest),
+            enforce,
+        }
+    }
+
+    /// A bearer credential that is an HS256 JWT under `key`.
+    pub fn jwt(key: Secret, rules: jwt::Rules, enforce: bool) -> Authority {
+        Authority {
+            mode: Mode::Jwt,
+            verifier: Verifier::Jwt { key, rules },
             enforce,
         }
     }
@@ -125,27 +189,59 @@ impl Authority {
         self.enforce
     }
 
-    /// Decides an upgrade. A malformed query is rejected in every mode, checked or
-    /// not: it is not a question of credentials.
-    pub fn decide(&self, upgrade: &Upgrade<'_>) -> Decision {
-        let presented = match token::from_query(token::query_of(upgrade.target()).as_bytes()) {
-            Ok(presented) => presented,
-            Err(_) => return Decision::Reject(Reason::MalformedRequest),
+    /// Decides a request at time `now`. A credential that cannot be read one way is
+    /// refused in every mode, checked or not: it is not a question of credentials.
+    pub fn decide(&self, request: &Common<'_>, now: SystemTime) -> Decision {
+        let presented = match self.mode {
+            Mode::QueryToken => {
+                match token::from_query(token::query_of(request.target).as_bytes()) {
+                    Ok(presented) => presented,
+                    Err(_) => return Decision::Reject(Reason::MalformedRequest),
+                }
+            }
+            Mode::Bearer | Mode::Jwt => match bearer::credential(request.headers) {
+                Ok(Some(secret)) => Presented::One(secret),
+                Ok(None) => Presented::Missing,
+                Err(_) => return Decision::Reject(Reason::MalformedCredential),
+            },
         };
         if !self.enforce {
-            return Decision::Accept {
-                reason: Reason::TokenCheckDisabled,
-                grants: Grants::ALL,
-            };
+            return Decision::Accept(Grant::full(Reason::TokenCheckDisabled));
         }
-        match presented {
-            Presented::Missing => Decision::Reject(Reason::MissingToken),
-            Presented::Duplicate => Decision::Reject(Reason::DuplicateToken),
-            Presented::One(secret) if secret.digest().matches(&self.digest) => Decision::Accept {
-                reason: Reason::ValidToken,
-                grants: Grants::ALL,
-            },
-            Presented::One(_) => Decision::Reject(Reason::InvalidToken),
+        let secret = match presented {
+            Presented::Missing => return Decision::Reject(Reason::MissingToken),
+            Presented::Duplicate => return Decision::Reject(Reason::DuplicateToken),
+            Presented::One(secret) => secret,
+        };
+        match &self.verifier {
+            Verifier::Secret(digest) if secret.digest().matches(digest) => {
+                Decision::Accept(Grant::full(Reason::ValidToken))
+            }
+            Verifier::Secret(_) => Decision::Reject(Reason::InvalidToken),
+            Verifier::Jwt { key, rules } => {
+                let now = now
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs_f64();
+                match jwt::verify(secret.expose(), key, rules, now) {
+                    Ok(claims) => Decision::Accept(Grant {
+                        reason: Reason::ValidToken,
+                        grants: Grants::ALL,
+                        subject: claims.subject,
+                        expires: Duration::try_from_secs_f64(claims.expires)
+                            .ok()
+                            .and_then(|d| UNIX_EPOCH.checked_add(d)),
+                    }),
+                    Err(e) => Decision::Reject(match e {
+                        JwtError::Malformed => Reason::MalformedToken,
+                        JwtError::Signature => Reason::InvalidSignature,
+                        JwtError::Expired => Reason::ExpiredToken,
+                        JwtError::NotYetValid => Reason::NotYetValid,
+                        JwtError::WrongAudience => Reason::WrongAudience,
+                        JwtError::WrongIssuer => Reason::WrongIssuer,
+                    }),
+                }
+            }
         }
     }
 }
@@ -153,38 +249,38 @@ impl Authority {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::{Common, Upgrade};
+    use crate::request::{Common, Header};
 
     const SECRET: &str = "correct-horse-battery-staple";
 
-    fn decide(enforce: bool, target: &str) -> Decision {
-        let auth = Authority::query_token(&Secret::new(SECRET), enforce);
-        auth.decide(&Upgrade {
-            common: Common {
-                target,
-                host: b"localhost",
-                origin: None,
-            },
-            key: b"dGhlIHNhbXBsZSBub25jZQ==",
-            headers: &[],
-        })
+    fn common<'a>(target: &'a str, headers: &'a [Header<'a>]) -> Common<'a> {
+        Common {
+            target,
+            host: b"localhost",
+            origin: None,
+            headers,
+        }
     }
 
-    const VALID: Decision = Decision::Accept {
-        reason: Reason::ValidToken,
-        grants: Grants::ALL,
-    };
-    const DISABLED: Decision = Decision::Accept {
-        reason: Reason::TokenCheckDisabled,
-        grants: Grants::ALL,
-    };
+    fn decide(enforce: bool, target: &str) -> Decision {
+        let auth = Authority::query_token(Secret::new(SECRET).digest(), enforce);
+        auth.decide(&common(target, &[]), SystemTime::now())
+    }
+
+    fn valid() -> Decision {
+        Decision::Accept(Grant::full(Reason::ValidToken))
+    }
+
+    fn disabled() -> Decision {
+        Decision::Accept(Grant::full(Reason::TokenCheckDisabled))
+    }
 
     #[test]
-    fn enforced() {
+    fn query_token_enforced() {
         let cases = [
-            ("/?token=correct-horse-battery-staple", VALID),
-            ("/x?a=1&token=correct-horse-battery-staple", VALID),
-            ("/?token=correct%2Dhorse-battery-staple", VALID),
+            ("/?token=correct-horse-battery-staple", valid()),
+            ("/x?a=1&token=correct-horse-battery-staple", valid()),
+            ("/?token=correct%2Dhorse-battery-staple", valid()),
             ("/", Decision::Reject(Reason::MissingToken)),
             ("/?token=", Decision::Reject(Reason::MissingToken)),
             ("/?token=wrong", Decision::Reject(Reason::InvalidToken)),
@@ -212,13 +308,97 @@ mod tests {
     }
 
     #[test]
-    fn not_enforced() {
-        assert_eq!(decide(false, "/"), DISABLED);
-        assert_eq!(decide(false, "/?token=wrong"), DISABLED);
-        assert_eq!(decide(false, "/?token=a&token=b"), DISABLED);
+    fn query_token_not_enforced() {
+        assert_eq!(decide(false, "/"), disabled());
+        assert_eq!(decide(false, "/?token=wrong"), disabled());
+        assert_eq!(decide(false, "/?token=a&token=b"), disabled());
         assert_eq!(
             decide(false, "/?token=%4"),
             Decision::Reject(Reason::MalformedRequest)
+        );
+    }
+
+    fn h<'a>(name: &'a str, value: &'a str) -> Header<'a> {
+        Header {
+            name,
+            value: value.as_bytes(),
+        }
+    }
+
+    #[test]
+    fn bearer_mode() {
+        let auth = Authority::bearer(Secret::new(SECRET).digest(), true);
+        let run = |target: &str, headers: &[Header<'_>]| {
+            auth.decide(&common(target, headers), SystemTime::now())
+        };
+        let good = format!("Bearer {SECRET}");
+        let offer = format!("chat, {}", bearer::subprotocol_for(SECRET.as_bytes()));
+        let header = h("Authorization", &good);
+        let proto = h("Sec-WebSocket-Protocol", &offer);
+        assert_eq!(run("/", &[header]), valid());
+        assert_eq!(
+            run("/", &[h("authorization", &good.to_lowercase())]),
+            valid()
+        );
+        assert_eq!(run("/", &[proto]), valid());
+        // The query is never consulted.
+        let query = format!("/?token={SECRET}");
+        assert_eq!(run(&query, &[]), Decision::Reject(Reason::MissingToken));
+        assert_eq!(run("/?token=%zz", &[header]), valid());
+        let wrong = h("Authorization", "Bearer wrong");
+        assert_eq!(run("/", &[wrong]), Decision::Reject(Reason::InvalidToken));
+        let basic = h("Authorization", "Basic eDp5");
+        assert_eq!(run("/", &[basic]), Decision::Reject(Reason::MissingToken));
+        let both = [header, proto];
+        assert_eq!(
+            run("/", &both),
+            Decision::Reject(Reason::MalformedCredential)
+        );
+        let two = h("Authorization", "Bearer a b");
+        assert_eq!(
+            run("/", &[two]),
+            Decision::Reject(Reason::MalformedCredential)
+        );
+        let off = Authority::bearer(Secret::new(SECRET).digest(), false);
+        assert_eq!(off.decide(&common("/", &[]), SystemTime::now()), disabled());
+    }
+
+    #[test]
+    fn jwt_mode() {
+        let key = b"0123456789abcdef0123456789abcdef";
+        let rules = jwt::Rules {
+            issuer: None,
+            audience: None,
+            leeway: 0,
+        };
+        let auth = Authority::jwt(Secret::new(key.to_vec()), rules, true);
+        let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let token = jwt::encode(
+            br#"{"alg":"HS256"}"#,
+            br#"{"sub":"alice","exp":1800000100}"#,
+            key,
+        );
+        let value = format!("Bearer {token}");
+        let headers = [h("Authorization", &value)];
+        let got = auth.decide(&common("/", &headers), now);
+        assert_eq!(
+            got,
+            Decision::Accept(Grant {
+                reason: Reason::ValidToken,
+                grants: Grants::ALL,
+                subject: Some("alice".into()),
+                expires: Some(UNIX_EPOCH + Duration::from_secs(1_800_000_100)),
+            })
+        );
+        let later = now + Duration::from_secs(100);
+        assert_eq!(
+            auth.decide(&common("/", &headers), later),
+            Decision::Reject(Reason::ExpiredToken)
+        );
+        let junk = [h("Authorization", "Bearer not-a-jwt")];
+        assert_eq!(
+            auth.decide(&common("/", &junk), now),
+            Decision::Reject(Reason::MalformedToken)
         );
     }
 
@@ -231,10 +411,10 @@ mod tests {
     }
 
     #[test]
-    fn debug_hides_digest() {
-        let auth = Authority::query_token(&Secret::new(SECRET), true);
+    fn debug_hides_secrets() {
+        let auth = Authority::jwt(Secret::new(SECRET), jwt::Rules::default(), true);
         let printed = format!("{auth:?}");
         assert!(!printed.contains(SECRET));
-        assert!(printed.contains("query-token") || printed.contains("QueryToken"));
+        assert!(printed.contains("Jwt"));
     }
 }

@@ -6,9 +6,11 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use crate::auth::Mode;
+use crate::jwt;
 use crate::log::Format;
 use crate::policy::Policy;
-use crate::token::{self, Secret};
+use crate::token::{self, Digest, Secret};
 
 /// The address used when `--listen` is not given.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7331";
@@ -20,6 +22,10 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1 << 20;
 pub const MAX_MESSAGE_SIZE_LIMIT: usize = 1 << 30;
 /// The environment variable that may carry the token.
 pub const TOKEN_ENV: &str = "WSGATE_AUTH_TOKEN";
+/// Default `--jwt-leeway`, in seconds.
+pub const DEFAULT_JWT_LEEWAY: u64 = 30;
+/// Largest `--jwt-leeway` accepted, in seconds.
+pub const MAX_JWT_LEEWAY: u64 = 3600;
 
 /// The usage text printed by `--help`.
 pub const USAGE: &str = "\
@@ -40,7 +46,21 @@ Options:
                            With none of these nor WSGATE_AUTH_TOKEN, a 256-bit token is
                            generated. A supplied token has at least 16 bytes and no
                            whitespace or control characters.
-  --no-token-check         accept connections with or without the token (loopback only)
+  --auth MODE              how clients authenticate (default query-token):
+                             query-token  ?token= in the URL
+                             bearer       Authorization: Bearer TOKEN, or (browsers) the
+                                          subprotocol wsgate.bearer.<base64url(TOKEN)>
+                             jwt          an HS256 JWT, sent like bearer
+  --auth-token-sha256 HEX  bearer: the token's SHA-256 (64 hex digits) instead of the
+                           token; the daemon then never holds the token itself
+  --jwt-secret-file PATH   jwt: the HMAC key (at least 32 bytes; a trailing newline is
+                           trimmed)
+  --jwt-issuer ISS         jwt: require this iss claim
+  --jwt-audience AUD       jwt: require this aud entry (without it, tokens with aud are
+                           refused)
+  --jwt-leeway SECONDS     jwt: allowed clock skew on exp/nbf/iat (default 30, max 3600)
+  --no-token-check         accept connections with or without a credential (loopback
+                           only; the mode stays, the check goes)
   --allow-origin ORIGIN    also accept pages from ORIGIN (scheme://host[:port], 'null' or
                            '*'); repeatable. Loopback origins are always accepted.
   --allow-host HOST        also answer to Host HOST (any port); repeatable. Loopback names
@@ -98,6 +118,37 @@ pub enum TokenSource {
     Env(Secret),
     /// `--auth-token`, already checked.
     Flag(Secret),
+    /// `--auth-token-sha256`: only the digest is known.
+    Digest(Digest),
+}
+
+/// How the listener authenticates, with what it needs to.
+#[derive(Debug)]
+pub enum Auth {
+    /// `query-token` or `bearer`: one shared secret.
+    Secret {
+        /// [`Mode::QueryToken`] or [`Mode::Bearer`].
+        mode: Mode,
+        /// Where the secret comes from.
+        source: TokenSource,
+    },
+    /// `jwt`: HS256 tokens under a key read from a file.
+    Jwt {
+        /// `--jwt-secret-file`.
+        key_file: PathBuf,
+        /// `--jwt-issuer`, `--jwt-audience`, `--jwt-leeway`.
+        rules: jwt::Rules,
+    },
+}
+
+impl Auth {
+    /// The mode.
+    pub fn mode(&self) -> Mode {
+        match self {
+            Auth::Secret { mode, .. } => *mode,
+            Auth::Jwt { .. } => Mode::Jwt,
+        }
+    }
 }
 
 /// The daemon's configuration.
@@ -105,8 +156,8 @@ pub enum TokenSource {
 pub struct Config {
     /// The address to listen on.
     pub listen: SocketAddr,
-    /// Where the token comes from.
-    pub token: TokenSource,
+    /// How clients authenticate.
+    pub auth: Auth,
     /// `false` with `--no-token-check`.
     pub token_check: bool,
     /// Host and Origin rules, including what the listen address implies.
@@ -142,6 +193,12 @@ pub fn parse(args: Vec<OsString>, env_token: Option<OsString>) -> Result<Command
     let mut listen: Option<SocketAddr> = None;
     let mut token_file: Option<PathBuf> = None;
     let mut token_flag: Option<Secret> = None;
+    let mut token_digest: Option<Digest> = None;
+    let mut mode: Option<Mode> = None;
+    let mut jwt_key: Option<PathBuf> = None;
+    let mut jwt_issuer: Option<String> = None;
+    let mut jwt_audience: Option<String> = None;
+    let mut jwt_leeway: Option<u64> = None;
     let mut token_check = true;
     let mut allow_origins: Vec<String> = Vec::new();
     let mut allow_hosts: Vec<String> = Vec::new();
@@ -218,6 +275,42 @@ pub fn parse(args: Vec<OsString>, env_token: Option<OsString>) -> Result<Command
                     .map_err(|e| usage(format!("the token given with --auth-token {e}")))?;
                 once(&name, token_flag.replace(Secret::new(v)).is_some())?;
             }
+            "--auth" => {
+                let m = match value("MODE")?.as_str() {
+                    "query-token" => Mode::QueryToken,
+                    "bearer" => Mode::Bearer,
+                    "jwt" => Mode::Jwt,
+                    other => {
+                        return Err(usage(format!(
+                            "--auth must be query-token, bearer or jwt, not {other:?}"
+                        )));
+                    }
+                };
+                once(&name, mode.replace(m).is_some())?;
+            }
+            "--auth-token-sha256" => {
+                let digest = parse_digest(&value("HEX")?)?;
+                once(&name, token_digest.replace(digest).is_some())?;
+            }
+            "--jwt-secret-file" => {
+                let v = value("PATH")?;
+                if v.is_empty() {
+                    return Err(usage("--jwt-secret-file needs a non-empty PATH"));
+                }
+                once(&name, jwt_key.replace(PathBuf::from(v)).is_some())?;
+            }
+            "--jwt-issuer" => {
+                let v = value("ISS")?;
+                once(&name, jwt_issuer.replace(v).is_some())?;
+            }
+            "--jwt-audience" => {
+                let v = value("AUD")?;
+                once(&name, jwt_audience.replace(v).is_some())?;
+            }
+            "--jwt-leeway" => {
+                let n = number(&name, &value("SECONDS")?, 0, MAX_JWT_LEEWAY as usize)?;
+                once(&name, jwt_leeway.replace(n as u64).is_some())?;
+            }
             "--allow-origin" => allow_origins.push(value("ORIGIN")?),
             "--allow-host" => allow_hosts.push(value("HOST")?),
             "--max-connections" => {
@@ -277,32 +370,44 @@ pub fn parse(args: Vec<OsString>, env_token: Option<OsString>) -> Result<Command
         }
     };
 
-    let token = match (token_file, env_token, token_flag) {
-        (None, None, None) => TokenSource::Generate,
-        (Some(path), None, None) => TokenSource::File(path),
-        (None, Some(env), None) => {
-            let env = env
-                .into_string()
-                .map_err(|_| usage(format!("{TOKEN_ENV} is not valid UTF-8")))?;
-            token::validate(&env).map_err(|e| usage(format!("the token in {TOKEN_ENV} {e}")))?;
-            TokenSource::Env(Secret::new(env))
+    let mode = mode.unwrap_or(Mode::QueryToken);
+    let jwt_flags = [
+        ("--jwt-secret-file", jwt_key.is_some()),
+        ("--jwt-issuer", jwt_issuer.is_some()),
+        ("--jwt-audience", jwt_audience.is_some()),
+        ("--jwt-leeway", jwt_leeway.is_some()),
+    ];
+    if mode != Mode::Jwt {
+        if let Some((flag, _)) = jwt_flags.iter().find(|(_, given)| *given) {
+            return Err(usage(format!("{flag} needs --auth jwt")));
         }
-        (None, None, Some(secret)) => TokenSource::Flag(secret),
-        (file, env, flag) => {
-            let mut given = Vec::new();
-            if file.is_some() {
-                given.push("--auth-token-file");
-            }
-            if env.is_some() {
-                given.push(TOKEN_ENV);
-            }
-            if flag.is_some() {
-                given.push("--auth-token");
-            }
+    }
+    if token_digest.is_some() && mode != Mode::Bearer {
+        return Err(usage("--auth-token-sha256 needs --auth bearer"));
+    }
+    let auth = if mode == Mode::Jwt {
+        let given = [
+            ("--auth-token-file", token_file.is_some()),
+            (TOKEN_ENV, env_token.is_some()),
+            ("--auth-token", token_flag.is_some()),
+        ];
+        if let Some((source, _)) = given.iter().find(|(_, given)| *given) {
             return Err(usage(format!(
-                "more than one token source ({}): use one",
-                given.join(", ")
+                "{source} does not apply to --auth jwt, whose key comes from --jwt-secret-file"
             )));
+        }
+        Auth::Jwt {
+            key_file: jwt_key.ok_or_else(|| usage("--auth jwt needs --jwt-secret-file PATH"))?,
+            rules: jwt::Rules {
+                issuer: jwt_issuer,
+                audience: jwt_audience,
+                leeway: jwt_leeway.unwrap_or(DEFAULT_JWT_LEEWAY),
+            },
+        }
+    } else {
+        Auth::Secret {
+            mode,
+            source: token_source(token_file, env_token, token_flag, token_digest)?,
         }
     };
 
@@ -343,7 +448,7 @@ pub fn parse(args: Vec<OsString>, env_token: Option<OsString>) -> Result<Command
 
     Ok(Command::Serve(Box::new(Config {
         listen,
-        token,
+        auth,
         token_check,
         policy,
         max_connections: max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
@@ -351,6 +456,59 @@ pub fn parse(args: Vec<OsString>, env_token: Option<OsString>) -> Result<Command
         log_format: log_format.unwrap_or(Format::Text),
         backend,
     })))
+}
+
+/// The one source of the shared secret, or a usage error naming all that were given.
+fn token_source(
+    file: Option<PathBuf>,
+    env: Option<OsString>,
+    flag: Option<Secret>,
+    digest: Option<Digest>,
+) -> Result<TokenSource, UsageError> {
+    let given: Vec<&str> = [
+        ("--auth-token-file", file.is_some()),
+        (TOKEN_ENV, env.is_some()),
+        ("--auth-token", flag.is_some()),
+        ("--auth-token-sha256", digest.is_some()),
+    ]
+    .iter()
+    .filter(|(_, given)| *given)
+    .map(|(name, _)| *name)
+    .collect();
+    if given.len() > 1 {
+        return Err(usage(format!(
+            "more than one token source ({}): use one",
+            given.join(", ")
+        )));
+    }
+    Ok(match (file, env, flag, digest) {
+        (Some(path), ..) => TokenSource::File(path),
+        (_, Some(env), ..) => {
+            let env = env
+                .into_string()
+                .map_err(|_| usage(format!("{TOKEN_ENV} is not valid UTF-8")))?;
+            token::validate(&env).map_err(|e| usage(format!("the token in {TOKEN_ENV} {e}")))?;
+            TokenSource::Env(Secret::new(env))
+        }
+        (_, _, Some(secret), _) => TokenSource::Flag(secret),
+        (_, _, _, Some(digest)) => TokenSource::Digest(digest),
+        (None, None, None, None) => TokenSource::Generate,
+    })
+}
+
+/// 64 hex digits.
+fn parse_digest(hex: &str) -> Result<Digest, UsageError> {
+    let mut bytes = [0u8; 32];
+    let ok = hex.len() == 64
+        && data_encoding::HEXLOWER_PERMISSIVE
+            .decode_mut(hex.as_bytes(), &mut bytes)
+            .is_ok();
+    if !ok {
+        return Err(usage(
+            "--auth-token-sha256 must be 64 hex digits (a SHA-256 digest)",
+        ));
+    }
+    Ok(Digest::from_bytes(bytes))
 }
 
 fn once(name: &str, repeated: bool) -> Result<(), UsageError> {
@@ -376,6 +534,25 @@ fn parse_listen(value: &str) -> Result<SocketAddr, UsageError> {
             "--listen {value:?}: expected IPv4:PORT or [IPv6]:PORT, e.g. 127.0.0.1:7331"
         ))
     })
+}
+
+/// Reads a JWT key file: raw bytes, one trailing newline trimmed, at least
+/// [`jwt::MIN_KEY_LEN`] bytes. Errors name the file, never its content.
+pub fn read_jwt_key(path: &Path) -> Result<Secret, String> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| format!("cannot read JWT secret file {}: {e}", path.display()))?;
+    let trimmed = bytes
+        .strip_suffix(b"\r\n")
+        .or_else(|| bytes.strip_suffix(b"\n"))
+        .unwrap_or(&bytes);
+    if trimmed.len() < jwt::MIN_KEY_LEN {
+        return Err(format!(
+            "the JWT secret in {} is shorter than {} bytes",
+            path.display(),
+            jwt::MIN_KEY_LEN
+        ));
+    }
+    Ok(Secret::new(trimmed))
 }
 
 /// Reads a token file: UTF-8, one trailing newline trimmed, checked like any supplied
@@ -419,7 +596,13 @@ mod tests {
     fn defaults() {
         let c = config(&["--echo"]);
         assert_eq!(c.listen, DEFAULT_LISTEN.parse().unwrap());
-        assert!(matches!(c.token, TokenSource::Generate));
+        assert!(matches!(
+            c.auth,
+            Auth::Secret {
+                mode: Mode::QueryToken,
+                source: TokenSource::Generate
+            }
+        ));
         assert!(c.token_check);
         assert_eq!(c.max_connections, 1024);
         assert_eq!(c.max_message_size, 1 << 20);
@@ -485,12 +668,22 @@ mod tests {
 
     #[test]
     fn token_sources() {
+        let source = |c: Config| match c.auth {
+            Auth::Secret { source, .. } => source,
+            other => panic!("{other:?}"),
+        };
         let c = config(&["--echo", "--auth-token", "0123456789abcdef"]);
-        assert!(matches!(c.token, TokenSource::Flag(_)));
+        assert!(matches!(source(c), TokenSource::Flag(_)));
         let c = config(&["--echo", "--auth-token-file", "/x"]);
-        assert!(matches!(c.token, TokenSource::File(_)));
-        let env = parse(vec!["--echo".into()], Some("0123456789abcdef".into())).unwrap();
-        assert!(matches!(env, Command::Serve(c) if matches!(c.token, TokenSource::Env(_))));
+        assert!(matches!(source(c), TokenSource::File(_)));
+        let Ok(Command::Serve(env)) = parse(vec!["--echo".into()], Some("0123456789abcdef".into()))
+        else {
+            panic!("no config")
+        };
+        assert!(matches!(source(*env), TokenSource::Env(_)));
+        let hex = "ab".repeat(32);
+        let c = config(&["--echo", "--auth", "bearer", "--auth-token-sha256", &hex]);
+        assert!(matches!(source(c), TokenSource::Digest(_)));
         let both = parse(
             vec!["--echo".into(), "--auth-token-file".into(), "/x".into()],
             Some("0123456789abcdef".into()),
@@ -568,6 +761,144 @@ mod tests {
             assert!(msg.contains(want), "{args:?}: {msg:?} lacks {want:?}");
             assert!(!msg.contains('\n'), "{args:?}: one line");
         }
+    }
+
+    #[test]
+    fn modes() {
+        let c = config(&["--echo", "--auth", "bearer"]);
+        assert_eq!(c.auth.mode(), Mode::Bearer);
+        let c = config(&[
+            "--echo",
+            "--auth",
+            "jwt",
+            "--jwt-secret-file",
+            "/k",
+            "--jwt-issuer",
+            "i",
+            "--jwt-audience",
+            "a",
+            "--jwt-leeway",
+            "5",
+        ]);
+        match c.auth {
+            Auth::Jwt { key_file, rules } => {
+                assert_eq!(key_file, PathBuf::from("/k"));
+                assert_eq!(
+                    rules,
+                    jwt::Rules {
+                        issuer: Some("i".into()),
+                        audience: Some("a".into()),
+                        leeway: 5
+                    }
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let c = config(&["--echo", "--auth", "jwt", "--jwt-secret-file", "/k"]);
+        assert!(matches!(c.auth, Auth::Jwt { rules, .. } if rules.leeway == 30));
+    }
+
+    #[test]
+    fn mode_errors() {
+        let hex = "ab".repeat(32);
+        let cases: &[(&[&str], &str)] = &[
+            (&["--echo", "--auth", "magic"], "--auth must be"),
+            (
+                &["--echo", "--jwt-issuer", "x"],
+                "--jwt-issuer needs --auth jwt",
+            ),
+            (
+                &["--echo", "--auth", "bearer", "--jwt-audience", "x"],
+                "--jwt-audience needs --auth jwt",
+            ),
+            (
+                &["--echo", "--jwt-secret-file", "/k"],
+                "--jwt-secret-file needs --auth jwt",
+            ),
+            (
+                &["--echo", "--auth-token-sha256", &hex],
+                "--auth-token-sha256 needs --auth bearer",
+            ),
+            (
+                &["--echo", "--auth", "bearer", "--auth-token-sha256", "abc"],
+                "64 hex digits",
+            ),
+            (&["--echo", "--auth", "jwt"], "needs --jwt-secret-file"),
+            (
+                &[
+                    "--echo",
+                    "--auth",
+                    "jwt",
+                    "--jwt-secret-file",
+                    "/k",
+                    "--auth-token-file",
+                    "/t",
+                ],
+                "--auth-token-file does not apply to --auth jwt",
+            ),
+            (
+                &[
+                    "--echo",
+                    "--auth",
+                    "bearer",
+                    "--auth-token-sha256",
+                    &hex,
+                    "--auth-token-file",
+                    "/t",
+                ],
+                "more than one token source",
+            ),
+            (
+                &[
+                    "--echo",
+                    "--auth",
+                    "jwt",
+                    "--jwt-secret-file",
+                    "/k",
+                    "--jwt-leeway",
+                    "99999",
+                ],
+                "--jwt-leeway",
+            ),
+        ];
+        for (args, want) in cases {
+            let msg = error(args);
+            assert!(msg.contains(want), "{args:?}: {msg:?} lacks {want:?}");
+        }
+        let env = parse(
+            vec![
+                "--echo".into(),
+                "--auth".into(),
+                "jwt".into(),
+                "--jwt-secret-file".into(),
+                "/k".into(),
+            ],
+            Some("0123456789abcdef".into()),
+        );
+        assert!(
+            matches!(env, Err(UsageError(m)) if m.contains("WSGATE_AUTH_TOKEN does not apply"))
+        );
+    }
+
+    #[test]
+    fn jwt_key_files() {
+        let dir = std::env::temp_dir().join(format!("wsgate-cli-jwt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ok = dir.join("ok");
+        std::fs::write(
+            &ok,
+            [b'k'; 32].iter().chain(b"\n").copied().collect::<Vec<u8>>(),
+        )
+        .unwrap();
+        assert_eq!(read_jwt_key(&ok).unwrap().expose(), [b'k'; 32]);
+        let short = dir.join("short");
+        std::fs::write(&short, [b'k'; 31]).unwrap();
+        let err = read_jwt_key(&short).unwrap_err();
+        assert!(
+            err.contains("shorter than 32 bytes") && err.contains("short"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

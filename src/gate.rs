@@ -2,7 +2,9 @@
 //! Origin policy, then the listener's authority. The server only does what the
 //! [`Verdict`] says.
 
-use crate::auth::{Authority, Decision, Grants};
+use std::time::SystemTime;
+
+use crate::auth::{Authority, Decision, Grant};
 use crate::outcome::Reason;
 use crate::policy::Policy;
 use crate::request::{self, Request, Route, Upgrade};
@@ -21,28 +23,28 @@ pub struct Gate {
 pub enum Verdict<'r> {
     /// Answer the health endpoint.
     Health,
+    /// Answer the credential check endpoint with this decision.
+    Check(Decision),
     /// Upgrade and relay to the backend.
     Accept {
         /// The validated upgrade.
         upgrade: Upgrade<'r>,
-        /// Why it was accepted.
-        reason: Reason,
-        /// What the connection may do.
-        grants: Grants,
+        /// What the connection is given.
+        grant: Grant,
     },
     /// Answer with this reason's status and close.
     Reject(Reason),
 }
 
 impl Gate {
-    /// Decides a parsed request.
-    pub fn decide<'r>(&self, request: &'r Request<'r>) -> Verdict<'r> {
+    /// Decides a parsed request at time `now`.
+    pub fn decide<'r>(&self, request: &'r Request<'r>, now: SystemTime) -> Verdict<'r> {
         let route = match request::route(request) {
             Ok(route) => route,
             Err(reason) => return Verdict::Reject(reason),
         };
         let common = match &route {
-            Route::Health(common) => common,
+            Route::Health(common) | Route::Check(common) => common,
             Route::Upgrade(upgrade) => &upgrade.common,
         };
         if let Err(reason) = self.policy.check(common.host, common.origin) {
@@ -50,12 +52,9 @@ impl Gate {
         }
         match route {
             Route::Health(_) => Verdict::Health,
-            Route::Upgrade(upgrade) => match self.authority.decide(&upgrade) {
-                Decision::Accept { reason, grants } => Verdict::Accept {
-                    upgrade,
-                    reason,
-                    grants,
-                },
+            Route::Check(common) => Verdict::Check(self.authority.decide(&common, now)),
+            Route::Upgrade(upgrade) => match self.authority.decide(&upgrade.common, now) {
+                Decision::Accept(grant) => Verdict::Accept { upgrade, grant },
                 Decision::Reject(reason) => Verdict::Reject(reason),
             },
         }
@@ -71,14 +70,16 @@ mod tests {
     fn verdict(head: &str) -> Result<Reason, Reason> {
         let gate = Gate {
             policy: Policy::default(),
-            authority: Authority::query_token(&Secret::new("0123456789abcdef"), true),
+            authority: Authority::query_token(Secret::new("0123456789abcdef").digest(), true),
         };
         let Ok(Head::Complete { request, .. }) = parse(head.as_bytes()) else {
             return Err(Reason::MalformedRequest);
         };
-        match gate.decide(&request) {
+        match gate.decide(&request, SystemTime::now()) {
             Verdict::Health => Ok(Reason::Served),
-            Verdict::Accept { reason, .. } => Ok(reason),
+            Verdict::Check(Decision::Accept(grant)) => Ok(grant.reason),
+            Verdict::Check(Decision::Reject(reason)) => Err(reason),
+            Verdict::Accept { grant, .. } => Ok(grant.reason),
             Verdict::Reject(reason) => Err(reason),
         }
     }
@@ -132,6 +133,21 @@ mod tests {
         );
         assert_eq!(
             verdict("GET /_wsgate/healthz HTTP/1.1\r\nHost: evil.example\r\n\r\n"),
+            Err(Reason::HostDenied)
+        );
+        let check = |target: &str, host: &str| {
+            verdict(&format!("GET {target} HTTP/1.1\r\nHost: {host}\r\n\r\n"))
+        };
+        assert_eq!(
+            check("/_wsgate/auth/check?token=0123456789abcdef", "localhost"),
+            Ok(Reason::ValidToken)
+        );
+        assert_eq!(
+            check("/_wsgate/auth/check?token=nope", "localhost"),
+            Err(Reason::InvalidToken)
+        );
+        assert_eq!(
+            check("/_wsgate/auth/check", "evil.example"),
             Err(Reason::HostDenied)
         );
     }

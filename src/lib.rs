@@ -10,8 +10,10 @@
 
 pub mod auth;
 pub mod backend;
+pub mod bearer;
 pub mod cli;
 pub mod gate;
+pub mod jwt;
 pub mod log;
 pub mod outcome;
 pub mod policy;

@@ -16,6 +16,21 @@ pub enum Reason {
     InvalidToken,
     /// More than one credential.
     DuplicateToken,
+    /// A token whose time has passed.
+    ExpiredToken,
+    /// A signed token not valid yet (`nbf`, or `iat` in the future).
+    NotYetValid,
+    /// A signed token not made with HS256 and this listener's key.
+    InvalidSignature,
+    /// A signed token naming another audience.
+    WrongAudience,
+    /// A signed token from another issuer.
+    WrongIssuer,
+    /// A signed token that is not a well-formed JWT.
+    MalformedToken,
+    /// Credential headers that cannot be read one way: both forms at once, a repeated
+    /// header, or a `Bearer` value without exactly one token.
+    MalformedCredential,
     /// Not parseable as HTTP/1.1, ambiguous, or a bad field value.
     MalformedRequest,
     /// A method other than GET.
@@ -43,6 +58,34 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, for tables and tests.
+    pub const ALL: &'static [Reason] = &[
+        Reason::ValidToken,
+        Reason::TokenCheckDisabled,
+        Reason::MissingToken,
+        Reason::InvalidToken,
+        Reason::DuplicateToken,
+        Reason::ExpiredToken,
+        Reason::NotYetValid,
+        Reason::InvalidSignature,
+        Reason::WrongAudience,
+        Reason::WrongIssuer,
+        Reason::MalformedToken,
+        Reason::MalformedCredential,
+        Reason::MalformedRequest,
+        Reason::MethodNotAllowed,
+        Reason::NotWebsocket,
+        Reason::UnsupportedVersion,
+        Reason::HeadTooLarge,
+        Reason::HandshakeTimeout,
+        Reason::HostDenied,
+        Reason::OriginDenied,
+        Reason::NotFound,
+        Reason::TooManyConnections,
+        Reason::BackendFailed,
+        Reason::Served,
+    ];
+
     /// The word used in logs and error bodies.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -51,6 +94,13 @@ impl Reason {
             Reason::MissingToken => "missing-token",
             Reason::InvalidToken => "invalid-token",
             Reason::DuplicateToken => "duplicate-token",
+            Reason::ExpiredToken => "expired-token",
+            Reason::NotYetValid => "not-yet-valid",
+            Reason::InvalidSignature => "invalid-signature",
+            Reason::WrongAudience => "wrong-audience",
+            Reason::WrongIssuer => "wrong-issuer",
+            Reason::MalformedToken => "malformed-token",
+            Reason::MalformedCredential => "malformed-credential",
             Reason::MalformedRequest => "malformed-request",
             Reason::MethodNotAllowed => "method-not-allowed",
             Reason::NotWebsocket => "not-websocket",
@@ -71,10 +121,16 @@ impl Reason {
         match self {
             Reason::ValidToken | Reason::TokenCheckDisabled => Status::SwitchingProtocols,
             Reason::Served => Status::Ok,
-            Reason::MalformedRequest => Status::BadRequest,
-            Reason::MissingToken | Reason::InvalidToken | Reason::DuplicateToken => {
-                Status::Unauthorized
-            }
+            Reason::MalformedRequest | Reason::MalformedCredential => Status::BadRequest,
+            Reason::MissingToken
+            | Reason::InvalidToken
+            | Reason::DuplicateToken
+            | Reason::ExpiredToken
+            | Reason::NotYetValid
+            | Reason::InvalidSignature
+            | Reason::WrongAudience
+            | Reason::WrongIssuer
+            | Reason::MalformedToken => Status::Unauthorized,
             Reason::HostDenied | Reason::OriginDenied => Status::Forbidden,
             Reason::NotFound => Status::NotFound,
             Reason::MethodNotAllowed => Status::MethodNotAllowed,

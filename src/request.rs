@@ -31,6 +31,9 @@ pub const RESERVED_PREFIX: &str = "/_wsgate/";
 /// The health endpoint.
 pub const HEALTH_PATH: &str = "/_wsgate/healthz";
 
+/// The credential check endpoint.
+pub const CHECK_PATH: &str = "/_wsgate/auth/check";
+
 /// One header field, as it appeared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header<'b> {
@@ -119,6 +122,8 @@ fn has_bare_lf(head: &[u8]) -> bool {
 pub enum Route<'r> {
     /// `GET /_wsgate/healthz`.
     Health(Common<'r>),
+    /// `GET /_wsgate/auth/check`: authenticate without upgrading.
+    Check(Common<'r>),
     /// A WebSocket upgrade of any other path.
     Upgrade(Upgrade<'r>),
 }
@@ -132,6 +137,8 @@ pub struct Common<'r> {
     pub host: &'r [u8],
     /// The Origin header's value, when present.
     pub origin: Option<&'r [u8]>,
+    /// Every header field, for credentials and the backend's environment.
+    pub headers: &'r [Header<'r>],
 }
 
 /// A valid WebSocket upgrade request: everything the gate and the backend need.
@@ -141,8 +148,6 @@ pub struct Upgrade<'r> {
     pub common: Common<'r>,
     /// The `Sec-WebSocket-Key`, checked to decode to 16 bytes.
     pub key: &'r [u8],
-    /// Every header field, for the backend's environment.
-    pub headers: &'r [Header<'r>],
 }
 
 impl Upgrade<'_> {
@@ -176,13 +181,14 @@ pub fn route<'r>(req: &'r Request<'r>) -> Result<Route<'r>, Reason> {
         target: req.target,
         host,
         origin,
+        headers: &req.headers,
     };
     let path = crate::token::path_of(req.target);
     if path.starts_with(RESERVED_PREFIX) {
-        return if path == HEALTH_PATH {
-            Ok(Route::Health(common))
-        } else {
-            Err(Reason::NotFound)
+        return match path {
+            HEALTH_PATH => Ok(Route::Health(common)),
+            CHECK_PATH => Ok(Route::Check(common)),
+            _ => Err(Reason::NotFound),
         };
     }
     if !list_has(req, "upgrade", "websocket") || !list_has(req, "connection", "upgrade") {
@@ -195,11 +201,7 @@ pub fn route<'r>(req: &'r Request<'r>) -> Result<Route<'r>, Reason> {
     if !valid_key(key) {
         return Err(Reason::MalformedRequest);
     }
-    Ok(Route::Upgrade(Upgrade {
-        common,
-        key,
-        headers: &req.headers,
-    }))
+    Ok(Route::Upgrade(Upgrade { common, key }))
 }
 
 /// Origin form (RFC 9112 §3.2.1): an absolute path and an optional query, in visible
@@ -284,6 +286,7 @@ mod tests {
             Head::Partial => Ok("partial"),
             Head::Complete { request, .. } => match route(&request)? {
                 Route::Health(_) => Ok("health"),
+                Route::Check(_) => Ok("check"),
                 Route::Upgrade(_) => Ok("upgrade"),
             },
         }
@@ -350,6 +353,8 @@ mod tests {
         health: head(&["GET /_wsgate/healthz HTTP/1.1", "Host: localhost"]) => Ok("health");
         health_with_query: head(&["GET /_wsgate/healthz?x=1 HTTP/1.1", "Host: localhost"]) => Ok("health");
         health_post: head(&["POST /_wsgate/healthz HTTP/1.1", "Host: localhost"]) => Err(Reason::MethodNotAllowed);
+        check: head(&["GET /_wsgate/auth/check HTTP/1.1", "Host: localhost"]) => Ok("check");
+        check_post: head(&["POST /_wsgate/auth/check HTTP/1.1", "Host: localhost"]) => Err(Reason::MethodNotAllowed);
         reserved_unknown: upgrade_with("GET /_wsgate/other HTTP/1.1", &[], &[]) => Err(Reason::NotFound);
         reserved_prefix_only_under: upgrade_with("GET /_wsgate HTTP/1.1", &[], &[]) => Ok("upgrade");
     }

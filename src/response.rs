@@ -6,7 +6,7 @@
 
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
 
-use crate::auth::Mode;
+use crate::auth::{Decision, Mode};
 use crate::outcome::{Reason, Status};
 
 /// `101 Switching Protocols` for a request with this `Sec-WebSocket-Key`
@@ -28,20 +28,59 @@ pub fn switching_protocols(key: &[u8], protocol: Option<&str>) -> Vec<u8> {
 
 /// The answer to a rejected request: its status, the headers that status requires,
 /// `Connection: close`, and `{"error":…,"reason":…}`.
-pub fn reject(reason: Reason) -> Vec<u8> {
+pub fn reject(reason: Reason, mode: Mode) -> Vec<u8> {
     let body = format!(
         "{{\"error\":\"{}\",\"reason\":\"{}\"}}",
         reason.error_code(),
         reason.as_str()
     );
-    let extra: &str = match reason {
-        Reason::MethodNotAllowed => "Allow: GET\r\n",
-        Reason::NotWebsocket => "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n",
-        Reason::UnsupportedVersion => "Sec-WebSocket-Version: 13\r\n",
-        Reason::TooManyConnections => "Retry-After: 1\r\n",
-        _ => "",
-    };
-    answer(reason.status(), extra, &body)
+    answer(reason.status(), &headers_for(reason, mode), &body)
+}
+
+/// The answer of `/_wsgate/auth/check`: 200 `{"valid":true}` (with
+/// `"token_required":false` when credentials are not checked), or the rejection's
+/// status with `{"valid":false,"error":…}` and the same headers an upgrade would get.
+pub fn check(decision: &Decision, mode: Mode, enforced: bool) -> Vec<u8> {
+    match decision {
+        Decision::Accept(_) if enforced => answer(Status::Ok, "", "{\"valid\":true}"),
+        Decision::Accept(_) => answer(Status::Ok, "", "{\"valid\":true,\"token_required\":false}"),
+        Decision::Reject(reason) => {
+            let body = format!("{{\"valid\":false,\"error\":\"{}\"}}", reason.error_code());
+            answer(reason.status(), &headers_for(*reason, mode), &body)
+        }
+    }
+}
+
+/// Headers a rejection's status requires; in header modes, RFC 6750's challenge.
+fn headers_for(reason: Reason, mode: Mode) -> String {
+    let mut extra = String::new();
+    match reason {
+        Reason::MethodNotAllowed => extra.push_str("Allow: GET\r\n"),
+        Reason::NotWebsocket => {
+            extra.push_str("Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n")
+        }
+        Reason::UnsupportedVersion => extra.push_str("Sec-WebSocket-Version: 13\r\n"),
+        Reason::TooManyConnections => extra.push_str("Retry-After: 1\r\n"),
+        _ => {}
+    }
+    if mode.uses_headers() {
+        // RFC 6750 §3: no error code when no credential was sent; the reason word is
+        // a description of ours, never of the presented value.
+        match (reason, reason.status()) {
+            (Reason::MissingToken, _) => {
+                extra.push_str("WWW-Authenticate: Bearer realm=\"wsgate\"\r\n");
+            }
+            (_, Status::Unauthorized) => extra.push_str(&format!(
+                "WWW-Authenticate: Bearer realm=\"wsgate\", error=\"invalid_token\", error_description=\"{}\"\r\n",
+                reason.as_str()
+            )),
+            (Reason::MalformedCredential, _) => extra.push_str(
+                "WWW-Authenticate: Bearer realm=\"wsgate\", error=\"invalid_request\"\r\n",
+            ),
+            _ => {}
+        }
+    }
+    extra
 }
 
 /// The health endpoint's answer. It names the mode and whether it is enforced, never a
@@ -96,7 +135,7 @@ mod tests {
 
     #[test]
     fn unauthorized_bytes() {
-        let out = String::from_utf8(reject(Reason::MissingToken)).unwrap();
+        let out = String::from_utf8(reject(Reason::MissingToken, Mode::QueryToken)).unwrap();
         let body = "{\"error\":\"invalid_token\",\"reason\":\"missing-token\"}";
         assert_eq!(
             out,
@@ -110,7 +149,7 @@ mod tests {
 
     #[test]
     fn required_headers() {
-        let text = |r| String::from_utf8(reject(r)).unwrap();
+        let text = |r| String::from_utf8(reject(r, Mode::QueryToken)).unwrap();
         assert!(
             text(Reason::MethodNotAllowed)
                 .starts_with("HTTP/1.1 405 Method Not Allowed\r\nAllow: GET\r\n")
@@ -126,24 +165,9 @@ mod tests {
 
     #[test]
     fn every_rejection_closes_and_has_a_sized_body() {
-        use Reason::*;
-        for reason in [
-            MissingToken,
-            InvalidToken,
-            DuplicateToken,
-            MalformedRequest,
-            MethodNotAllowed,
-            NotWebsocket,
-            UnsupportedVersion,
-            HeadTooLarge,
-            HandshakeTimeout,
-            HostDenied,
-            OriginDenied,
-            NotFound,
-            TooManyConnections,
-            BackendFailed,
-        ] {
-            let text = String::from_utf8(reject(reason)).unwrap();
+        let rejections = Reason::ALL.iter().filter(|r| r.status().code() >= 400);
+        for (&reason, mode) in rejections.flat_map(|r| [(r, Mode::QueryToken), (r, Mode::Bearer)]) {
+            let text = String::from_utf8(reject(reason, mode)).unwrap();
             let (head, body) = text.split_once("\r\n\r\n").unwrap();
             let head = format!("{head}\r\n");
             assert!(head.contains("\r\nConnection: close\r\n"), "{reason}");
@@ -152,7 +176,56 @@ mod tests {
                 "{reason}"
             );
             assert!(head.starts_with(&format!("HTTP/1.1 {} ", reason.status().code())));
+            assert!(body.contains(reason.as_str()), "{reason}");
         }
+    }
+
+    #[test]
+    fn bearer_challenges() {
+        let text = |r| String::from_utf8(reject(r, Mode::Bearer)).unwrap();
+        assert!(
+            text(Reason::MissingToken)
+                .contains("\r\nWWW-Authenticate: Bearer realm=\"wsgate\"\r\n")
+        );
+        assert!(text(Reason::ExpiredToken).contains(
+            "\r\nWWW-Authenticate: Bearer realm=\"wsgate\", error=\"invalid_token\", error_description=\"expired-token\"\r\n"
+        ));
+        let malformed = text(Reason::MalformedCredential);
+        assert!(malformed.starts_with("HTTP/1.1 400 "));
+        assert!(malformed.contains("error=\"invalid_request\""));
+        assert!(!text(Reason::HostDenied).contains("WWW-Authenticate"));
+        let query = String::from_utf8(reject(Reason::InvalidToken, Mode::QueryToken)).unwrap();
+        assert!(!query.contains("WWW-Authenticate"));
+    }
+
+    #[test]
+    fn check_bodies() {
+        use crate::auth::Grant;
+        let body = |out: Vec<u8>| String::from_utf8(out).unwrap();
+        let grant = Decision::Accept(Grant {
+            reason: Reason::ValidToken,
+            grants: crate::auth::Grants::ALL,
+            subject: None,
+            expires: None,
+        });
+        let ok = body(check(&grant, Mode::Bearer, true));
+        assert!(ok.starts_with("HTTP/1.1 200 OK\r\n") && ok.ends_with("\r\n\r\n{\"valid\":true}"));
+        let open = body(check(&grant, Mode::Bearer, false));
+        assert!(open.ends_with("{\"valid\":true,\"token_required\":false}"));
+        let bad = body(check(
+            &Decision::Reject(Reason::InvalidSignature),
+            Mode::Jwt,
+            true,
+        ));
+        assert!(bad.starts_with("HTTP/1.1 401 "));
+        assert!(bad.ends_with("{\"valid\":false,\"error\":\"invalid_token\"}"));
+        assert!(bad.contains("error_description=\"invalid-signature\""));
+        let malformed = body(check(
+            &Decision::Reject(Reason::MalformedCredential),
+            Mode::Jwt,
+            true,
+        ));
+        assert!(malformed.ends_with("{\"valid\":false,\"error\":\"invalid_request\"}"));
     }
 
     #[test]

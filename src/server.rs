@@ -12,7 +12,7 @@ use std::os::unix::fs::MetadataExt as _;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use async_signal::{Signal, Signals};
 use async_std::future::timeout;
@@ -23,9 +23,9 @@ use event_listener::Event;
 use futures_lite::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use futures_lite::{FutureExt as _, StreamExt as _};
 
-use crate::auth::Authority;
+use crate::auth::{Authority, Decision, Mode};
 use crate::backend::{Context, Outcome, Stop, echo, exec};
-use crate::cli::{self, Backend, Config, TokenSource};
+use crate::cli::{self, Auth, Backend, Config, TokenSource};
 use crate::gate::{Gate, Verdict};
 use crate::log::{Log, Value};
 use crate::outcome::Reason;
@@ -55,7 +55,8 @@ struct Shared {
     gate: Gate,
     log: Log,
     backend: Backend,
-    secret: Secret,
+    /// Secrets this daemon holds: never logged, never passed to a program.
+    hidden: Vec<Secret>,
     base_env: Vec<(OsString, OsString)>,
     ws_config: WebSocketConfig,
     max_connections: usize,
@@ -78,30 +79,41 @@ async fn serve(config: Config) -> Result<(), String> {
     // Before anything that must be undone, so a signal always finds its handler.
     let mut signals = Signals::new([Signal::Term, Signal::Int])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
-    let secret = load_secret(config.token, &log)?;
-    let log = log.scrubbing(&secret);
+    let credentials = resolve(config.auth, config.token_check, &log)?;
+    let log = credentials
+        .hidden
+        .iter()
+        .fold(log, |log, secret| log.scrubbing(secret));
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let local = listener
         .local_addr()
         .map_err(|e| format!("cannot read the bound address: {e}"))?;
-    let authority = Authority::query_token(&secret, config.token_check);
+    let Credentials {
+        authority,
+        shown,
+        hidden,
+    } = credentials;
     let mode = authority.mode();
-    let url = connect_url(local, &secret);
-    let runtime_file = RuntimeFile::create(
-        &runtime::dir(),
-        std::process::id(),
-        &[
-            ("listen", &local.to_string()),
-            ("mode", mode.as_str()),
-            (
-                "token_check",
-                if config.token_check { "true" } else { "false" },
-            ),
-            ("url", &url),
-        ],
-    )?;
+    let url = connect_url(local, mode, shown.as_ref());
+    let token_check = if config.token_check { "true" } else { "false" };
+    let mut fields = vec![
+        ("listen", local.to_string()),
+        ("mode", mode.as_str().to_owned()),
+        ("token_check", token_check.to_owned()),
+        ("url", url.clone()),
+    ];
+    if mode == Mode::Bearer {
+        if let Some(shown) = &shown {
+            fields.push((
+                "token",
+                String::from_utf8_lossy(shown.expose()).into_owned(),
+            ));
+        }
+    }
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let runtime_file = RuntimeFile::create(&runtime::dir(), std::process::id(), &fields)?;
     let backend_name = match &config.backend {
         Backend::Echo => "echo".to_owned(),
         Backend::Program { program, .. } => format!("exec:{}", program.to_string_lossy()),
@@ -116,7 +128,8 @@ async fn serve(config: Config) -> Result<(), String> {
             ("pid", u64::from(std::process::id()).into()),
         ],
     );
-    announce(&log, &url, runtime_file.path(), local);
+    announce(&log, mode, &url, shown.as_ref(), runtime_file.path(), local);
+    drop(shown);
     if !config.token_check {
         log.event(
             "warning",
@@ -139,7 +152,7 @@ async fn serve(config: Config) -> Result<(), String> {
 
     let base_env = match config.backend {
         Backend::Echo => Vec::new(),
-        Backend::Program { .. } => exec::base_environment(std::env::vars_os(), secret.expose()),
+        Backend::Program { .. } => exec::base_environment(std::env::vars_os(), &hidden),
     };
     let ws_config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
@@ -153,7 +166,7 @@ async fn serve(config: Config) -> Result<(), String> {
         },
         log: log.clone(),
         backend: config.backend,
-        secret,
+        hidden,
         base_env,
         ws_config,
         max_connections: config.max_connections,
@@ -234,12 +247,42 @@ impl Drop for Active<'_> {
     }
 }
 
-fn load_secret(source: TokenSource, log: &Log) -> Result<Secret, String> {
-    match source {
-        TokenSource::Generate => {
-            token::generate().map_err(|e| format!("cannot generate a token: {e}"))
+/// The listener's authority and the secrets around it.
+struct Credentials {
+    authority: Authority,
+    /// A secret the operator is shown once: the query token (it is in the URL) or a
+    /// generated bearer token.
+    shown: Option<Secret>,
+    /// Every secret the daemon holds.
+    hidden: Vec<Secret>,
+}
+
+fn resolve(auth: Auth, enforce: bool, log: &Log) -> Result<Credentials, String> {
+    let (mode, source) = match auth {
+        Auth::Jwt { key_file, rules } => {
+            let key = cli::read_jwt_key(&key_file)?;
+            warn_if_shared(&key_file, "JWT secret", log);
+            return Ok(Credentials {
+                authority: Authority::jwt(key.clone(), rules, enforce),
+                shown: None,
+                hidden: vec![key],
+            });
         }
-        TokenSource::Env(secret) => Ok(secret),
+        Auth::Secret { mode, source } => (mode, source),
+    };
+    let (secret, generated) = match source {
+        TokenSource::Digest(digest) => {
+            return Ok(Credentials {
+                authority: Authority::bearer(digest, enforce),
+                shown: None,
+                hidden: Vec::new(),
+            });
+        }
+        TokenSource::Generate => {
+            let secret = token::generate().map_err(|e| format!("cannot generate a token: {e}"))?;
+            (secret, true)
+        }
+        TokenSource::Env(secret) => (secret, false),
         TokenSource::Flag(secret) => {
             log.event(
                 "warning",
@@ -248,65 +291,112 @@ fn load_secret(source: TokenSource, log: &Log) -> Result<Secret, String> {
                     "--auth-token is visible to every user in the process list; prefer --auth-token-file or WSGATE_AUTH_TOKEN".into(),
                 )],
             );
-            Ok(secret)
+            (secret, false)
         }
         TokenSource::File(path) => {
             let secret = cli::read_token_file(&path)?;
-            if let Ok(meta) = std::fs::metadata(&path) {
-                if meta.mode() & 0o077 != 0 {
-                    let message = format!(
-                        "token file {} is readable by other users (mode {:o}): chmod 600 it",
-                        path.display(),
-                        meta.mode() & 0o777
-                    );
-                    log.event("warning", &[("message", Value::Str(&message))]);
-                }
-            }
-            Ok(secret)
+            warn_if_shared(&path, "token", log);
+            (secret, false)
+        }
+    };
+    let authority = match mode {
+        Mode::Bearer => Authority::bearer(secret.digest(), enforce),
+        _ => Authority::query_token(secret.digest(), enforce),
+    };
+    let shown = (mode == Mode::QueryToken || generated).then(|| secret.clone());
+    Ok(Credentials {
+        authority,
+        shown,
+        hidden: vec![secret],
+    })
+}
+
+fn warn_if_shared(path: &std::path::Path, what: &str, log: &Log) {
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.mode() & 0o077 != 0 {
+            let message = format!(
+                "{what} file {} is readable by other users (mode {:o}): chmod 600 it",
+                path.display(),
+                meta.mode() & 0o777
+            );
+            log.event("warning", &[("message", Value::Str(&message))]);
         }
     }
 }
 
-/// The URL a client connects to, token included.
-pub fn connect_url(local: SocketAddr, secret: &Secret) -> String {
+/// The URL a client connects to: with the token in query-token mode, without it in
+/// the header modes.
+pub fn connect_url(local: SocketAddr, mode: Mode, secret: Option<&Secret>) -> String {
     let host = match local {
         SocketAddr::V4(a) if a.ip().is_unspecified() => "127.0.0.1".to_owned(),
         SocketAddr::V4(a) => a.ip().to_string(),
         SocketAddr::V6(a) if a.ip().is_unspecified() => "[::1]".to_owned(),
         SocketAddr::V6(a) => format!("[{}]", a.ip()),
     };
-    format!(
-        "ws://{host}:{}/?token={}",
-        local.port(),
-        token::percent_encode(secret.expose())
-    )
+    match (mode, secret) {
+        (Mode::QueryToken, Some(secret)) => format!(
+            "ws://{host}:{}/?token={}",
+            local.port(),
+            token::percent_encode(secret.expose())
+        ),
+        _ => format!("ws://{host}:{}/", local.port()),
+    }
 }
 
-/// Shows the operator how to connect: the whole URL on a terminal, otherwise the URL
-/// with its token hidden and where the whole one is.
-fn announce(log: &Log, url: &str, runtime_file: &std::path::Path, local: SocketAddr) {
+/// Shows the operator how to connect. On a terminal: the URL, and in the header modes
+/// the header to send (with a generated token, its only showing besides the runtime
+/// file). Otherwise a log line with every secret hidden and where the runtime file is.
+fn announce(
+    log: &Log,
+    mode: Mode,
+    url: &str,
+    shown: Option<&Secret>,
+    runtime_file: &std::path::Path,
+    local: SocketAddr,
+) {
     use std::io::IsTerminal as _;
+    let token = shown.map(|s| String::from_utf8_lossy(s.expose()).into_owned());
+    let header = match (mode, &token) {
+        (Mode::QueryToken, _) => None,
+        (Mode::Bearer, Some(token)) => Some(format!("Authorization: Bearer {token}")),
+        (Mode::Bearer, None) => Some("Authorization: Bearer <your token>".to_owned()),
+        (Mode::Jwt, _) => Some("Authorization: Bearer <an HS256 JWT from your issuer>".to_owned()),
+    };
     if std::io::stderr().is_terminal() {
-        eprintln!(
-            "\n  wsgate {} is gating ws://{local}\n\n  connect: {url}\n\n  (also in {}; keep it secret)\n",
-            crate::VERSION,
-            runtime_file.display()
+        let mut banner = format!(
+            "\n  wsgate {} is gating ws://{local} (auth: {mode})\n\n  connect: {url}\n",
+            crate::VERSION
         );
+        if let Some(header) = &header {
+            banner.push_str(&format!("  send:    {header}\n"));
+        }
+        if let (Mode::Bearer, Some(shown)) = (mode, shown) {
+            banner.push_str(&format!(
+                "  browser: new WebSocket(\"{url}\", [\"{}\"])\n",
+                crate::bearer::subprotocol_for(shown.expose())
+            ));
+        }
+        banner.push_str(&format!(
+            "\n  (also in {}; keep it secret)\n",
+            runtime_file.display()
+        ));
+        eprintln!("{banner}");
     } else {
         let hidden = match url.split_once("?token=") {
             Some((base, _)) => format!("{base}?token=<hidden>"),
             None => url.to_owned(),
         };
-        log.event(
-            "ready",
-            &[
-                ("url", Value::Str(&hidden)),
-                (
-                    "runtime_file",
-                    Value::Str(&runtime_file.display().to_string()),
-                ),
-            ],
-        );
+        let header = header.map(|h| match &token {
+            Some(token) => h.replace(token.as_str(), "<hidden>"),
+            None => h,
+        });
+        let file = runtime_file.display().to_string();
+        let mut fields = vec![("url", Value::Str(&hidden))];
+        if let Some(header) = &header {
+            fields.push(("send", Value::Str(header)));
+        }
+        fields.push(("runtime_file", Value::Str(&file)));
+        log.event("ready", &fields);
     }
 }
 
@@ -385,6 +475,8 @@ struct Accepted {
     leftover: Vec<u8>,
     /// The program started for it, if the backend is one.
     child: Option<async_process::Child>,
+    /// When its credential expires; the session is closed then.
+    expires: Option<SystemTime>,
 }
 
 /// Reads and decides the request head and answers it. Returns the connection only
@@ -414,7 +506,7 @@ async fn handshake(
         reject(shared, stream, peer, conn, Reason::MalformedRequest, None).await;
         return None;
     };
-    let (upgrade, reason) = match shared.gate.decide(&request) {
+    let (upgrade, grant) = match shared.gate.decide(&request, SystemTime::now()) {
         Verdict::Health => {
             drop(request);
             let authority = &shared.gate.authority;
@@ -425,17 +517,39 @@ async fn handshake(
             answer_and_close(stream, &answer, LINGER_BYTES).await;
             return None;
         }
+        Verdict::Check(decision) => {
+            let target = target_for_log(request.target, &shared.hidden);
+            drop(request);
+            let authority = &shared.gate.authority;
+            let answer = response::check(&decision, authority.mode(), authority.enforced());
+            let peer = peer.to_string();
+            let mut fields = vec![
+                ("conn", conn.into()),
+                ("peer", Value::Str(&peer)),
+                ("mode", authority.mode().as_str().into()),
+            ];
+            let (status, reason) = match &decision {
+                Decision::Accept(grant) => (200, grant.reason),
+                Decision::Reject(reason) => (reason.status().code(), *reason),
+            };
+            fields.push(("status", status.into()));
+            fields.push(("reason", reason.as_str().into()));
+            if let Some(target) = &target {
+                fields.push(("target", Value::Str(target)));
+            }
+            shared.log.event("check", &fields);
+            answer_and_close(stream, &answer, LINGER_BYTES).await;
+            return None;
+        }
         Verdict::Reject(reason) => {
-            let target = target_for_log(request.target, &shared.secret);
+            let target = target_for_log(request.target, &shared.hidden);
             drop(request);
             reject(shared, stream, peer, conn, reason, target).await;
             return None;
         }
-        Verdict::Accept {
-            upgrade, reason, ..
-        } => (upgrade, reason),
+        Verdict::Accept { upgrade, grant } => (upgrade, grant),
     };
-    let target = target_for_log(upgrade.target(), &shared.secret).unwrap_or_default();
+    let target = target_for_log(upgrade.target(), &shared.hidden).unwrap_or_default();
     let child = match &shared.backend {
         Backend::Echo => None,
         Backend::Program { program, args, .. } => {
@@ -444,8 +558,9 @@ async fn handshake(
                 peer,
                 server_port: shared.local.port(),
                 conn,
+                subject: grant.subject.as_deref(),
             };
-            let env = exec::environment(&shared.base_env, &info, shared.secret.expose());
+            let env = exec::environment(&shared.base_env, &info, &shared.hidden);
             match exec::spawn(program, args, env) {
                 Ok(child) => Some(child),
                 Err(e) => {
@@ -476,7 +591,7 @@ async fn handshake(
             ("conn", conn.into()),
             ("peer", Value::Str(&peer)),
             ("mode", shared.gate.authority.mode().as_str().into()),
-            ("reason", reason.as_str().into()),
+            ("reason", grant.reason.as_str().into()),
             ("target", Value::Str(&target)),
         ],
     );
@@ -484,6 +599,7 @@ async fn handshake(
         stream,
         leftover,
         child,
+        expires: grant.expires,
     })
 }
 
@@ -494,6 +610,7 @@ async fn session(shared: &Shared, accepted: Accepted, peer: SocketAddr, conn: u6
         stream,
         leftover,
         child,
+        expires,
     } = accepted;
     let raw = stream.clone();
     let config = Some(shared.ws_config);
@@ -502,6 +619,7 @@ async fn session(shared: &Shared, accepted: Accepted, peer: SocketAddr, conn: u6
         conn,
         log: &shared.log,
         stop: &shared.stop,
+        expires,
     };
     let out: Outcome = match (child, &shared.backend) {
         (Some(child), Backend::Program { binary, .. }) => {
@@ -534,14 +652,18 @@ async fn session(shared: &Shared, accepted: Accepted, peer: SocketAddr, conn: u6
 const LINGER_BYTES: usize = 64 * 1024;
 
 /// A request target as it may appear in a log line: credential values redacted, and
-/// the whole target hidden if the secret still hides in it, percent-encoded or in
+/// the whole target hidden if a secret still hides in it, percent-encoded or in
 /// another parameter. Targets that are not visible ASCII are not logged at all.
-fn target_for_log(target: &str, secret: &Secret) -> Option<String> {
+fn target_for_log(target: &str, secrets: &[Secret]) -> Option<String> {
     if !target.bytes().all(|b| (0x21..0x7f).contains(&b)) {
         return None;
     }
     let redacted = token::redact(target);
-    if token::contains(&token::decode_lossy(redacted.as_bytes()), secret.expose()) {
+    let decoded = token::decode_lossy(redacted.as_bytes());
+    if secrets
+        .iter()
+        .any(|s| token::contains(&decoded, s.expose()))
+    {
         return Some(token::REDACTED.to_owned());
     }
     Some(redacted)
@@ -567,7 +689,8 @@ async fn reject(
         fields.push(("target", Value::Str(target)));
     }
     shared.log.event("reject", &fields);
-    answer_and_close(stream, &response::reject(reason), LINGER_BYTES).await;
+    let answer = response::reject(reason, shared.gate.authority.mode());
+    answer_and_close(stream, &answer, LINGER_BYTES).await;
 }
 
 async fn answer_and_close(mut stream: TcpStream, answer: &[u8], drain: usize) {
@@ -603,23 +726,26 @@ mod tests {
     #[test]
     fn urls() {
         let s = Secret::new("a b+c");
+        let url = |addr: &str, mode| connect_url(addr.parse().unwrap(), mode, Some(&s));
         assert_eq!(
-            connect_url("127.0.0.1:7331".parse().unwrap(), &s),
+            url("127.0.0.1:7331", Mode::QueryToken),
             "ws://127.0.0.1:7331/?token=a%20b%2Bc"
         );
         assert_eq!(
-            connect_url("[::1]:1".parse().unwrap(), &s),
+            url("[::1]:1", Mode::QueryToken),
             "ws://[::1]:1/?token=a%20b%2Bc"
         );
         assert_eq!(
-            connect_url("0.0.0.0:2".parse().unwrap(), &s),
+            url("0.0.0.0:2", Mode::QueryToken),
             "ws://127.0.0.1:2/?token=a%20b%2Bc"
         );
+        assert_eq!(url("127.0.0.1:7331", Mode::Bearer), "ws://127.0.0.1:7331/");
+        assert_eq!(url("[::]:3", Mode::Jwt), "ws://[::1]:3/");
     }
 
     #[test]
     fn log_targets() {
-        let s = Secret::new("sekrit-sekrit");
+        let s = [Secret::new("sekrit-sekrit")];
         let t = |target| target_for_log(target, &s);
         assert_eq!(t("/?token=abc").as_deref(), Some("/?token=REDACTED"));
         assert_eq!(

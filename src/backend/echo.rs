@@ -4,19 +4,21 @@
 use async_tungstenite::tungstenite::Message;
 use futures_lite::StreamExt as _;
 
-use super::{Context, Outcome, Socket, code, failed, going_away, peer_code, unless_stopped};
+use super::{Context, Outcome, Socket, code, end, failed, peer_code, unless_ended};
 
-/// Echoes until the client closes, an error, or the daemon stops. Each message is
-/// sent before the next is read, so a client that does not read stops being read.
+/// Echoes until the client closes, an error, or the daemon ends the session. Each
+/// message is sent before the next is read, so a client that does not read stops
+/// being read.
 pub async fn relay(mut ws: Socket, cx: Context<'_>) -> Outcome {
     let mut out = Outcome {
         code: code::ABNORMAL,
         ..Outcome::default()
     };
-    let mut stop = cx.stop.watch();
+    let mut watch = cx.stop.watch(cx.expires);
     loop {
-        let Some(next) = unless_stopped(&mut stop, ws.next()).await else {
-            return going_away(&mut ws, out).await;
+        let next = match unless_ended(&mut watch, ws.next()).await {
+            Ok(next) => next,
+            Err(ending) => return end(&mut ws, ending, out).await,
         };
         match next {
             None => return out,
@@ -24,10 +26,10 @@ pub async fn relay(mut ws: Socket, cx: Context<'_>) -> Outcome {
             Some(Ok(msg @ (Message::Text(_) | Message::Binary(_)))) => {
                 let len = msg.len() as u64;
                 out.bytes_in += len;
-                match unless_stopped(&mut stop, ws.send(msg)).await {
-                    None => return going_away(&mut ws, out).await,
-                    Some(Err(_)) => return out,
-                    Some(Ok(())) => out.bytes_out += len,
+                match unless_ended(&mut watch, ws.send(msg)).await {
+                    Err(ending) => return end(&mut ws, ending, out).await,
+                    Ok(Err(_)) => return out,
+                    Ok(Ok(())) => out.bytes_out += len,
                 }
             }
             Some(Ok(Message::Close(frame))) => out.code = peer_code(&frame),

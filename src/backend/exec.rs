@@ -29,11 +29,12 @@ use futures_lite::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as
 use futures_lite::{AsyncRead, FutureExt as _, StreamExt as _};
 
 use super::{
-    Context, Outcome, Socket, StopWatch, close, code, error_code, peer_code, unless_stopped,
+    Context, Ending, Outcome, Socket, Watch, close, code, error_code, peer_code, unless_ended,
 };
+use crate::bearer;
 use crate::log::{Log, Value};
 use crate::request::Upgrade;
-use crate::token::{self, contains};
+use crate::token::{self, Secret, contains};
 
 /// How long a program may run after its stdin is closed before SIGTERM.
 pub const TERM_AFTER: Duration = Duration::from_secs(2);
@@ -71,17 +72,21 @@ pub fn spawn(
 }
 
 /// The daemon's environment as every program inherits it: without any `WSGATE_*`
-/// variable (the token may be one) and without any variable whose value contains the
-/// secret.
+/// variable (the token may be one) and without any variable whose value contains one
+/// of the daemon's secrets.
 pub fn base_environment(
     vars: impl Iterator<Item = (OsString, OsString)>,
-    secret: &[u8],
+    secrets: &[Secret],
 ) -> Vec<(OsString, OsString)> {
     vars.filter(|(name, value)| {
         !name.as_encoded_bytes().starts_with(b"WSGATE_")
-            && !contains(value.as_encoded_bytes(), secret)
+            && !holds_secret(value.as_encoded_bytes(), secrets)
     })
     .collect()
+}
+
+fn holds_secret(value: &[u8], secrets: &[Secret]) -> bool {
+    secrets.iter().any(|s| contains(value, s.expose()))
 }
 
 /// What the program is told about its connection.
@@ -95,6 +100,8 @@ pub struct Request<'a> {
     pub server_port: u16,
     /// The connection id.
     pub conn: u64,
+    /// Who the credential names, when it names someone (a JWT's `sub`).
+    pub subject: Option<&'a str>,
 }
 
 /// Headers never passed on: credentials, the handshake key, and `Proxy` (which would
@@ -108,12 +115,13 @@ const HIDDEN_HEADERS: &[&str] = &[
 ];
 
 /// A program's environment: `base` plus CGI-style variables as websocketd gives them,
-/// with the credential removed from the query and every header that could carry it
-/// left out.
+/// with the credential removed from the query and from `Sec-WebSocket-Protocol`, and
+/// every header that could carry it left out; plus `WSGATE_CONN_ID` and
+/// `WSGATE_SUBJECT`.
 pub fn environment(
     base: &[(OsString, OsString)],
     req: &Request<'_>,
-    secret: &[u8],
+    secrets: &[Secret],
 ) -> Vec<(OsString, OsString)> {
     let target = req.upgrade.target();
     let path = token::path_of(target);
@@ -142,23 +150,27 @@ pub fn environment(
     set("QUERY_STRING", query.into_bytes());
     set("REQUEST_URI", uri.into_bytes());
     set("WSGATE_CONN_ID", req.conn.to_string().into_bytes());
+    // An environment variable cannot hold a NUL; such a subject is left out.
+    if let Some(subject) = req.subject.filter(|s| !s.contains('\0')) {
+        set("WSGATE_SUBJECT", subject.as_bytes().to_vec());
+    }
 
     let mut headers: Vec<(String, Vec<u8>)> = Vec::new();
-    for h in req.upgrade.headers {
+    for h in req.upgrade.common.headers {
         let lower = h.name.to_ascii_lowercase();
         if HIDDEN_HEADERS.contains(&lower.as_str()) {
             continue;
         }
-        let value = if lower == "referer" {
+        let value = match lower.as_str() {
             // A page URL may carry a token of its own.
-            match std::str::from_utf8(h.value) {
+            "referer" => match std::str::from_utf8(h.value) {
                 Ok(v) => token::redact(v).into_bytes(),
                 Err(_) => continue,
-            }
-        } else {
-            h.value.to_vec()
+            },
+            "sec-websocket-protocol" => bearer::without_credential(h.value),
+            _ => h.value.to_vec(),
         };
-        if contains(&value, secret) {
+        if value.is_empty() || holds_secret(&value, secrets) {
             continue;
         }
         let name: String = h
@@ -198,7 +210,7 @@ enum Ended {
 
 enum FromClient {
     Gone,
-    Stop,
+    Ended(Ending),
     Error(WsError),
 }
 
@@ -222,13 +234,13 @@ pub async fn relay(ws: Socket, mut child: Child, framing: Framing, cx: Context<'
         ..Outcome::default()
     };
     let mut peer_close = None;
-    let mut stop = cx.stop.watch();
+    let mut watch = cx.stop.watch(cx.expires);
     let ended = {
         let client = to_program(
             &mut rx,
             stdin,
             framing,
-            &mut stop,
+            &mut watch,
             &mut out.bytes_in,
             &mut peer_close,
         );
@@ -270,9 +282,9 @@ pub async fn relay(ws: Socket, mut child: Child, framing: Framing, cx: Context<'
                 None => reaping.await,
             }
         }
-        Ended::Client(FromClient::Stop) => {
-            out.code = code::GOING_AWAY;
-            let closing = close(&mut ws, code::GOING_AWAY, "server shutting down");
+        Ended::Client(FromClient::Ended(ending)) => {
+            out.code = ending.code();
+            let closing = close(&mut ws, ending.code(), ending.reason());
             futures_lite::future::zip(closing, reap(&mut child, pid))
                 .await
                 .1
@@ -327,14 +339,15 @@ async fn to_program(
     rx: &mut WebSocketReceiver<TcpStream>,
     mut stdin: Option<ChildStdin>,
     framing: Framing,
-    stop: &mut StopWatch<'_>,
+    watch: &mut Watch<'_>,
     bytes_in: &mut u64,
     peer_close: &mut Option<u16>,
 ) -> FromClient {
     let mut data = Vec::new();
     loop {
-        let Some(next) = unless_stopped(stop, rx.next()).await else {
-            return FromClient::Stop;
+        let next = match unless_ended(watch, rx.next()).await {
+            Ok(next) => next,
+            Err(ending) => return FromClient::Ended(ending),
         };
         let msg = match next {
             None => return FromClient::Gone,
@@ -356,10 +369,10 @@ async fn to_program(
         if !framing.binary {
             data.push(b'\n');
         }
-        match unless_stopped(stop, pipe.write_all(&data)).await {
-            None => return FromClient::Stop,
-            Some(Ok(())) => {}
-            Some(Err(_)) => stdin = None,
+        match unless_ended(watch, pipe.write_all(&data)).await {
+            Err(ending) => return FromClient::Ended(ending),
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => stdin = None,
         }
         if data.capacity() > STDOUT_BUFFER {
             data = Vec::new();
@@ -539,16 +552,21 @@ mod tests {
                 name: "User-Agent",
                 value: b"test/1",
             },
+            Header {
+                name: "Sec-WebSocket-Protocol",
+                value: b"chat, wsgate.bearer.czNjcmV0, v2",
+            },
         ];
         let upgrade = Upgrade {
             common: Common {
                 target: "/app/ws?a=1&token=s3cret-s3cret-s3cret&b=%20",
                 host: b"localhost:7331",
                 origin: None,
+                headers: &headers,
             },
             key: b"dGhlIHNhbXBsZSBub25jZQ==",
-            headers: &headers,
         };
+        let secrets = [Secret::new(secret.to_vec())];
         let base = base_environment(
             [
                 ("PATH".into(), "/bin".into()),
@@ -558,7 +576,7 @@ mod tests {
                 ("QUERY_STRING".into(), "stale".into()),
             ]
             .into_iter(),
-            secret,
+            &secrets,
         );
         let env = environment(
             &base,
@@ -567,8 +585,9 @@ mod tests {
                 peer: "127.0.0.1:5555".parse().unwrap(),
                 server_port: 7331,
                 conn: 42,
+                subject: Some("alice"),
             },
-            secret,
+            &secrets,
         );
         let get = |k: &str| {
             let all: Vec<_> = env.iter().filter(|(n, _)| n == k).collect();
@@ -591,6 +610,11 @@ mod tests {
         assert_eq!(get("SERVER_PORT").as_deref(), Some("7331"));
         assert_eq!(get("REQUEST_METHOD").as_deref(), Some("GET"));
         assert_eq!(get("WSGATE_CONN_ID").as_deref(), Some("42"));
+        assert_eq!(get("WSGATE_SUBJECT").as_deref(), Some("alice"));
+        assert_eq!(
+            get("HTTP_SEC_WEBSOCKET_PROTOCOL").as_deref(),
+            Some("chat, v2")
+        );
         assert_eq!(get("HTTP_HOST").as_deref(), Some("localhost:7331"));
         assert_eq!(get("HTTP_USER_AGENT").as_deref(), Some("test/1"));
         assert_eq!(get("HTTP_X_MULTI").as_deref(), Some("1, 2"));

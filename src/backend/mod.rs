@@ -10,7 +10,7 @@ pub mod exec;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_std::net::TcpStream;
 use async_tungstenite::WebSocketStream;
@@ -84,43 +84,84 @@ impl Stop {
     }
 }
 
+/// Why the daemon ends a session that neither side closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// The daemon is shutting down.
+    Shutdown,
+    /// The session's credential expired.
+    Expired,
+}
+
+impl Ending {
+    /// The close code sent to the client.
+    pub fn code(self) -> u16 {
+        match self {
+            Ending::Shutdown => code::GOING_AWAY,
+            Ending::Expired => code::POLICY,
+        }
+    }
+
+    /// The close reason sent to the client.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Ending::Shutdown => "server shutting down",
+            Ending::Expired => "token expired",
+        }
+    }
+}
+
 impl Stop {
-    /// A session's view of the signal. It registers one listener for the session's
-    /// whole life, rather than one per message.
-    pub fn watch(&self) -> StopWatch<'_> {
-        StopWatch {
-            wait: Box::pin(self.wait()),
-            done: false,
+    /// A session's watch for its end: the daemon stopping, or `expires` passing. It
+    /// registers one listener and one timer for the session's whole life rather than
+    /// one per message.
+    pub fn watch(&self, expires: Option<SystemTime>) -> Watch<'_> {
+        let shutdown = async {
+            self.wait().await;
+            Ending::Shutdown
+        };
+        let expiry = async move {
+            match expires {
+                Some(at) => {
+                    let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+                    async_std::task::sleep(left).await;
+                    Ending::Expired
+                }
+                None => std::future::pending().await,
+            }
+        };
+        Watch {
+            wait: Box::pin(shutdown.or(expiry)),
+            ended: None,
         }
     }
 }
 
-/// One session's listener for the stop signal; see [`Stop::watch`].
-pub struct StopWatch<'a> {
-    wait: Pin<Box<dyn Future<Output = ()> + Send + 'a>>,
-    done: bool,
+/// One session's watch for its end; see [`Stop::watch`].
+pub struct Watch<'a> {
+    wait: Pin<Box<dyn Future<Output = Ending> + Send + 'a>>,
+    ended: Option<Ending>,
 }
 
-impl StopWatch<'_> {
-    /// Completes once the signal is given (at once if it was seen before).
-    pub async fn stopped(&mut self) {
-        if !self.done {
-            self.wait.as_mut().await;
-            self.done = true;
+impl Watch<'_> {
+    /// Completes when the session must end (at once if it already had to).
+    pub async fn ended(&mut self) -> Ending {
+        if let Some(ending) = self.ended {
+            return ending;
         }
+        let ending = self.wait.as_mut().await;
+        self.ended = Some(ending);
+        ending
     }
 }
 
-/// Runs `fut` unless the stop signal comes first (then `None`).
-pub async fn unless_stopped<T>(
-    stop: &mut StopWatch<'_>,
+/// Runs `fut` unless the session must end first.
+pub async fn unless_ended<T>(
+    watch: &mut Watch<'_>,
     fut: impl Future<Output = T>,
-) -> Option<T> {
-    async { Some(fut.await) }
-        .or(async {
-            stop.stopped().await;
-            None
-        })
+) -> Result<T, Ending> {
+    async { Ok(fut.await) }
+        .or(async { Err(watch.ended().await) })
         .await
 }
 
@@ -133,6 +174,8 @@ pub struct Context<'a> {
     pub log: &'a Log,
     /// Set when the daemon shuts down.
     pub stop: &'a Stop,
+    /// When the session's credential expires.
+    pub expires: Option<SystemTime>,
 }
 
 /// How a session ended, for the `close` log line.
@@ -156,10 +199,10 @@ pub fn error_code(err: &WsError) -> Option<u16> {
     }
 }
 
-/// Closes with 1001 because the daemon is stopping.
-pub async fn going_away(ws: &mut Socket, mut out: Outcome) -> Outcome {
-    out.code = code::GOING_AWAY;
-    close(ws, code::GOING_AWAY, "server shutting down").await;
+/// Closes because the daemon ends the session.
+pub async fn end(ws: &mut Socket, ending: Ending, mut out: Outcome) -> Outcome {
+    out.code = ending.code();
+    close(ws, ending.code(), ending.reason()).await;
     out
 }
 

@@ -1,0 +1,229 @@
+//! Bearer credentials in headers, for the header modes (`bearer`, `jwt`).
+//!
+//! Two forms carry the same credential:
+//!
+//! - `Authorization: Bearer <token>` (RFC 6750 §2.1): the scheme compared
+//!   case-insensitively, then one or more spaces and exactly one token with no
+//!   whitespace or control bytes in it.
+//! - For browsers, which cannot set `Authorization` on a WebSocket: an entry
+//!   `wsgate.bearer.<token as base64url without padding>` in `Sec-WebSocket-Protocol`
+//!   (subprotocol values must be HTTP tokens, and base64url is one), offered next to
+//!   the application's real subprotocols. That entry is never echoed back.
+//!
+//! A request carrying both forms, two `Authorization` headers, two wsgate entries, a
+//! `Bearer` scheme without exactly one token, or an entry that is not base64url is
+//! malformed: it is refused rather than read one way or the other. Other
+//! `Authorization` schemes are not ours and count as no credential.
+
+use crate::request::Header;
+use crate::token::Secret;
+
+/// The prefix of the subprotocol entry that carries a credential.
+pub const SUBPROTOCOL_PREFIX: &str = "wsgate.bearer.";
+
+/// A credential header that cannot be read one single way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Malformed;
+
+/// Reads one `Authorization` value: `Ok(None)` for another scheme, the token for
+/// `Bearer`.
+pub fn parse_authorization(value: &[u8]) -> Result<Option<&[u8]>, Malformed> {
+    let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
+        Some(i) => (&value[..i], &value[i + 1..]),
+        None => (value, &b""[..]),
+    };
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        return Ok(None);
+    }
+    let token = rest.trim_ascii_start();
+    if token.is_empty()
+        || token
+            .iter()
+            .any(|&b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
+        return Err(Malformed);
+    }
+    Ok(Some(token))
+}
+
+/// Finds the wsgate entry among `Sec-WebSocket-Protocol` values (the header may be
+/// repeated) and decodes its token.
+pub fn parse_subprotocols<'a>(
+    values: impl Iterator<Item = &'a [u8]>,
+) -> Result<Option<Vec<u8>>, Malformed> {
+    let mut found = None;
+    for value in values {
+        for entry in value.split(|&b| b == b',') {
+            let entry = entry.trim_ascii();
+            let Some(encoded) = entry.strip_prefix(SUBPROTOCOL_PREFIX.as_bytes()) else {
+                continue;
+            };
+            let token = data_encoding::BASE64URL_NOPAD
+                .decode(encoded)
+                .map_err(|_| Malformed)?;
+            if token.is_empty() || found.replace(token).is_some() {
+                return Err(Malformed);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The credential a header mode finds in a request's headers, if any.
+pub fn credential(headers: &[Header<'_>]) -> Result<Option<Secret>, Malformed> {
+    let mut authorization = None;
+    for h in headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("authorization"))
+    {
+        if authorization.replace(h.value).is_some() {
+            return Err(Malformed);
+        }
+    }
+    let from_header = match authorization {
+        Some(value) => parse_authorization(value)?,
+        None => None,
+    };
+    let from_subprotocol = parse_subprotocols(
+        headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case("sec-websocket-protocol"))
+            .map(|h| h.value),
+    )?;
+    match (from_header, from_subprotocol) {
+        (Some(_), Some(_)) => Err(Malformed),
+        (Some(token), None) => Ok(Some(Secret::new(token))),
+        (None, Some(token)) => Ok(Some(Secret::new(token))),
+        (None, None) => Ok(None),
+    }
+}
+
+/// A `Sec-WebSocket-Protocol` value without wsgate's entries: what a backend may see.
+pub fn without_credential(value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len());
+    for entry in value.split(|&b| b == b',') {
+        let entry = entry.trim_ascii();
+        if entry.is_empty() || entry.starts_with(SUBPROTOCOL_PREFIX.as_bytes()) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.extend_from_slice(b", ");
+        }
+        out.extend_from_slice(entry);
+    }
+    out
+}
+
+/// The subprotocol entry a browser offers for `token`.
+pub fn subprotocol_for(token: &[u8]) -> String {
+    format!(
+        "{SUBPROTOCOL_PREFIX}{}",
+        data_encoding::BASE64URL_NOPAD.encode(token)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorization_values() {
+        let ok = |v: &[u8], t: &[u8]| assert_eq!(parse_authorization(v), Ok(Some(t)), "{v:?}");
+        ok(b"Bearer abc", b"abc");
+        ok(b"bearer abc", b"abc");
+        ok(b"BEARER a.b_c-d~e+f/g==", b"a.b_c-d~e+f/g==");
+        ok(b"Bearer  two-spaces", b"two-spaces");
+        ok(b"Bearer \xc3\xa9t\xc3\xa9", "été".as_bytes());
+        let none = |v: &[u8]| assert_eq!(parse_authorization(v), Ok(None), "{v:?}");
+        none(b"Basic dXNlcjpwYXNz");
+        none(b"Negotiate");
+        none(b"Bearerabc");
+        none(b"");
+        let bad = |v: &[u8]| assert_eq!(parse_authorization(v), Err(Malformed), "{v:?}");
+        bad(b"Bearer");
+        bad(b"Bearer ");
+        bad(b"Bearer a b");
+        bad(b"Bearer a\tb");
+        bad(b"Bearer a\x7f");
+        bad(b"bearer a, Bearer b");
+    }
+
+    #[test]
+    fn subprotocol_values() {
+        let parse = |vs: &[&[u8]]| parse_subprotocols(vs.iter().copied());
+        let entry = subprotocol_for(b"s3cret");
+        assert_eq!(entry, "wsgate.bearer.czNjcmV0");
+        assert_eq!(
+            parse(&[b"chat, wsgate.bearer.czNjcmV0"]),
+            Ok(Some(b"s3cret".to_vec()))
+        );
+        assert_eq!(
+            parse(&[b"chat", b" wsgate.bearer.czNjcmV0 "]),
+            Ok(Some(b"s3cret".to_vec()))
+        );
+        assert_eq!(parse(&[b"chat, superchat"]), Ok(None));
+        assert_eq!(parse(&[]), Ok(None));
+        assert_eq!(parse(&[b"wsgate.bearer.czNjcmV0=="]), Err(Malformed));
+        assert_eq!(parse(&[b"wsgate.bearer.cz+j"]), Err(Malformed));
+        assert_eq!(parse(&[b"wsgate.bearer."]), Err(Malformed));
+        assert_eq!(
+            parse(&[b"wsgate.bearer.YQ, wsgate.bearer.Yg"]),
+            Err(Malformed)
+        );
+        assert_eq!(
+            parse(&[b"wsgate.bearer.YQ", b"wsgate.bearer.YQ"]),
+            Err(Malformed)
+        );
+        // Not canonical: the last character's unused bits are not zero.
+        assert_eq!(parse(&[b"wsgate.bearer.YR"]), Err(Malformed));
+    }
+
+    fn h<'a>(name: &'a str, value: &'a [u8]) -> Header<'a> {
+        Header { name, value }
+    }
+
+    #[test]
+    fn credentials() {
+        let found = |hs: &[Header<'_>]| credential(hs).map(|s| s.map(|s| s.expose().to_vec()));
+        assert_eq!(
+            found(&[h("Authorization", b"Bearer tok")]),
+            Ok(Some(b"tok".to_vec()))
+        );
+        assert_eq!(
+            found(&[h("sec-websocket-protocol", b"wsgate.bearer.dG9r")]),
+            Ok(Some(b"tok".to_vec()))
+        );
+        assert_eq!(found(&[h("Authorization", b"Basic eA==")]), Ok(None));
+        assert_eq!(found(&[]), Ok(None));
+        assert_eq!(
+            found(&[
+                h("Authorization", b"Bearer tok"),
+                h("Sec-WebSocket-Protocol", b"wsgate.bearer.dG9r")
+            ]),
+            Err(Malformed)
+        );
+        assert_eq!(
+            found(&[
+                h("Authorization", b"Bearer tok"),
+                h("authorization", b"Bearer tok")
+            ]),
+            Err(Malformed)
+        );
+        assert_eq!(
+            found(&[
+                h("Authorization", b"Basic eA=="),
+                h("Sec-WebSocket-Protocol", b"wsgate.bearer.dG9r")
+            ]),
+            Ok(Some(b"tok".to_vec()))
+        );
+    }
+
+    #[test]
+    fn backend_sees_no_credential_entry() {
+        assert_eq!(
+            without_credential(b"chat, wsgate.bearer.dG9r, v2"),
+            b"chat, v2"
+        );
+        assert_eq!(without_credential(b"wsgate.bearer.dG9r"), b"");
+    }
+}

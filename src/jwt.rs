@@ -1,0 +1,438 @@
+//! Signed bearer tokens: HS256 JSON Web Tokens (RFC 7519) in JWS compact serialization
+//! (RFC 7515 §7.1), verified against one shared key.
+//!
+//! ```text
+//! token = base64url(header) "." base64url(payload) "." base64url(signature)
+//! signature = HMAC-SHA256(key, base64url(header) "." base64url(payload))
+//! ```
+//!
+//! Checks, in order, each failure with its own reason:
+//!
+//! 1. three base64url parts (no padding), a JSON object header without `crit`,
+//!    at most [`MAX_TOKEN_LEN`] bytes → else `malformed-token`;
+//! 2. `alg` is `HS256` (so never `none`) and the signature verifies, compared in
+//!    constant time by the MAC → else `invalid-signature`;
+//! 3. the payload is a JSON object with a numeric `exp`, and every registered claim
+//!    present has its registered type → else `malformed-token`;
+//! 4. `exp` + leeway is in the future → else `expired-token`;
+//! 5. `nbf` and `iat`, when present, are not beyond now + leeway → else
+//!    `not-yet-valid`;
+//! 6. `iss` equals `--jwt-issuer` when one is configured → else `wrong-issuer`;
+//! 7. `aud` (a string or an array of strings) contains `--jwt-audience` when one is
+//!    configured, and is absent when none is (RFC 7519 §4.1.3) → else
+//!    `wrong-audience`.
+//!
+//! Nothing is read from the payload before the signature is known to be good. A JSON
+//! object with a repeated claim or header parameter is malformed.
+
+use hmac::{KeyInit as _, Mac as _};
+use serde::Deserialize;
+
+use crate::token::Secret;
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+/// Shortest key accepted (the HMAC-SHA256 block is 64 bytes; RFC 7518 §3.2 asks for
+/// at least the hash size).
+pub const MIN_KEY_LEN: usize = 32;
+
+/// Longest token looked at.
+pub const MAX_TOKEN_LEN: usize = 4096;
+
+/// What a verified token must also satisfy.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rules {
+    /// Required `iss`.
+    pub issuer: Option<String>,
+    /// Required member of `aud`.
+    pub audience: Option<String>,
+    /// Seconds of clock skew allowed on `exp`, `nbf` and `iat`.
+    pub leeway: u64,
+}
+
+/// What a valid token tells the daemon.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Claims {
+    /// The `sub` claim.
+    pub subject: Option<String>,
+    /// When the token stops being accepted: `exp` plus leeway, in seconds since the
+    /// Unix epoch.
+    pub expires: f64,
+}
+
+/// Why a token is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JwtError {
+    /// Not a well-formed token.
+    Malformed,
+    /// Not HS256, or a signature that does not verify.
+    Signature,
+    /// Past `exp`.
+    Expired,
+    /// Before `nbf`, or issued in the future.
+    NotYetValid,
+    /// `aud` does not name this listener.
+    WrongAudience,
+    /// `iss` is not the configured issuer.
+    WrongIssuer,
+}
+
+/// The three parts of a compact token, decoded.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Parts<'a> {
+    /// What the signature covers: the first two parts as sent, with their dot.
+    pub signing_input: &'a [u8],
+    /// The decoded header.
+    pub header: Vec<u8>,
+    /// The decoded payload.
+    pub payload: Vec<u8>,
+    /// The decoded signature.
+    pub signature: Vec<u8>,
+}
+
+/// Splits and decodes a compact token without judging its content.
+pub fn split(token: &[u8]) -> Result<Parts<'_>, JwtError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(JwtError::Malformed);
+    }
+    let mut dots = token
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'.')
+        .map(|(i, _)| i);
+    let (Some(first), Some(second), None) = (dots.next(), dots.next(), dots.next()) else {
+        return Err(JwtError::Malformed);
+    };
+    let decode = |part: &[u8]| {
+        data_encoding::BASE64URL_NOPAD
+            .decode(part)
+            .map_err(|_| JwtError::Malformed)
+    };
+    Ok(Parts {
+        signing_input: &token[..second],
+        header: decode(&token[..first])?,
+        payload: decode(&token[first + 1..second])?,
+        signature: decode(&token[second + 1..])?,
+    })
+}
+
+/// The HS256 signature of `signing_input` under `key`.
+pub fn sign(signing_input: &[u8], key: &[u8]) -> [u8; 32] {
+    let mut mac = new_mac(key);
+    mac.update(signing_input);
+    mac.finalize().into_bytes().into()
+}
+
+fn new_mac(key: &[u8]) -> HmacSha256 {
+    // HMAC takes keys of any length (RFC 2104 §2), so this never fails.
+    match HmacSha256::new_from_slice(key) {
+        Ok(mac) => mac,
+        Err(_) => unreachable!("HMAC accepts keys of every length"),
+    }
+}
+
+/// Makes a compact HS256 token from a header and payload (JSON text), for tests and
+/// tools that mint tokens.
+pub fn encode(header: &[u8], payload: &[u8], key: &[u8]) -> String {
+    let b64 = data_encoding::BASE64URL_NOPAD;
+    let input = format!("{}.{}", b64.encode(header), b64.encode(payload));
+    let signature = sign(input.as_bytes(), key);
+    format!("{input}.{}", b64.encode(&signature))
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    crit: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct Payload {
+    exp: Option<f64>,
+    nbf: Option<f64>,
+    iat: Option<f64>,
+    iss: Option<String>,
+    sub: Option<String>,
+    aud: Option<Audience>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    fn contains(&self, want: &str) -> bool {
+        match self {
+            Audience::One(aud) => aud == want,
+            Audience::Many(auds) => auds.iter().any(|a| a == want),
+        }
+    }
+}
+
+/// Verifies a token at `now` (seconds since the Unix epoch).
+pub fn verify(token: &[u8], key: &Secret, rules: &Rules, now: f64) -> Result<Claims, JwtError> {
+    let parts = split(token)?;
+    let header: Header = serde_json::from_slice(&parts.header).map_err(|_| JwtError::Malformed)?;
+    if header.crit.is_some() {
+        return Err(JwtError::Malformed);
+    }
+    if header.alg != "HS256" {
+        return Err(JwtError::Signature);
+    }
+    let mut mac = new_mac(key.expose());
+    mac.update(parts.signing_input);
+    mac.verify_slice(&parts.signature)
+        .map_err(|_| JwtError::Signature)?;
+
+    let claims: Payload =
+        serde_json::from_slice(&parts.payload).map_err(|_| JwtError::Malformed)?;
+    let exp = claims.exp.ok_or(JwtError::Malformed)?;
+    let leeway = rules.leeway as f64;
+    if now >= exp + leeway {
+        return Err(JwtError::Expired);
+    }
+    let future = |t: Option<f64>| t.is_some_and(|t| t > now + leeway);
+    if future(claims.nbf) || future(claims.iat) {
+        return Err(JwtError::NotYetValid);
+    }
+    if let Some(issuer) = &rules.issuer {
+        if claims.iss.as_deref() != Some(issuer) {
+            return Err(JwtError::WrongIssuer);
+        }
+    }
+    let audience_ok = match (&rules.audience, &claims.aud) {
+        (Some(want), Some(aud)) => aud.contains(want),
+        (Some(_), None) => false,
+        (None, Some(_)) => false,
+        (None, None) => true,
+    };
+    if !audience_ok {
+        return Err(JwtError::WrongAudience);
+    }
+    Ok(Claims {
+        subject: claims.sub,
+        expires: exp + leeway,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+    const NOW: f64 = 1_800_000_000.0;
+    const HS256: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
+
+    fn rules() -> Rules {
+        Rules {
+            issuer: Some("issuer.example".into()),
+            audience: Some("wsgate".into()),
+            leeway: 30,
+        }
+    }
+
+    fn check(header: &str, payload: &str) -> Result<Claims, JwtError> {
+        let token = encode(header.as_bytes(), payload.as_bytes(), KEY);
+        verify(token.as_bytes(), &Secret::new(KEY), &rules(), NOW)
+    }
+
+    fn claims(extra: &str) -> String {
+        format!(
+            r#"{{"iss":"issuer.example","aud":"wsgate","exp":{}{extra}}}"#,
+            NOW + 60.0
+        )
+    }
+
+    #[test]
+    fn valid() {
+        let got = check(
+            HS256,
+            &claims(r#","sub":"alice","iat":1799999990,"nbf":1799999990"#),
+        );
+        assert_eq!(
+            got,
+            Ok(Claims {
+                subject: Some("alice".into()),
+                expires: NOW + 90.0
+            })
+        );
+        let array = format!(
+            r#"{{"iss":"issuer.example","aud":["x","wsgate"],"exp":{}}}"#,
+            NOW + 1.0
+        );
+        assert!(check(HS256, &array).is_ok());
+        let float = format!(
+            r#"{{"iss":"issuer.example","aud":"wsgate","exp":{}.5}}"#,
+            NOW
+        );
+        assert!(check(HS256, &float).is_ok());
+    }
+
+    #[test]
+    fn each_reason() {
+        use JwtError::*;
+        let exp = |e: f64| format!(r#"{{"iss":"issuer.example","aud":"wsgate","exp":{e}}}"#);
+        let cases: Vec<(&str, String, JwtError)> = vec![
+            (HS256, exp(NOW - 31.0), Expired),
+            (HS256, exp(NOW - 30.0), Expired),
+            (HS256, claims(r#","nbf":1800000031"#), NotYetValid),
+            (HS256, claims(r#","iat":1800000100"#), NotYetValid),
+            (
+                HS256,
+                r#"{"iss":"issuer.example","aud":"other","exp":1800000100}"#.into(),
+                WrongAudience,
+            ),
+            (
+                HS256,
+                r#"{"iss":"issuer.example","aud":["a","b"],"exp":1800000100}"#.into(),
+                WrongAudience,
+            ),
+            (
+                HS256,
+                r#"{"iss":"issuer.example","exp":1800000100}"#.into(),
+                WrongAudience,
+            ),
+            (
+                HS256,
+                r#"{"iss":"evil","aud":"wsgate","exp":1800000100}"#.into(),
+                WrongIssuer,
+            ),
+            (
+                HS256,
+                r#"{"aud":"wsgate","exp":1800000100}"#.into(),
+                WrongIssuer,
+            ),
+            (
+                HS256,
+                r#"{"iss":"issuer.example","aud":"wsgate"}"#.into(),
+                Malformed,
+            ),
+            (
+                HS256,
+                r#"{"iss":"issuer.example","aud":"wsgate","exp":"soon"}"#.into(),
+                Malformed,
+            ),
+            (
+                HS256,
+                r#"{"iss":"issuer.example","aud":7,"exp":1800000100}"#.into(),
+                Malformed,
+            ),
+            (HS256, r#"{"exp":1800000100,"exp":1}"#.into(), Malformed),
+            (HS256, "[]".into(), Malformed),
+            (HS256, "not json".into(), Malformed),
+            (r#"{"alg":"none"}"#, claims(""), Signature),
+            (r#"{"alg":"HS512"}"#, claims(""), Signature),
+            (r#"{"alg":"hs256"}"#, claims(""), Signature),
+            (r#"{"typ":"JWT"}"#, claims(""), Malformed),
+            (r#"{"alg":"HS256","crit":["exp"]}"#, claims(""), Malformed),
+            (r#"{"alg":"HS256","alg":"none"}"#, claims(""), Malformed),
+        ];
+        for (header, payload, want) in cases {
+            assert_eq!(check(header, &payload), Err(want), "{header} {payload}");
+        }
+    }
+
+    #[test]
+    fn no_audience_configured() {
+        let rules = Rules::default();
+        let key = Secret::new(KEY);
+        let ok = encode(
+            HS256.as_bytes(),
+            format!(r#"{{"exp":{}}}"#, NOW + 5.0).as_bytes(),
+            KEY,
+        );
+        assert!(verify(ok.as_bytes(), &key, &rules, NOW).is_ok());
+        let aud = encode(
+            HS256.as_bytes(),
+            format!(r#"{{"aud":"x","exp":{}}}"#, NOW + 5.0).as_bytes(),
+            KEY,
+        );
+        assert_eq!(
+            verify(aud.as_bytes(), &key, &rules, NOW),
+            Err(JwtError::WrongAudience)
+        );
+    }
+
+    #[test]
+    fn tampering() {
+        let token = encode(HS256.as_bytes(), claims("").as_bytes(), KEY);
+        let key = Secret::new(KEY);
+        let (input, signature) = token.rsplit_once('.').unwrap();
+        let (header, _) = input.split_once('.').unwrap();
+        let forged_payload =
+            data_encoding::BASE64URL_NOPAD.encode(claims(r#","sub":"root""#).as_bytes());
+        let forged = format!("{header}.{forged_payload}.{signature}");
+        assert_eq!(
+            verify(forged.as_bytes(), &key, &rules(), NOW),
+            Err(JwtError::Signature)
+        );
+        let mut sig = data_encoding::BASE64URL_NOPAD
+            .decode(signature.as_bytes())
+            .unwrap();
+        sig[0] ^= 1;
+        let bad_sig = format!("{input}.{}", data_encoding::BASE64URL_NOPAD.encode(&sig));
+        assert_eq!(
+            verify(bad_sig.as_bytes(), &key, &rules(), NOW),
+            Err(JwtError::Signature)
+        );
+        let other_key = Secret::new(b"another key, also 32 bytes long!".to_vec());
+        assert_eq!(
+            verify(token.as_bytes(), &other_key, &rules(), NOW),
+            Err(JwtError::Signature)
+        );
+        let short_sig = format!("{input}.{}", &signature[..20]);
+        assert_eq!(
+            verify(short_sig.as_bytes(), &key, &rules(), NOW),
+            Err(JwtError::Signature)
+        );
+        // `alg: none` with no signature at all.
+        let none = format!(
+            "{}.{forged_payload}.",
+            data_encoding::BASE64URL_NOPAD.encode(br#"{"alg":"none"}"#)
+        );
+        assert_eq!(
+            verify(none.as_bytes(), &key, &rules(), NOW),
+            Err(JwtError::Signature)
+        );
+    }
+
+    #[test]
+    fn shapes() {
+        use JwtError::Malformed;
+        let key = Secret::new(KEY);
+        for token in [
+            "",
+            "a.b",
+            "a.b.c.d",
+            "a..c",
+            "e30.e30.e30=",
+            "e30.e30.!!",
+            "e30.e30",
+        ] {
+            assert_eq!(
+                verify(token.as_bytes(), &key, &rules(), NOW).err(),
+                Some(Malformed),
+                "{token}"
+            );
+        }
+        let long = "a".repeat(MAX_TOKEN_LEN + 1);
+        assert_eq!(split(long.as_bytes()), Err(Malformed));
+    }
+
+    #[test]
+    fn rfc7515_hs256_example() {
+        // RFC 7515 Appendix A.1: the example key, input and signature.
+        let key = data_encoding::BASE64URL_NOPAD
+            .decode(b"AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow")
+            .unwrap();
+        let input = b"eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ";
+        assert_eq!(
+            data_encoding::BASE64URL_NOPAD.encode(&sign(input, &key)),
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+        );
+    }
+}
