@@ -217,7 +217,7 @@ pub fn parse(args: Vec<OsString>, env_token: Option<OsString>) -> Result<Command
         }
         let arg = arg
             .into_string()
-            .map_err(|a| usage(format!("argument {a:?} is not valid UTF-8")))?;
+            .map_err(|_| usage("an argument before '--' is not valid UTF-8"))?;
         if first && arg == "list" {
             return match args.next() {
                 None => Ok(Command::List),

@@ -17,6 +17,8 @@
 //! version or Origin, a bare LF line ending, a body (`Content-Length` other than 0,
 //! any `Transfer-Encoding`), a target that is not in origin form.
 
+use std::fmt;
+
 use crate::outcome::Reason;
 
 /// Largest request head accepted, in bytes.
@@ -35,7 +37,7 @@ pub const HEALTH_PATH: &str = "/_wsgate/healthz";
 pub const CHECK_PATH: &str = "/_wsgate/auth/check";
 
 /// One header field, as it appeared.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Header<'b> {
     /// The field name, as sent (compare it case-insensitively).
     pub name: &'b str,
@@ -44,7 +46,7 @@ pub struct Header<'b> {
 }
 
 /// A parsed request head, before any WebSocket rule is applied.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(PartialEq, Eq)]
 pub struct Request<'b> {
     /// The method, case-sensitive.
     pub method: &'b str,
@@ -69,6 +71,54 @@ pub enum Head<'b> {
         /// The parsed head.
         request: Request<'b>,
     },
+}
+
+// Debug output never shows a credential: targets are redacted like log lines, and
+// the values of headers that carry credentials are hidden.
+
+/// Headers whose values are never printed.
+const SENSITIVE: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "sec-websocket-protocol",
+];
+
+impl fmt::Debug for Header<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hidden = SENSITIVE.iter().any(|s| self.name.eq_ignore_ascii_case(s));
+        let value = if hidden {
+            std::borrow::Cow::Borrowed("<redacted>")
+        } else {
+            String::from_utf8_lossy(self.value)
+        };
+        f.debug_struct("Header")
+            .field("name", &self.name)
+            .field("value", &value)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Request<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("target", &crate::token::redact(self.target))
+            .field("minor_version", &self.minor_version)
+            .field("headers", &self.headers)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Common<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Common")
+            .field("target", &crate::token::redact(self.target))
+            .field("host", &String::from_utf8_lossy(self.host))
+            .field("origin", &self.origin.map(String::from_utf8_lossy))
+            .field("headers", &self.headers)
+            .finish()
+    }
 }
 
 /// Parses a request head from the start of `buf`.
@@ -111,6 +161,14 @@ pub fn parse(buf: &[u8]) -> Result<Head<'_>, Reason> {
     })
 }
 
+/// Whether the last `new` bytes of `buf` may complete a head: they hold the second
+/// line break of an empty line (`\n\n` or `\n\r\n`, looking back past them).
+pub fn may_end_head(buf: &[u8], new: usize) -> bool {
+    let start = buf.len().saturating_sub(new + 2);
+    let tail = &buf[start..];
+    tail.windows(2).any(|w| w == b"\n\n") || tail.windows(3).any(|w| w == b"\n\r\n")
+}
+
 fn has_bare_lf(head: &[u8]) -> bool {
     head.iter()
         .enumerate()
@@ -129,7 +187,7 @@ pub enum Route<'r> {
 }
 
 /// The fields every routed request has.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Common<'r> {
     /// The request target (origin form, visible ASCII, no `#`).
     pub target: &'r str,
@@ -357,6 +415,51 @@ mod tests {
         check_post: head(&["POST /_wsgate/auth/check HTTP/1.1", "Host: localhost"]) => Err(Reason::MethodNotAllowed);
         reserved_unknown: upgrade_with("GET /_wsgate/other HTTP/1.1", &[], &[]) => Err(Reason::NotFound);
         reserved_prefix_only_under: upgrade_with("GET /_wsgate HTTP/1.1", &[], &[]) => Ok("upgrade");
+    }
+
+    #[test]
+    fn end_of_head_detection() {
+        let head = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert!(may_end_head(head, 1));
+        assert!(may_end_head(head, head.len()));
+        assert!(!may_end_head(&head[..head.len() - 1], 1));
+        assert!(may_end_head(b"GET / HTTP/1.1\nHost: x\n\n", 1));
+        assert!(!may_end_head(b"GET / HTTP/1.1\r\nHost: x\r\n", 3));
+        // Every split of a head into reads finds its end in the read that completes it.
+        for cut in 1..head.len() {
+            assert!(may_end_head(head, head.len() - cut), "{cut}");
+        }
+    }
+
+    #[test]
+    fn debug_hides_credentials() {
+        let bytes = upgrade_with(
+            "GET /a?token=s3cr3t-value&x=1 HTTP/1.1",
+            &[
+                "Authorization: Bearer s3cr3t-value",
+                "Sec-WebSocket-Protocol: wsgate.bearer.czNjcjN0",
+                "Cookie: s3cr3t-value",
+            ],
+            &[],
+        );
+        let Ok(head) = parse(&bytes) else { panic!() };
+        let printed = format!("{head:?}");
+        assert!(
+            !printed.contains("s3cr3t") && !printed.contains("czNjcjN0"),
+            "{printed}"
+        );
+        assert!(
+            printed.contains("token=REDACTED") && printed.contains("127.0.0.1:7331"),
+            "{printed}"
+        );
+        let Head::Complete { request, .. } = head else {
+            panic!()
+        };
+        let printed = format!("{:?}", route(&request));
+        assert!(
+            !printed.contains("s3cr3t") && !printed.contains("czNjcjN0"),
+            "{printed}"
+        );
     }
 
     #[test]

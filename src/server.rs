@@ -24,6 +24,7 @@ use futures_lite::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use futures_lite::{FutureExt as _, StreamExt as _};
 
 use crate::auth::{Authority, Decision, Mode};
+use crate::backend::exec::{Program, Programs};
 use crate::backend::{Context, Outcome, Stop, echo, exec};
 use crate::cli::{self, Auth, Backend, Config, TokenSource};
 use crate::gate::{Gate, Verdict};
@@ -47,6 +48,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(4500);
 const HEAD_BUFFER: usize = 1024;
 /// tungstenite's read buffer per connection (its default is 128 KiB).
 const READ_BUFFER: usize = 2048;
+/// Room in a connection's write buffer beyond one largest message.
+const WRITE_SLACK: usize = 64 * 1024;
 /// Connections being turned away with 503 at once; beyond this they are dropped.
 const MAX_REJECTING: usize = 64;
 
@@ -62,10 +65,16 @@ struct Shared {
     max_connections: usize,
     max_message_size: usize,
     local: SocketAddr,
+    /// Connection tasks alive, for shutdown to wait on.
     active: AtomicUsize,
+    /// Connections still reading or deciding their head.
+    handshakes: AtomicUsize,
+    /// Upgraded connections.
+    sessions: AtomicUsize,
     rejecting: AtomicUsize,
     stop: Stop,
     idle: Event,
+    programs: Arc<Programs>,
 }
 
 /// Runs the daemon until SIGINT or SIGTERM. Errors are startup failures, described
@@ -76,6 +85,7 @@ pub fn run(config: Config) -> Result<(), String> {
 
 async fn serve(config: Config) -> Result<(), String> {
     let log = Log::new(config.log_format);
+    let descriptors = raise_descriptor_limit();
     // Before anything that must be undone, so a signal always finds its handler.
     let mut signals = Signals::new([Signal::Term, Signal::Int])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
@@ -126,6 +136,7 @@ async fn serve(config: Config) -> Result<(), String> {
             ("token_check", config.token_check.into()),
             ("backend", Value::Str(&backend_name)),
             ("pid", u64::from(std::process::id()).into()),
+            ("max_fds", descriptors.into()),
         ],
     );
     announce(&log, mode, &url, shown.as_ref(), runtime_file.path(), local);
@@ -157,6 +168,9 @@ async fn serve(config: Config) -> Result<(), String> {
     let ws_config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
+        // Bounds what a client that sends but never reads can make us queue (pongs,
+        // close frames): one largest message and some.
+        .max_write_buffer_size(config.max_message_size.saturating_add(WRITE_SLACK))
         .max_message_size(Some(config.max_message_size))
         .max_frame_size(Some(config.max_message_size));
     let shared = Arc::new(Shared {
@@ -173,9 +187,12 @@ async fn serve(config: Config) -> Result<(), String> {
         max_message_size: config.max_message_size,
         local,
         active: AtomicUsize::new(0),
+        handshakes: AtomicUsize::new(0),
+        sessions: AtomicUsize::new(0),
         rejecting: AtomicUsize::new(0),
         stop: Stop::default(),
         idle: Event::new(),
+        programs: Arc::default(),
     });
 
     let next_conn = AtomicU64::new(1);
@@ -197,10 +214,13 @@ async fn serve(config: Config) -> Result<(), String> {
             }
         };
         let conn = next_conn.fetch_add(1, Ordering::Relaxed);
-        if shared.active.load(Ordering::SeqCst) >= shared.max_connections {
+        // Heads being read are limited apart from sessions, so clients that never
+        // finish a request cannot keep authenticated ones out.
+        if shared.handshakes.load(Ordering::SeqCst) >= shared.max_connections {
             turn_away(&shared, stream, peer, conn);
             continue;
         }
+        shared.handshakes.fetch_add(1, Ordering::SeqCst);
         shared.active.fetch_add(1, Ordering::SeqCst);
         let shared = shared.clone();
         async_std::task::spawn(async move {
@@ -231,9 +251,42 @@ async fn serve(config: Config) -> Result<(), String> {
         }
     };
     let _ = timeout(SHUTDOWN_GRACE, drained).await;
+    // Sessions that did not end in time end with the process; their programs too.
+    shared.programs.kill_all();
     runtime_file.remove();
     log.event("exit", &[]);
     Ok(())
+}
+
+/// Raises the soft limit on open descriptors as far as allowed (macOS starts at 256,
+/// too few for hundreds of sessions with three pipes each). Returns the limit now.
+fn raise_descriptor_limit() -> u64 {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let current = limit.current.unwrap_or(u64::MAX);
+    // macOS refuses more than OPEN_MAX (10240) even when the hard limit is unlimited.
+    for want in [limit.maximum, Some(10_240)] {
+        let Some(want) = want.filter(|&w| w > current) else {
+            continue;
+        };
+        let raised = Rlimit {
+            current: Some(want),
+            maximum: limit.maximum,
+        };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            return want;
+        }
+    }
+    current
+}
+
+/// Holds one unit of a counter, released on drop.
+struct Counted<'a>(&'a AtomicUsize);
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Counts a connection task as active for as long as it lives.
@@ -431,6 +484,10 @@ enum HeadError {
 
 /// Reads until the buffer holds a complete head; returns its length and how many
 /// bytes were read in all (the rest belong to the WebSocket).
+///
+/// The head is parsed after the first read (so garbage is refused at once) and then
+/// only when new bytes may end it, so a client sending a byte at a time does not make
+/// us parse the growing head again and again.
 async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(usize, usize), HeadError> {
     let mut filled = 0;
     loop {
@@ -450,7 +507,11 @@ async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(usize, 
                 _ => HeadError::Reject(Reason::MalformedRequest),
             });
         }
+        let first = filled == 0;
         filled += n;
+        if !first && !request::may_end_head(&buf[..filled], n) {
+            continue;
+        }
         match request::parse(&buf[..filled]) {
             Ok(Head::Partial) => {}
             Ok(Head::Complete { len, .. }) => return Ok((len, filled)),
@@ -462,21 +523,34 @@ async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(usize, 
 /// One connection: the handshake, then the session. Each runs in its own boxed future,
 /// so an idle session holds only the session's state, not the handshake's.
 async fn connection(shared: &Shared, stream: TcpStream, peer: SocketAddr, conn: u64) {
-    let Some(accepted) = Box::pin(handshake(shared, stream, peer, conn)).await else {
-        return;
-    };
-    Box::pin(session(shared, accepted, peer, conn)).await;
+    let handshaking = Counted(&shared.handshakes);
+    // Shutdown drops a handshake in progress: its socket closes, its program (if one
+    // was started) is killed.
+    let accepted = Box::pin(handshake(shared, stream, peer, conn))
+        .or(async {
+            shared.stop.wait().await;
+            None
+        })
+        .await;
+    drop(handshaking);
+    if let Some(accepted) = accepted {
+        Box::pin(session(shared, accepted, peer, conn)).await;
+    }
 }
 
 /// A connection whose upgrade was accepted and answered with 101.
-struct Accepted {
+struct Accepted<'a> {
     stream: TcpStream,
     /// Bytes that followed the head: the start of the WebSocket stream.
     leftover: Vec<u8>,
     /// The program started for it, if the backend is one.
-    child: Option<async_process::Child>,
+    program: Option<Program>,
+    /// Why it was accepted.
+    reason: Reason,
     /// When its credential expires; the session is closed then.
     expires: Option<SystemTime>,
+    /// Its place among `--max-connections` sessions.
+    _slot: Counted<'a>,
 }
 
 /// Reads and decides the request head and answers it. Returns the connection only
@@ -486,7 +560,7 @@ async fn handshake(
     mut stream: TcpStream,
     peer: SocketAddr,
     conn: u64,
-) -> Option<Accepted> {
+) -> Option<Accepted<'_>> {
     let _ = stream.set_nodelay(true);
     let mut buf = vec![0u8; HEAD_BUFFER];
     let (len, filled) = match timeout(HEAD_TIMEOUT, read_head(&mut stream, &mut buf)).await {
@@ -512,7 +586,12 @@ async fn handshake(
             let authority = &shared.gate.authority;
             let answer = response::health(authority.mode(), authority.enforced());
             let peer = peer.to_string();
-            let fields = [("conn", conn.into()), ("peer", Value::Str(&peer))];
+            let fields = [
+                ("conn", conn.into()),
+                ("peer", Value::Str(&peer)),
+                ("mode", authority.mode().as_str().into()),
+                ("reason", Reason::Served.as_str().into()),
+            ];
             shared.log.event("health", &fields);
             answer_and_close(stream, &answer, LINGER_BYTES).await;
             return None;
@@ -550,7 +629,15 @@ async fn handshake(
         Verdict::Accept { upgrade, grant } => (upgrade, grant),
     };
     let target = target_for_log(upgrade.target(), &shared.hidden).unwrap_or_default();
-    let child = match &shared.backend {
+    if shared.sessions.fetch_add(1, Ordering::SeqCst) >= shared.max_connections {
+        shared.sessions.fetch_sub(1, Ordering::SeqCst);
+        drop(request);
+        let reason = Reason::TooManyConnections;
+        reject(shared, stream, peer, conn, reason, Some(target)).await;
+        return None;
+    }
+    let slot = Counted(&shared.sessions);
+    let program = match &shared.backend {
         Backend::Echo => None,
         Backend::Program { program, args, .. } => {
             let info = exec::Request {
@@ -561,8 +648,8 @@ async fn handshake(
                 subject: grant.subject.as_deref(),
             };
             let env = exec::environment(&shared.base_env, &info, &shared.hidden);
-            match exec::spawn(program, args, env) {
-                Ok(child) => Some(child),
+            match exec::spawn(program, args, env, &shared.programs) {
+                Ok(program) => Some(program),
                 Err(e) => {
                     let error = e.to_string();
                     let fields = [("conn", conn.into()), ("error", Value::Str(&error))];
@@ -598,54 +685,58 @@ async fn handshake(
     Some(Accepted {
         stream,
         leftover,
-        child,
+        program,
+        reason: grant.reason,
         expires: grant.expires,
+        _slot: slot,
     })
 }
 
 /// Relays an upgraded connection to the backend until either side ends it.
-async fn session(shared: &Shared, accepted: Accepted, peer: SocketAddr, conn: u64) {
+async fn session(shared: &Shared, accepted: Accepted<'_>, peer: SocketAddr, conn: u64) {
     let started = Instant::now();
     let Accepted {
         stream,
         leftover,
-        child,
+        program,
+        reason,
         expires,
+        _slot,
     } = accepted;
+    let peer = peer.to_string();
     let raw = stream.clone();
     let config = Some(shared.ws_config);
     let ws = WebSocketStream::from_partially_read(stream, leftover, Role::Server, config).await;
     let cx = Context {
         conn,
+        peer: &peer,
+        mode: shared.gate.authority.mode().as_str(),
+        reason: reason.as_str(),
         log: &shared.log,
         stop: &shared.stop,
         expires,
     };
-    let out: Outcome = match (child, &shared.backend) {
-        (Some(child), Backend::Program { binary, .. }) => {
+    let out: Outcome = match (program, &shared.backend) {
+        (Some(program), Backend::Program { binary, .. }) => {
             let framing = exec::Framing {
                 binary: *binary,
                 max_message: shared.max_message_size,
             };
-            Box::pin(exec::relay(ws, child, framing, cx)).await
+            Box::pin(exec::relay(ws, program, framing, cx)).await
         }
         _ => echo::relay(ws, cx).await,
     };
     if !shared.stop.is_set() {
         linger(&raw, shared.max_message_size.saturating_mul(2)).await;
     }
-    let peer = peer.to_string();
-    shared.log.event(
-        "close",
-        &[
-            ("conn", conn.into()),
-            ("peer", Value::Str(&peer)),
-            ("code", out.code.into()),
-            ("duration_ms", (started.elapsed().as_millis() as u64).into()),
-            ("bytes_in", out.bytes_in.into()),
-            ("bytes_out", out.bytes_out.into()),
-        ],
-    );
+    let mut fields = cx.fields().to_vec();
+    fields.extend([
+        ("code", out.code.into()),
+        ("duration_ms", (started.elapsed().as_millis() as u64).into()),
+        ("bytes_in", out.bytes_in.into()),
+        ("bytes_out", out.bytes_out.into()),
+    ]);
+    shared.log.event("close", &fields);
 }
 
 /// Bytes drained after an error answer before giving up on a graceful close.

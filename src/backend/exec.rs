@@ -8,25 +8,34 @@
 //!
 //! The two directions run concurrently and each waits for its writer, so a slow client
 //! or a slow program makes the other side wait and nothing buffers without bound.
-//! When the program exits its remaining output is delivered, then the socket closes
-//! with 1000 (status 0) or 1011. When the client goes away the program's stdin is
-//! closed; it gets SIGTERM [`TERM_AFTER`] later and SIGKILL [`KILL_AFTER`] after that,
-//! and it is always reaped.
+//! While the program is silent the client is pinged every [`HEARTBEAT`], so a client
+//! that went away is noticed even when the program reads nothing.
+//!
+//! The program runs in a process group of its own, and the whole group ends with the
+//! session. When the program exits its remaining output is delivered (for at most
+//! [`OUTPUT_GRACE`] if something it started still holds its stdout), then the socket
+//! closes with 1000 (status 0) or 1011. When the client goes away the program's stdin
+//! is closed; the group gets SIGTERM [`TERM_AFTER`] later and SIGKILL [`KILL_AFTER`]
+//! after that. The program is always reaped, and a [`Program`] that is dropped early
+//! (a cancelled handshake, a panic) kills its group.
 
+use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::net::SocketAddr;
 use std::os::unix::ffi::OsStringExt as _;
-use std::os::unix::process::ExitStatusExt as _;
+use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
 use std::process::ExitStatus;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, Stdio};
 use async_std::net::TcpStream;
 use async_tungstenite::tungstenite::{Error as WsError, Message};
 use async_tungstenite::{WebSocketReceiver, WebSocketSender, WebSocketStream};
-use futures_lite::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+use futures_lite::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use futures_lite::{AsyncRead, FutureExt as _, StreamExt as _};
+use rustix::process::{Pid, Signal};
 
 use super::{
     Context, Ending, Outcome, Socket, Watch, close, code, error_code, peer_code, unless_ended,
@@ -40,6 +49,11 @@ use crate::token::{self, Secret, contains};
 pub const TERM_AFTER: Duration = Duration::from_secs(2);
 /// How long after SIGTERM before SIGKILL.
 pub const KILL_AFTER: Duration = Duration::from_secs(1);
+/// How long output is still relayed after the program exited, when something it
+/// started keeps its stdout open.
+pub const OUTPUT_GRACE: Duration = Duration::from_secs(1);
+/// How often a silent program's client is pinged.
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
 /// Longest stderr line logged; longer lines are logged in pieces.
 const STDERR_LINE: usize = 4096;
 /// Read buffer for a program's stdout.
@@ -54,21 +68,83 @@ pub struct Framing {
     pub max_message: usize,
 }
 
-/// Starts the program with exactly `env` as its environment and pipes for stdio.
+/// The process groups of every running program, so that a daemon that has to exit
+/// before its sessions end can still end them.
+#[derive(Debug, Default)]
+pub struct Programs(Mutex<HashSet<i32>>);
+
+impl Programs {
+    /// SIGKILLs every group still registered.
+    pub fn kill_all(&self) {
+        let groups: Vec<i32> = self
+            .0
+            .lock()
+            .map(|g| g.iter().copied().collect())
+            .unwrap_or_default();
+        for group in groups {
+            kill_group(group, Signal::KILL);
+        }
+    }
+
+    fn add(&self, group: i32) {
+        if let Ok(mut groups) = self.0.lock() {
+            groups.insert(group);
+        }
+    }
+
+    fn remove(&self, group: i32) {
+        if let Ok(mut groups) = self.0.lock() {
+            groups.remove(&group);
+        }
+    }
+}
+
+fn kill_group(group: i32, signal: Signal) -> bool {
+    Pid::from_raw(group).is_some_and(|pid| rustix::process::kill_process_group(pid, signal).is_ok())
+}
+
+fn group_alive(group: i32) -> bool {
+    Pid::from_raw(group).is_some_and(|pid| rustix::process::test_kill_process_group(pid).is_ok())
+}
+
+/// A started program, the leader of its own process group. Dropping it kills the
+/// group; [`relay`] ends it gracefully first.
+pub struct Program {
+    child: Child,
+    group: i32,
+    registry: Arc<Programs>,
+}
+
+impl Drop for Program {
+    fn drop(&mut self) {
+        kill_group(self.group, Signal::KILL);
+        self.registry.remove(self.group);
+    }
+}
+
+/// Starts the program with exactly `env` as its environment, pipes for stdio, in a new
+/// process group.
 pub fn spawn(
     program: &OsStr,
     args: &[OsString],
     env: Vec<(OsString, OsString)>,
-) -> io::Result<Child> {
-    Command::new(program)
-        .args(args)
-        .env_clear()
-        .envs(env)
+    registry: &Arc<Programs>,
+) -> io::Result<Program> {
+    let mut command = std::process::Command::new(program);
+    command.args(args).env_clear().envs(env).process_group(0);
+    let child = Command::from(command)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
-        .spawn()
+        .spawn()?;
+    let group = i32::try_from(child.id()).unwrap_or(0);
+    registry.add(group);
+    Ok(Program {
+        child,
+        group,
+        registry: registry.clone(),
+    })
 }
 
 /// The daemon's environment as every program inherits it: without any `WSGATE_*`
@@ -85,8 +161,15 @@ pub fn base_environment(
     .collect()
 }
 
+/// Whether `value` holds a secret as it is or once percent-decoded.
 fn holds_secret(value: &[u8], secrets: &[Secret]) -> bool {
-    secrets.iter().any(|s| contains(value, s.expose()))
+    if secrets.is_empty() {
+        return false;
+    }
+    let decoded = token::decode_lossy(value);
+    secrets
+        .iter()
+        .any(|s| contains(value, s.expose()) || contains(&decoded, s.expose()))
 }
 
 /// What the program is told about its connection.
@@ -124,13 +207,15 @@ pub fn environment(
     secrets: &[Secret],
 ) -> Vec<(OsString, OsString)> {
     let target = req.upgrade.target();
-    let path = token::path_of(target);
-    let query = token::strip_credential(token::query_of(target));
-    let uri = if query.is_empty() {
-        path.to_owned()
-    } else {
-        format!("{path}?{query}")
-    };
+    // A path holding a secret is not passed on at all; a query loses the credential
+    // pair and any pair holding a secret.
+    let path = Some(token::path_of(target)).filter(|p| !holds_secret(p.as_bytes(), secrets));
+    let stripped = token::strip_credential(token::query_of(target));
+    let query = stripped
+        .split('&')
+        .filter(|pair| !pair.is_empty() && !holds_secret(pair.as_bytes(), secrets))
+        .collect::<Vec<_>>()
+        .join("&");
     let mut env: Vec<(OsString, OsString)> = base.to_vec();
     let mut set = |name: &str, value: Vec<u8>| {
         env.retain(|(n, _)| n != name);
@@ -146,9 +231,15 @@ pub fn environment(
     set("REMOTE_ADDR", req.peer.ip().to_string().into_bytes());
     set("REMOTE_PORT", req.peer.port().to_string().into_bytes());
     set("REQUEST_METHOD", b"GET".to_vec());
-    set("PATH_INFO", path.as_bytes().to_vec());
+    if let Some(path) = path {
+        let uri = match query.is_empty() {
+            true => path.to_owned(),
+            false => format!("{path}?{query}"),
+        };
+        set("PATH_INFO", path.as_bytes().to_vec());
+        set("REQUEST_URI", uri.into_bytes());
+    }
     set("QUERY_STRING", query.into_bytes());
-    set("REQUEST_URI", uri.into_bytes());
     set("WSGATE_CONN_ID", req.conn.to_string().into_bytes());
     // An environment variable cannot hold a NUL; such a subject is left out.
     if let Some(subject) = req.subject.filter(|s| !s.contains('\0')) {
@@ -204,7 +295,7 @@ pub fn environment(
 enum Ended {
     /// The client side finished first.
     Client(FromClient),
-    /// The program's stdout ended (or the client could not be written to).
+    /// The program's output ended (or the client could not be written to).
     Program(FromProgram),
 }
 
@@ -220,13 +311,19 @@ enum FromProgram {
 }
 
 /// Relays between the client and the program until either ends, then closes the
-/// other and reaps the program.
-pub async fn relay(ws: Socket, mut child: Child, framing: Framing, cx: Context<'_>) -> Outcome {
-    let pid = child.id();
-    let stdin = child.stdin.take();
-    let stdout = child.stdout.take();
-    if let Some(stderr) = child.stderr.take() {
-        async_std::task::spawn(forward_stderr(stderr, cx.log.clone(), cx.conn));
+/// other and ends the program's process group.
+pub async fn relay(ws: Socket, mut program: Program, framing: Framing, cx: Context<'_>) -> Outcome {
+    let pid = program.child.id();
+    let stdin = program.child.stdin.take();
+    let stdout = program.child.stdout.take();
+    if let Some(stderr) = program.child.stderr.take() {
+        let who = Who {
+            conn: cx.conn,
+            peer: cx.peer.to_owned(),
+            mode: cx.mode,
+            reason: cx.reason,
+        };
+        async_std::task::spawn(forward_stderr(stderr, cx.log.clone(), who));
     }
     let (mut tx, mut rx) = ws.split();
     let mut out = Outcome {
@@ -234,8 +331,10 @@ pub async fn relay(ws: Socket, mut child: Child, framing: Framing, cx: Context<'
         ..Outcome::default()
     };
     let mut peer_close = None;
+    let mut exited = None;
     let mut watch = cx.stop.watch(cx.expires);
     let ended = {
+        let child = &mut program.child;
         let client = to_program(
             &mut rx,
             stdin,
@@ -244,20 +343,28 @@ pub async fn relay(ws: Socket, mut child: Child, framing: Framing, cx: Context<'
             &mut out.bytes_in,
             &mut peer_close,
         );
-        let program = from_program(&mut tx, stdout, framing, &mut out.bytes_out);
+        let output = from_program(&mut tx, stdout, framing, &mut out.bytes_out);
+        // The program's exit ends its output too, after a grace period for what is
+        // still in the pipe (something it started may hold the pipe open forever).
+        let exit = async {
+            exited = child.status().await.ok();
+            async_io::Timer::after(OUTPUT_GRACE).await;
+            FromProgram::Eof
+        };
         async { Ended::Client(client.await) }
-            .or(async { Ended::Program(program.await) })
+            .or(async { Ended::Program(output.or(exit).await) })
             .await
     };
     // Both directions are dropped here: the program's stdin and stdout are closed.
     let Ok(mut ws) = WebSocketStream::reunite(tx, rx) else {
         // Only halves of two different sockets fail to reunite.
-        log_exit(cx, pid, reap(&mut child, pid).await);
+        let status = end_program(&mut program, exited).await;
+        log_exit(cx, pid, status);
         return out;
     };
     let status = match ended {
         Ended::Program(FromProgram::Eof) => {
-            let status = reap(&mut child, pid).await;
+            let status = end_program(&mut program, exited).await;
             let (c, reason) = match status {
                 Some(s) if s.success() => (code::NORMAL, "program exited"),
                 _ => (code::INTERNAL, "program failed"),
@@ -268,24 +375,24 @@ pub async fn relay(ws: Socket, mut child: Child, framing: Framing, cx: Context<'
         }
         Ended::Program(FromProgram::ClientGone) | Ended::Client(FromClient::Gone) => {
             out.code = peer_close.unwrap_or(code::ABNORMAL);
-            reap(&mut child, pid).await
+            end_program(&mut program, exited).await
         }
         Ended::Client(FromClient::Error(err)) => {
-            let reaping = reap(&mut child, pid);
+            let ending = end_program(&mut program, exited);
             match error_code(&err) {
                 Some(c) => {
                     out.code = c;
-                    futures_lite::future::zip(close(&mut ws, c, ""), reaping)
+                    futures_lite::future::zip(close(&mut ws, c, ""), ending)
                         .await
                         .1
                 }
-                None => reaping.await,
+                None => ending.await,
             }
         }
         Ended::Client(FromClient::Ended(ending)) => {
             out.code = ending.code();
             let closing = close(&mut ws, ending.code(), ending.reason());
-            futures_lite::future::zip(closing, reap(&mut child, pid))
+            futures_lite::future::zip(closing, end_program(&mut program, exited))
                 .await
                 .1
         }
@@ -303,36 +410,46 @@ fn log_exit(cx: Context<'_>, pid: u32, status: Option<ExitStatus>) {
         },
         None => ("status", "unknown".into()),
     };
-    cx.log.event(
-        "child-exit",
-        &[
-            ("conn", cx.conn.into()),
-            ("pid", u64::from(pid).into()),
-            (key, Value::Str(&value)),
-        ],
-    );
+    let mut fields = cx.fields().to_vec();
+    fields.push(("pid", u64::from(pid).into()));
+    fields.push((key, Value::Str(&value)));
+    cx.log.event("child-exit", &fields);
 }
 
-/// Waits for the program to exit: [`TERM_AFTER`], then SIGTERM, [`KILL_AFTER`], then
-/// SIGKILL. Its stdin must already be closed.
-async fn reap(child: &mut Child, pid: u32) -> Option<ExitStatus> {
-    if let Ok(Ok(status)) = async_std::future::timeout(TERM_AFTER, child.status()).await {
-        return Some(status);
-    }
-    // Only signal a process not yet reaped: its pid cannot have been reused.
-    if let Ok(None) = child.try_status() {
-        if let Some(pid) = i32::try_from(pid)
-            .ok()
-            .and_then(rustix::process::Pid::from_raw)
-        {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+/// Ends the program and everything in its group, gently first: its stdin is already
+/// closed; after [`TERM_AFTER`] the group gets SIGTERM, after [`KILL_AFTER`] more,
+/// SIGKILL. Returns the program's exit status (`exited`, if it was already seen).
+async fn end_program(program: &mut Program, exited: Option<ExitStatus>) -> Option<ExitStatus> {
+    let group = program.group;
+    let child = &mut program.child;
+    let mut status = exited;
+    if status.is_none() {
+        if let Ok(Ok(s)) = async_std::future::timeout(TERM_AFTER, child.status()).await {
+            status = Some(s);
         }
-        if let Ok(Ok(status)) = async_std::future::timeout(KILL_AFTER, child.status()).await {
-            return Some(status);
-        }
-        let _ = child.kill();
     }
-    child.status().await.ok()
+    // The group's id stays reserved while any member lives, so signalling it never
+    // reaches a stranger.
+    if status.is_some() && !group_alive(group) {
+        return status;
+    }
+    kill_group(group, Signal::TERM);
+    let waited = async_std::future::timeout(KILL_AFTER, async {
+        let s = child.status().await.ok();
+        while group_alive(group) {
+            async_io::Timer::after(Duration::from_millis(20)).await;
+        }
+        s
+    })
+    .await;
+    match waited {
+        Ok(s) => status.or(s),
+        Err(_) => {
+            kill_group(group, Signal::KILL);
+            let s = child.status().await.ok();
+            status.or(s)
+        }
+    }
 }
 
 async fn to_program(
@@ -386,50 +503,91 @@ async fn from_program(
     framing: Framing,
     bytes_out: &mut u64,
 ) -> FromProgram {
-    let Some(mut stdout) = stdout else {
+    let Some(stdout) = stdout else {
         return FromProgram::Eof;
     };
-    if framing.binary {
-        let mut buf = vec![0u8; framing.max_message.min(STDOUT_BUFFER)];
-        loop {
-            let n = match stdout.read(&mut buf).await {
-                Ok(0) | Err(_) => return FromProgram::Eof,
-                Ok(n) => n,
-            };
-            *bytes_out += n as u64;
-            if tx.send(Message::binary(buf[..n].to_vec())).await.is_err() {
-                return FromProgram::ClientGone;
-            }
-        }
-    }
-    let mut lines = Lines::new(stdout, STDOUT_BUFFER);
-    while let Ok(Some(line)) = lines.next(framing.max_message).await {
-        *bytes_out += line.len() as u64;
-        let msg = match String::from_utf8(line) {
-            Ok(text) => Message::text(text),
-            Err(e) => Message::binary(e.into_bytes()),
+    let mut heartbeat = async_io::Timer::interval(HEARTBEAT);
+    let mut output = Output::new(stdout, framing);
+    loop {
+        // Reading is cancel-safe: a heartbeat in between loses no output.
+        let next = async { Some(output.next().await) }
+            .or(async {
+                heartbeat.next().await;
+                None
+            })
+            .await;
+        let msg = match next {
+            Some(Some(msg)) => msg,
+            Some(None) => return FromProgram::Eof,
+            None => Message::Ping(Default::default()),
         };
+        if let Message::Text(_) | Message::Binary(_) = &msg {
+            *bytes_out += msg.len() as u64;
+        }
         if tx.send(msg).await.is_err() {
             return FromProgram::ClientGone;
         }
     }
-    FromProgram::Eof
 }
 
-async fn forward_stderr(stderr: ChildStderr, log: Log, conn: u64) {
+/// A program's stdout as messages.
+struct Output {
+    lines: Lines<ChildStdout>,
+    framing: Framing,
+}
+
+impl Output {
+    fn new(stdout: ChildStdout, framing: Framing) -> Output {
+        Output {
+            lines: Lines::new(stdout, STDOUT_BUFFER),
+            framing,
+        }
+    }
+
+    /// The next message, `None` at the end. Cancel-safe.
+    async fn next(&mut self) -> Option<Message> {
+        if self.framing.binary {
+            let chunk = self.lines.chunk(self.framing.max_message).await.ok()?;
+            return (!chunk.is_empty()).then(|| Message::binary(chunk));
+        }
+        let line = self.lines.next(self.framing.max_message).await.ok()??;
+        Some(match String::from_utf8(line) {
+            Ok(text) => Message::text(text),
+            Err(e) => Message::binary(e.into_bytes()),
+        })
+    }
+}
+
+async fn forward_stderr(stderr: ChildStderr, log: Log, who: Who) {
     let mut lines = Lines::new(stderr, 1024);
     while let Ok(Some(line)) = lines.next(STDERR_LINE).await {
         let line = String::from_utf8_lossy(&line);
         log.event(
             "child-stderr",
-            &[("conn", conn.into()), ("line", Value::Str(&line))],
+            &[
+                ("conn", who.conn.into()),
+                ("peer", Value::Str(&who.peer)),
+                ("mode", who.mode.into()),
+                ("reason", who.reason.into()),
+                ("line", Value::Str(&line)),
+            ],
         );
     }
 }
 
+/// The connection a program belongs to, for lines logged after its task moved on.
+struct Who {
+    conn: u64,
+    peer: String,
+    mode: &'static str,
+    reason: &'static str,
+}
+
 /// Lines of a byte stream, each at most `max` bytes: a longer line comes in pieces.
+/// Cancel-safe: a partly read line stays here until it is complete.
 struct Lines<R> {
     reader: BufReader<R>,
+    line: Vec<u8>,
     /// The last line was cut at `max`: a `\n` right after it ends it, not a new one.
     cut: bool,
 }
@@ -438,6 +596,7 @@ impl<R: AsyncRead + Unpin> Lines<R> {
     fn new(inner: R, capacity: usize) -> Self {
         Lines {
             reader: BufReader::with_capacity(capacity, inner),
+            line: Vec::new(),
             cut: false,
         }
     }
@@ -445,38 +604,44 @@ impl<R: AsyncRead + Unpin> Lines<R> {
     /// The next line without its `\n` (or `\r\n`), a piece of `max` bytes of a longer
     /// one, or the unterminated rest at the end; `None` at the end.
     async fn next(&mut self, max: usize) -> io::Result<Option<Vec<u8>>> {
-        let mut line = Vec::new();
         loop {
-            let mut avail = self.reader.fill_buf().await?;
+            let avail = self.reader.fill_buf().await?;
             if avail.is_empty() {
-                return Ok((!line.is_empty()).then_some(line));
+                let rest = std::mem::take(&mut self.line);
+                return Ok((!rest.is_empty()).then_some(rest));
             }
             if std::mem::take(&mut self.cut) && avail[0] == b'\n' {
                 self.reader.consume(1);
-                avail = self.reader.fill_buf().await?;
-                if avail.is_empty() {
-                    return Ok(None);
-                }
+                continue;
             }
-            let room = max - line.len();
+            let room = max - self.line.len();
             let newline = avail
                 .iter()
                 .position(|&b| b == b'\n')
                 .filter(|&i| i <= room);
             let take = newline.unwrap_or(avail.len().min(room));
-            line.extend_from_slice(&avail[..take]);
+            self.line.extend_from_slice(&avail[..take]);
             self.reader.consume(take + usize::from(newline.is_some()));
             if newline.is_some() {
+                let mut line = std::mem::take(&mut self.line);
                 if line.last() == Some(&b'\r') {
                     line.pop();
                 }
                 return Ok(Some(line));
             }
-            if line.len() == max {
+            if self.line.len() == max {
                 self.cut = true;
-                return Ok(Some(line));
+                return Ok(Some(std::mem::take(&mut self.line)));
             }
         }
+    }
+
+    /// Whatever is available, at most `max` bytes; empty at the end. Cancel-safe.
+    async fn chunk(&mut self, max: usize) -> io::Result<Vec<u8>> {
+        let avail = self.reader.fill_buf().await?;
+        let chunk = avail[..avail.len().min(max)].to_vec();
+        self.reader.consume(chunk.len());
+        Ok(chunk)
     }
 }
 
@@ -506,6 +671,33 @@ mod tests {
         assert_eq!(lines(b"abcdef\n", 3), v(&["abc", "def"]));
         assert_eq!(lines(b"", 3), Vec::<Vec<u8>>::new());
         assert_eq!(lines(b"\xff\xfe\n", 10), vec![vec![0xff, 0xfe]]);
+    }
+
+    #[test]
+    fn secret_in_the_path_is_not_passed_on() {
+        let upgrade = Upgrade {
+            common: Common {
+                target: "/s3cret-s3cret-s3cret/x?a=1",
+                host: b"localhost",
+                origin: None,
+                headers: &[],
+            },
+            key: b"dGhlIHNhbXBsZSBub25jZQ==",
+        };
+        let request = Request {
+            upgrade: &upgrade,
+            peer: "127.0.0.1:1".parse().unwrap(),
+            server_port: 2,
+            conn: 3,
+            subject: None,
+        };
+        let env = environment(&[], &request, &[Secret::new("s3cret-s3cret-s3cret")]);
+        let names: Vec<_> = env.iter().map(|(n, _)| n.to_str().unwrap()).collect();
+        assert!(
+            !names.contains(&"PATH_INFO") && !names.contains(&"REQUEST_URI"),
+            "{names:?}"
+        );
+        assert!(env.iter().any(|(n, v)| n == "QUERY_STRING" && v == "a=1"));
     }
 
     #[test]
@@ -556,10 +748,14 @@ mod tests {
                 name: "Sec-WebSocket-Protocol",
                 value: b"chat, wsgate.bearer.czNjcmV0, v2",
             },
+            Header {
+                name: "X-Encoded",
+                value: b"s3cret%2Ds3cret%2Ds3cret",
+            },
         ];
         let upgrade = Upgrade {
             common: Common {
-                target: "/app/ws?a=1&token=s3cret-s3cret-s3cret&b=%20",
+                target: "/app/ws?a=1&token=s3cret-s3cret-s3cret&b=%20&next=%2F%3Ftoken%3Ds3cret%2Ds3cret-s3cret",
                 host: b"localhost:7331",
                 origin: None,
                 headers: &headers,
@@ -623,6 +819,7 @@ mod tests {
             Some("http://localhost/page?token=REDACTED&x=1")
         );
         for hidden in [
+            "HTTP_X_ENCODED",
             "HTTP_AUTHORIZATION",
             "HTTP_COOKIE",
             "HTTP_SEC_WEBSOCKET_KEY",

@@ -14,13 +14,14 @@ use std::time::{Duration, SystemTime};
 
 use async_std::net::TcpStream;
 use async_tungstenite::WebSocketStream;
+use async_tungstenite::tungstenite::error::ProtocolError;
 use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::{Error as WsError, Message};
 use event_listener::Event;
 use futures_lite::{FutureExt as _, StreamExt as _};
 
-use crate::log::Log;
+use crate::log::{Log, Value};
 
 /// The WebSocket a backend relays.
 pub type Socket = WebSocketStream<TcpStream>;
@@ -170,12 +171,30 @@ pub async fn unless_ended<T>(
 pub struct Context<'a> {
     /// The connection id, for log lines.
     pub conn: u64,
+    /// The client's address, for log lines.
+    pub peer: &'a str,
+    /// The listener's mode, for log lines.
+    pub mode: &'static str,
+    /// Why the session was accepted, for log lines.
+    pub reason: &'static str,
     /// The audit log.
     pub log: &'a Log,
     /// Set when the daemon shuts down.
     pub stop: &'a Stop,
     /// When the session's credential expires.
     pub expires: Option<SystemTime>,
+}
+
+impl<'a> Context<'a> {
+    /// The fields every log line about this session starts with.
+    pub fn fields(&self) -> [(&'static str, Value<'a>); 4] {
+        [
+            ("conn", self.conn.into()),
+            ("peer", Value::Str(self.peer)),
+            ("mode", self.mode.into()),
+            ("reason", self.reason.into()),
+        ]
+    }
 }
 
 /// How a session ended, for the `close` log line.
@@ -192,6 +211,8 @@ pub struct Outcome {
 /// The close code for an error reading from the client, if one should be sent.
 pub fn error_code(err: &WsError) -> Option<u16> {
     match err {
+        // The client vanished without a close frame: there is no one to tell.
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
         WsError::Capacity(_) => Some(code::TOO_BIG),
         WsError::Protocol(_) => Some(code::PROTOCOL),
         WsError::Utf8(_) => Some(code::INVALID_DATA),

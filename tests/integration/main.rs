@@ -6,5 +6,6 @@ mod echo;
 mod handshake;
 mod lifecycle;
 mod program;
+mod robustness;
 mod secrets;
 mod util;
