@@ -173,10 +173,17 @@ impl Audience {
     }
 }
 
+/// Parses a JSON object. The whole text must be UTF-8 (RFC 8259 §8.1), including
+/// the members we skip, which the parser alone would not check.
+fn parse_json<'a, T: Deserialize<'a>>(text: &'a [u8]) -> Result<T, JwtError> {
+    let text = std::str::from_utf8(text).map_err(|_| JwtError::Malformed)?;
+    serde_json::from_str(text).map_err(|_| JwtError::Malformed)
+}
+
 /// Verifies a token at `now` (seconds since the Unix epoch).
 pub fn verify(token: &[u8], key: &Secret, rules: &Rules, now: f64) -> Result<Claims, JwtError> {
     let parts = split(token)?;
-    let header: Header = serde_json::from_slice(&parts.header).map_err(|_| JwtError::Malformed)?;
+    let header: Header = parse_json(&parts.header)?;
     if header.crit.is_some() {
         return Err(JwtError::Malformed);
     }
@@ -188,8 +195,7 @@ pub fn verify(token: &[u8], key: &Secret, rules: &Rules, now: f64) -> Result<Cla
     mac.verify_slice(&parts.signature)
         .map_err(|_| JwtError::Signature)?;
 
-    let claims: Payload =
-        serde_json::from_slice(&parts.payload).map_err(|_| JwtError::Malformed)?;
+    let claims: Payload = parse_json(&parts.payload)?;
     let exp = claims.exp.ok_or(JwtError::Malformed)?;
     let leeway = rules.leeway as f64;
     if now >= exp + leeway {
@@ -334,6 +340,26 @@ mod tests {
         for (header, payload, want) in cases {
             assert_eq!(check(header, &payload), Err(want), "{header} {payload}");
         }
+    }
+
+    #[test]
+    fn json_must_be_utf8() {
+        // Found by fuzzing: invalid UTF-8 in a member the parser would skip unchecked.
+        let key = Secret::new(KEY);
+        let header = b"{\"alg\":\"HS256\",\"x\":\"\x80\"}";
+        let token = encode(header, claims("").as_bytes(), KEY);
+        assert_eq!(
+            verify(token.as_bytes(), &key, &rules(), NOW),
+            Err(JwtError::Malformed)
+        );
+        let mut bytes = format!(r#"{{"x":"?","exp":{}}}"#, NOW + 9.0).into_bytes();
+        let at = bytes.iter().position(|&b| b == b'?').unwrap();
+        bytes[at] = 0x80;
+        let token = encode(HS256.as_bytes(), &bytes, KEY);
+        assert_eq!(
+            verify(token.as_bytes(), &key, &rules(), NOW),
+            Err(JwtError::Malformed)
+        );
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! Properties: the same input gives the same answer; a complete head never claims more
 //! bytes than it was given; the head alone parses the same, and no shorter prefix of
 //! it is complete; a routed upgrade has a 24-character key and an origin-form target;
-//! every verdict has a response.
+//! an upgrade is accepted only if its query holds exactly one `token` pair whose
+//! decoded value is the secret; every verdict has a response.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -12,7 +13,9 @@ use wsgate::gate::{Gate, Verdict};
 use wsgate::policy::Policy;
 use wsgate::request::{self, Head, Route};
 use wsgate::response;
-use wsgate::token::Secret;
+use wsgate::token::{self, Presented, Secret};
+
+const SECRET: &str = "fuzz-token-0123456789";
 
 fuzz_target!(|data: &[u8]| {
     let first = request::parse(data);
@@ -42,14 +45,32 @@ fuzz_target!(|data: &[u8]| {
 
     let gate = Gate {
         policy: Policy::default(),
-        authority: Authority::query_token(&Secret::new("fuzz-token-0123456789"), true),
+        authority: Authority::query_token(Secret::new(SECRET).digest(), true),
     };
-    let verdict = gate.decide(&request);
-    assert_eq!(verdict, gate.decide(&request));
+    let now = std::time::SystemTime::now();
+    let verdict = gate.decide(&request, now);
+    assert_eq!(verdict, gate.decide(&request, now));
+    if let Verdict::Accept { upgrade, .. } = &verdict {
+        let query = token::query_of(upgrade.target()).as_bytes();
+        // Counted independently: exactly one pair decodes to the name `token`.
+        let named = query
+            .split(|&b| b == b'&')
+            .filter(|p| {
+                let name = p.split(|&b| b == b'=').next().unwrap_or_default();
+                token::decode(name).is_ok_and(|n| n == b"token")
+            })
+            .count();
+        assert_eq!(named, 1);
+        assert_eq!(
+            token::from_query(query),
+            Ok(Presented::One(Secret::new(SECRET)))
+        );
+    }
     let answer = match verdict {
         Verdict::Health => response::health(gate.authority.mode(), true),
+        Verdict::Check(decision) => response::check(&decision, gate.authority.mode(), true),
         Verdict::Accept { upgrade, .. } => response::switching_protocols(upgrade.key, None),
-        Verdict::Reject(reason) => response::reject(reason),
+        Verdict::Reject(reason) => response::reject(reason, gate.authority.mode()),
     };
     assert!(answer.starts_with(b"HTTP/1.1 "));
 });

@@ -156,14 +156,20 @@ fn environment_is_cgi_without_secrets() {
         env: vec![("WSGATE_AUTH_TOKEN", TOKEN), ("WSGATE_EXTRA", "x")],
         token_file: false,
     });
-    let url = format!("ws://{}/app/path?a=1&token={TOKEN}&b=two&next=%2F%3Ftoken%3D{TOKEN}", d.addr);
+    let url = format!(
+        "ws://{}/app/path?a=1&token={TOKEN}&b=two&next=%2F%3Ftoken%3D{TOKEN}",
+        d.addr
+    );
     let lines = block_on(async {
         use async_tungstenite::tungstenite::client::IntoClientRequest as _;
         let mut request = url.as_str().into_client_request().unwrap();
         let encoded = TOKEN.replace('-', "%2D");
         let headers = request.headers_mut();
         headers.insert("X-Copy", encoded.parse().unwrap());
-        headers.insert("Referer", format!("http://localhost/p?token={TOKEN}").parse().unwrap());
+        headers.insert(
+            "Referer",
+            format!("http://localhost/p?token={TOKEN}").parse().unwrap(),
+        );
         headers.insert("X-Plain", "kept".parse().unwrap());
         let tcp = async_std::net::TcpStream::connect(d.addr).await.unwrap();
         let (mut ws, _) = async_tungstenite::client_async(request, tcp).await.unwrap();
@@ -175,9 +181,17 @@ fn environment_is_cgi_without_secrets() {
     });
     let env = lines.join("\n");
     assert!(!env.contains(TOKEN), "the program saw the token:\n{env}");
-    assert!(!env.contains(&TOKEN.replace('-', "%2D")), "the program saw the token:\n{env}");
+    assert!(
+        !env.contains(&TOKEN.replace('-', "%2D")),
+        "the program saw the token:\n{env}"
+    );
     assert!(lines.iter().any(|l| l == "HTTP_X_PLAIN=kept"), "{env}");
-    assert!(lines.iter().any(|l| l == "HTTP_REFERER=http://localhost/p?token=REDACTED"), "{env}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "HTTP_REFERER=http://localhost/p?token=REDACTED"),
+        "{env}"
+    );
     assert!(!lines.iter().any(|l| l.starts_with("HTTP_X_COPY")), "{env}");
     let has = |line: &str| lines.iter().any(|l| l == line);
     assert!(has("QUERY_STRING=a=1&b=two"), "{env}");
