@@ -1,6 +1,7 @@
 //! wsgate driven from outside: the built binary, real sockets, real clients.
 //! Every daemon binds 127.0.0.1 on a free port and is killed and reaped on drop.
 
+mod auth_modes;
 mod cli;
 mod echo;
 mod handshake;

@@ -175,6 +175,11 @@ impl Daemon {
         )
     }
 
+    /// `ws://ADDR/`, for the header modes.
+    pub fn url_without_token(&self) -> String {
+        format!("ws://{}/", self.addr)
+    }
+
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }
