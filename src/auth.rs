@@ -17,7 +17,7 @@ use crate::bearer;
 use crate::jwt::{self, JwtError};
 use crate::outcome::Reason;
 use crate::request::Common;
-use crate::token::{self, Digest, Presented, Secret};
+use crate::token::{self, Credential, Digest, HeldSecret, Presented, Secret, TokenError};
 
 /// How a listener authenticates requests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,10 +127,20 @@ pub enum Decision {
 }
 
 enum Verifier {
-    /// One secret, held only as its digest.
-    Secret(Digest),
+    /// One secret, held for a constant-time comparison.
+    Secret(HeldSecret),
+    /// One secret known only by its SHA-256 digest (`--auth-token-sha256`).
+    Digest(Digest),
     /// A JWT key and the claims rules.
     Jwt { key: Secret, rules: jwt::Rules },
+}
+
+impl Verifier {
+    fn secret(secret: &Secret) -> Result<Verifier, TokenError> {
+        HeldSecret::new(secret)
+            .map(Verifier::Secret)
+            .ok_or(TokenError::TooLong)
+    }
 }
 
 /// A listener's authority: its mode, what it checks against, and whether it enforces.
@@ -150,22 +160,32 @@ impl fmt::Debug for Authority {
 }
 
 impl Authority {
-    /// `?token=` checked against one secret's digest. With `enforce` false
+    /// `?token=` checked against one secret. With `enforce` false
     /// (`--no-token-check`) every well-formed request is accepted, with reason
-    /// `token-check-disabled`; so in every mode.
-    pub fn query_token(digest: Digest, enforce: bool) -> Authority {
-        Authority {
+    /// `token-check-disabled`; so in every mode. Fails for a secret longer than
+    /// [`token::MAX_HELD_SECRET`] bytes.
+    pub fn query_token(secret: &Secret, enforce: bool) -> Result<Authority, TokenError> {
+        Ok(Authority {
             mode: Mode::QueryToken,
-            verifier: Verifier::Secret(digest),
+            verifier: Verifier::secret(secret)?,
             enforce,
-        }
+        })
     }
 
-    /// A bearer credential checked against one secret's digest.
-    pub fn bearer(digest: Digest, enforce: bool) -> Authority {
+    /// A bearer credential checked against one secret.
+    pub fn bearer(secret: &Secret, enforce: bool) -> Result<Authority, TokenError> {
+        Ok(Authority {
+            mode: Mode::Bearer,
+            verifier: Verifier::secret(secret)?,
+            enforce,
+        })
+    }
+
+    /// A bearer credential checked against the SHA-256 digest of one secret.
+    pub fn bearer_digest(digest: Digest, enforce: bool) -> Authority {
         Authority {
             mode: Mode::Bearer,
-            verifier: Verifier::Secret(digest),
+            verifier: Verifier::Digest(digest),
             enforce,
         }
     }
@@ -193,14 +213,12 @@ impl Authority {
     /// refused in every mode, checked or not: it is not a question of credentials.
     pub fn decide(&self, request: &Common<'_>, now: SystemTime) -> Decision {
         let presented = match self.mode {
-            Mode::QueryToken => {
-                match token::from_query(token::query_of(request.target).as_bytes()) {
-                    Ok(presented) => presented,
-                    Err(_) => return Decision::Reject(Reason::MalformedRequest),
-                }
-            }
+            Mode::QueryToken => match token::from_query(request.query.as_bytes()) {
+                Ok(presented) => presented,
+                Err(_) => return Decision::Reject(Reason::MalformedRequest),
+            },
             Mode::Bearer | Mode::Jwt => match bearer::credential(request.headers) {
-                Ok(Some(secret)) => Presented::One(secret),
+                Ok(Some(credential)) => Presented::One(credential),
                 Ok(None) => Presented::Missing,
                 Err(_) => return Decision::Reject(Reason::MalformedCredential),
             },
@@ -208,41 +226,55 @@ impl Authority {
         if !self.enforce {
             return Decision::Accept(Grant::full(Reason::TokenCheckDisabled));
         }
-        let secret = match presented {
+        let credential = match presented {
             Presented::Missing => return Decision::Reject(Reason::MissingToken),
             Presented::Duplicate => return Decision::Reject(Reason::DuplicateToken),
-            Presented::One(secret) => secret,
+            Presented::One(credential) => credential,
         };
-        match &self.verifier {
-            Verifier::Secret(digest) if secret.digest().matches(digest) => {
-                Decision::Accept(Grant::full(Reason::ValidToken))
-            }
-            Verifier::Secret(_) => Decision::Reject(Reason::InvalidToken),
-            Verifier::Jwt { key, rules } => {
-                let now = now
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_secs_f64();
-                match jwt::verify(secret.expose(), key, rules, now) {
-                    Ok(claims) => Decision::Accept(Grant {
-                        reason: Reason::ValidToken,
-                        grants: Grants::ALL,
-                        subject: claims.subject,
-                        expires: Duration::try_from_secs_f64(claims.expires)
-                            .ok()
-                            .and_then(|d| UNIX_EPOCH.checked_add(d)),
-                    }),
-                    Err(e) => Decision::Reject(match e {
-                        JwtError::Malformed => Reason::MalformedToken,
-                        JwtError::Signature => Reason::InvalidSignature,
-                        JwtError::Expired => Reason::ExpiredToken,
-                        JwtError::NotYetValid => Reason::NotYetValid,
-                        JwtError::WrongAudience => Reason::WrongAudience,
-                        JwtError::WrongIssuer => Reason::WrongIssuer,
-                    }),
-                }
-            }
+        let matches = match &self.verifier {
+            Verifier::Secret(held) => held.matches(&credential),
+            Verifier::Digest(digest) => credential.digest().matches(digest),
+            Verifier::Jwt { key, rules } => return jwt_decision(&credential, key, rules, now),
+        };
+        if matches {
+            Decision::Accept(Grant::full(Reason::ValidToken))
+        } else {
+            Decision::Reject(Reason::InvalidToken)
         }
+    }
+}
+
+fn jwt_decision(
+    credential: &Credential<'_>,
+    key: &Secret,
+    rules: &jwt::Rules,
+    now: SystemTime,
+) -> Decision {
+    let now = now
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64();
+    let verified = match credential.as_bytes() {
+        Some(bytes) => jwt::verify(bytes, key, rules, now),
+        None => jwt::verify(credential.to_secret().expose(), key, rules, now),
+    };
+    match verified {
+        Ok(claims) => Decision::Accept(Grant {
+            reason: Reason::ValidToken,
+            grants: Grants::ALL,
+            subject: claims.subject,
+            expires: Duration::try_from_secs_f64(claims.expires)
+                .ok()
+                .and_then(|d| UNIX_EPOCH.checked_add(d)),
+        }),
+        Err(e) => Decision::Reject(match e {
+            JwtError::Malformed => Reason::MalformedToken,
+            JwtError::Signature => Reason::InvalidSignature,
+            JwtError::Expired => Reason::ExpiredToken,
+            JwtError::NotYetValid => Reason::NotYetValid,
+            JwtError::WrongAudience => Reason::WrongAudience,
+            JwtError::WrongIssuer => Reason::WrongIssuer,
+        }),
     }
 }
 
@@ -256,6 +288,7 @@ mod tests {
     fn common<'a>(target: &'a str, headers: &'a [Header<'a>]) -> Common<'a> {
         Common {
             target,
+            query: token::query_of(target),
             host: b"localhost",
             origin: None,
             headers,
@@ -263,7 +296,7 @@ mod tests {
     }
 
     fn decide(enforce: bool, target: &str) -> Decision {
-        let auth = Authority::query_token(Secret::new(SECRET).digest(), enforce);
+        let auth = Authority::query_token(&Secret::new(SECRET), enforce).unwrap();
         auth.decide(&common(target, &[]), SystemTime::now())
     }
 
@@ -327,7 +360,7 @@ mod tests {
 
     #[test]
     fn bearer_mode() {
-        let auth = Authority::bearer(Secret::new(SECRET).digest(), true);
+        let auth = Authority::bearer(&Secret::new(SECRET), true).unwrap();
         let run = |target: &str, headers: &[Header<'_>]| {
             auth.decide(&common(target, headers), SystemTime::now())
         };
@@ -359,8 +392,17 @@ mod tests {
             run("/", &[two]),
             Decision::Reject(Reason::MalformedCredential)
         );
-        let off = Authority::bearer(Secret::new(SECRET).digest(), false);
+        let off = Authority::bearer(&Secret::new(SECRET), false).unwrap();
         assert_eq!(off.decide(&common("/", &[]), SystemTime::now()), disabled());
+    }
+
+    #[test]
+    fn bearer_digest_mode() {
+        let auth = Authority::bearer_digest(Secret::new(SECRET).digest(), true);
+        let good = format!("Bearer {SECRET}");
+        let run = |v: &str| auth.decide(&common("/", &[h("Authorization", v)]), SystemTime::now());
+        assert_eq!(run(&good), valid());
+        assert_eq!(run("Bearer nope"), Decision::Reject(Reason::InvalidToken));
     }
 
     #[test]

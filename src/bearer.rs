@@ -16,7 +16,7 @@
 //! `Authorization` schemes are not ours and count as no credential.
 
 use crate::request::Header;
-use crate::token::Secret;
+use crate::token::{Credential, Secret};
 
 /// The prefix of the subprotocol entry that carries a credential.
 pub const SUBPROTOCOL_PREFIX: &str = "wsgate.bearer.";
@@ -70,7 +70,7 @@ pub fn parse_subprotocols<'a>(
 }
 
 /// The credential a header mode finds in a request's headers, if any.
-pub fn credential(headers: &[Header<'_>]) -> Result<Option<Secret>, Malformed> {
+pub fn credential<'a>(headers: &[Header<'a>]) -> Result<Option<Credential<'a>>, Malformed> {
     let mut authorization = None;
     for h in headers
         .iter()
@@ -92,8 +92,8 @@ pub fn credential(headers: &[Header<'_>]) -> Result<Option<Secret>, Malformed> {
     )?;
     match (from_header, from_subprotocol) {
         (Some(_), Some(_)) => Err(Malformed),
-        (Some(token), None) => Ok(Some(Secret::new(token))),
-        (None, Some(token)) => Ok(Some(Secret::new(token))),
+        (Some(token), None) => Ok(Some(Credential::Raw(token))),
+        (None, Some(token)) => Ok(Some(Credential::Decoded(Secret::new(token)))),
         (None, None) => Ok(None),
     }
 }
@@ -184,7 +184,8 @@ mod tests {
 
     #[test]
     fn credentials() {
-        let found = |hs: &[Header<'_>]| credential(hs).map(|s| s.map(|s| s.expose().to_vec()));
+        let found =
+            |hs: &[Header<'_>]| credential(hs).map(|s| s.map(|s| s.to_secret().expose().to_vec()));
         assert_eq!(
             found(&[h("Authorization", b"Bearer tok")]),
             Ok(Some(b"tok".to_vec()))

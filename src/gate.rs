@@ -64,15 +64,16 @@ impl Gate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::{Head, parse};
+    use crate::request::{Head, header_storage, parse};
     use crate::token::Secret;
 
     fn verdict(head: &str) -> Result<Reason, Reason> {
         let gate = Gate {
             policy: Policy::default(),
-            authority: Authority::query_token(Secret::new("0123456789abcdef").digest(), true),
+            authority: Authority::query_token(&Secret::new("0123456789abcdef"), true).unwrap(),
         };
-        let Ok(Head::Complete { request, .. }) = parse(head.as_bytes()) else {
+        let mut storage = header_storage();
+        let Ok(Head::Complete { request, .. }) = parse(head.as_bytes(), &mut storage) else {
             return Err(Reason::MalformedRequest);
         };
         match gate.decide(&request, SystemTime::now()) {

@@ -44,7 +44,7 @@ impl Policy {
     /// Adds a `--allow-host` entry: a host name or IP literal, without port.
     pub fn allow_host(&mut self, host: &str) -> Result<(), BadEntry> {
         let host = host.to_ascii_lowercase();
-        if host.is_empty() || split_port(&host).is_none_or(|(_, port)| port.is_some()) {
+        if host.is_empty() || split_port(host.as_bytes()).is_none_or(|(_, port)| port.is_some()) {
             return Err(BadEntry(
                 "expected a host name or IP literal without a port",
             ));
@@ -103,20 +103,25 @@ impl Policy {
         if self.any_host {
             return true;
         }
-        let Some((name, _)) = std::str::from_utf8(host).ok().and_then(split_port) else {
+        let Some((name, _)) = split_port(host) else {
             return false;
         };
-        is_loopback_name(name) || self.hosts.iter().any(|h| h.eq_ignore_ascii_case(name))
+        is_loopback_name(name)
+            || self
+                .hosts
+                .iter()
+                .any(|h| h.as_bytes().eq_ignore_ascii_case(name))
     }
 
     fn origin_allowed(&self, origin: &[u8]) -> bool {
         if self.any_origin {
             return true;
         }
-        let Ok(origin) = std::str::from_utf8(origin) else {
-            return false;
-        };
-        is_loopback_origin(origin) || self.origins.iter().any(|o| o.eq_ignore_ascii_case(origin))
+        is_loopback_origin(origin)
+            || self
+                .origins
+                .iter()
+                .any(|o| o.as_bytes().eq_ignore_ascii_case(origin))
     }
 }
 
@@ -126,16 +131,17 @@ fn is_host_byte(b: u8) -> bool {
 
 /// Splits `host[:port]` (RFC 3986 authority without userinfo). The port, when present,
 /// is 1 to 5 digits up to 65535; an IPv6 literal must be bracketed.
-pub fn split_port(authority: &str) -> Option<(&str, Option<u16>)> {
-    let (name, port) = if authority.starts_with('[') {
-        let end = authority.find(']')?;
-        match &authority[end + 1..] {
-            "" => (&authority[..=end], None),
-            rest => (&authority[..=end], Some(rest.strip_prefix(':')?)),
+pub fn split_port(authority: &[u8]) -> Option<(&[u8], Option<u16>)> {
+    let (name, port) = if authority.first() == Some(&b'[') {
+        let end = authority.iter().position(|&b| b == b']')?;
+        match authority.split_at(end + 1) {
+            (name, []) => (name, None),
+            (name, [b':', port @ ..]) => (name, Some(port)),
+            _ => return None,
         }
     } else {
-        match authority.split_once(':') {
-            Some((name, port)) => (name, Some(port)),
+        match authority.iter().position(|&b| b == b':') {
+            Some(i) => (&authority[..i], Some(&authority[i + 1..])),
             None => (authority, None),
         }
     };
@@ -144,69 +150,72 @@ pub fn split_port(authority: &str) -> Option<(&str, Option<u16>)> {
     }
     let port = match port {
         None => None,
-        Some(p) if (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()) => {
-            Some(p.parse().ok()?)
-        }
-        Some(_) => return None,
+        Some(digits) => Some(decimal(digits, 5).filter(|&p| p <= 65_535)? as u16),
     };
     Some((name, port))
 }
 
+/// A decimal number of 1 to `max_digits` ASCII digits.
+fn decimal(digits: &[u8], max_digits: usize) -> Option<u32> {
+    if digits.is_empty() || digits.len() > max_digits {
+        return None;
+    }
+    digits.iter().try_fold(0u32, |n, &d| {
+        d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+    })
+}
+
 /// Whether a host name (without port) is one of the canonical loopback spellings.
-pub fn is_loopback_name(name: &str) -> bool {
-    if name.eq_ignore_ascii_case("localhost") || name == "[::1]" {
+pub fn is_loopback_name(name: &[u8]) -> bool {
+    const SUFFIX: &[u8] = b".localhost";
+    if name == b"127.0.0.1" || name.eq_ignore_ascii_case(b"localhost") || name == b"[::1]" {
         return true;
     }
-    if let Some(sub) = strip_suffix_ignore_case(name, ".localhost") {
-        return sub.len() <= 253 - ".localhost".len() && sub.split('.').all(is_dns_label);
+    if name.len() > SUFFIX.len() && name[name.len() - SUFFIX.len()..].eq_ignore_ascii_case(SUFFIX) {
+        let sub = &name[..name.len() - SUFFIX.len()];
+        return sub.len() <= 253 - SUFFIX.len() && sub.split(|&b| b == b'.').all(is_dns_label);
     }
     is_canonical_127(name)
 }
 
-fn strip_suffix_ignore_case<'a>(s: &'a str, suffix: &str) -> Option<&'a str> {
-    let at = s.len().checked_sub(suffix.len())?;
-    (s.is_char_boundary(at) && s[at..].eq_ignore_ascii_case(suffix)).then(|| &s[..at])
-}
-
-fn is_dns_label(label: &str) -> bool {
+fn is_dns_label(label: &[u8]) -> bool {
     (1..=63).contains(&label.len())
         && label
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        && !label.starts_with('-')
-        && !label.ends_with('-')
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'-')
+        && label.first() != Some(&b'-')
+        && label.last() != Some(&b'-')
 }
 
 /// `127.x.y.z` in canonical dotted decimal: four octets, each 0–255, no leading zero.
-fn is_canonical_127(name: &str) -> bool {
+fn is_canonical_127(name: &[u8]) -> bool {
+    let Some(rest) = name.strip_prefix(b"127.") else {
+        return false;
+    };
     let mut octets = 0;
-    for (i, part) in name.split('.').enumerate() {
-        let canonical = !part.is_empty()
-            && part.len() <= 3
-            && part.bytes().all(|b| b.is_ascii_digit())
-            && (part == "0" || !part.starts_with('0'))
-            && part.parse::<u16>().is_ok_and(|n| n <= 255);
-        if !canonical || (i == 0 && part != "127") {
+    for part in rest.split(|&b| b == b'.') {
+        let canonical = (part == b"0" || part.first() != Some(&b'0'))
+            && decimal(part, 3).is_some_and(|n| n <= 255);
+        if !canonical {
             return false;
         }
         octets += 1;
     }
-    octets == 4
+    octets == 3
 }
 
 /// Whether an Origin is `http://` or `https://` on a loopback host, with an optional
 /// port and nothing else.
-pub fn is_loopback_origin(origin: &str) -> bool {
-    let rest = strip_prefix_ignore_case(origin, "http://")
-        .or_else(|| strip_prefix_ignore_case(origin, "https://"));
+pub fn is_loopback_origin(origin: &[u8]) -> bool {
+    let rest = strip_prefix_ignore_case(origin, b"http://")
+        .or_else(|| strip_prefix_ignore_case(origin, b"https://"));
     rest.and_then(split_port)
         .is_some_and(|(name, _)| is_loopback_name(name))
 }
 
-fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = s.as_bytes().get(..prefix.len())?;
-    // An ASCII prefix matched, so `prefix.len()` is a character boundary.
-    head.eq_ignore_ascii_case(prefix.as_bytes())
+fn strip_prefix_ignore_case<'a>(s: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
         .then(|| &s[prefix.len()..])
 }
 

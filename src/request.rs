@@ -18,6 +18,7 @@
 //! any `Transfer-Encoding`), a target that is not in origin form.
 
 use std::fmt;
+use std::mem::MaybeUninit;
 
 use crate::outcome::Reason;
 
@@ -36,13 +37,17 @@ pub const HEALTH_PATH: &str = "/_wsgate/healthz";
 /// The credential check endpoint.
 pub const CHECK_PATH: &str = "/_wsgate/auth/check";
 
-/// One header field, as it appeared.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Header<'b> {
-    /// The field name, as sent (compare it case-insensitively).
-    pub name: &'b str,
-    /// The field value, without surrounding whitespace.
-    pub value: &'b [u8],
+/// One header field, as it appeared: its name (compare it case-insensitively) and its
+/// value without surrounding whitespace. httparse's own type, so parsing copies
+/// nothing.
+pub type Header<'b> = httparse::Header<'b>;
+
+/// Room for the header fields of one head, filled by [`parse`].
+pub type HeaderStorage<'b> = [MaybeUninit<Header<'b>>; MAX_HEADERS];
+
+/// Empty room for the header fields of one head.
+pub fn header_storage<'b>() -> HeaderStorage<'b> {
+    [const { MaybeUninit::uninit() }; MAX_HEADERS]
 }
 
 /// A parsed request head, before any WebSocket rule is applied.
@@ -55,7 +60,7 @@ pub struct Request<'b> {
     /// The minor HTTP version: `1` for HTTP/1.1.
     pub minor_version: u8,
     /// Every header field in order.
-    pub headers: Vec<Header<'b>>,
+    pub headers: &'b [Header<'b>],
 }
 
 /// The result of reading a buffer that may not hold the whole head yet.
@@ -84,18 +89,22 @@ const SENSITIVE: &[&str] = &[
     "sec-websocket-protocol",
 ];
 
-impl fmt::Debug for Header<'_> {
+/// Header fields, printed with the values of [`SENSITIVE`] ones hidden.
+pub struct Headers<'a>(pub &'a [Header<'a>]);
+
+impl fmt::Debug for Headers<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let hidden = SENSITIVE.iter().any(|s| self.name.eq_ignore_ascii_case(s));
-        let value = if hidden {
-            std::borrow::Cow::Borrowed("<redacted>")
-        } else {
-            String::from_utf8_lossy(self.value)
-        };
-        f.debug_struct("Header")
-            .field("name", &self.name)
-            .field("value", &value)
-            .finish()
+        let mut list = f.debug_list();
+        for h in self.0 {
+            let hidden = SENSITIVE.iter().any(|s| h.name.eq_ignore_ascii_case(s));
+            let value = if hidden {
+                std::borrow::Cow::Borrowed("<redacted>")
+            } else {
+                String::from_utf8_lossy(h.value)
+            };
+            list.entry(&format_args!("{}: {value:?}", h.name));
+        }
+        list.finish()
     }
 }
 
@@ -105,7 +114,7 @@ impl fmt::Debug for Request<'_> {
             .field("method", &self.method)
             .field("target", &crate::token::redact(self.target))
             .field("minor_version", &self.minor_version)
-            .field("headers", &self.headers)
+            .field("headers", &Headers(self.headers))
             .finish()
     }
 }
@@ -116,40 +125,38 @@ impl fmt::Debug for Common<'_> {
             .field("target", &crate::token::redact(self.target))
             .field("host", &String::from_utf8_lossy(self.host))
             .field("origin", &self.origin.map(String::from_utf8_lossy))
-            .field("headers", &self.headers)
+            .field("headers", &Headers(self.headers))
             .finish()
     }
 }
 
-/// Parses a request head from the start of `buf`.
+/// Parses a request head from the start of `buf`, keeping its header fields in
+/// `storage`.
 ///
 /// `Ok(Head::Partial)` means more bytes are needed; the caller enforces
 /// [`MAX_HEAD`]. Errors are the reason to reject the request with.
-pub fn parse(buf: &[u8]) -> Result<Head<'_>, Reason> {
-    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut fields);
-    let len = match req.parse(buf) {
+pub fn parse<'b>(
+    buf: &'b [u8],
+    storage: &'b mut [MaybeUninit<Header<'b>>],
+) -> Result<Head<'b>, Reason> {
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(buf, storage) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(Head::Partial),
         Err(httparse::Error::TooManyHeaders) => return Err(Reason::HeadTooLarge),
         Err(_) => return Err(Reason::MalformedRequest),
     };
-    // httparse accepts a bare LF as a line ending; a proxy in front may not.
-    if has_bare_lf(&buf[..len]) {
-        return Err(Reason::MalformedRequest);
-    }
     let (Some(method), Some(target), Some(minor_version)) = (req.method, req.path, req.version)
     else {
         return Err(Reason::MalformedRequest);
     };
-    let headers = req
-        .headers
-        .iter()
-        .map(|h| Header {
-            name: h.name,
-            value: h.value,
-        })
-        .collect();
+    let headers: &'b mut [Header<'b>] = std::mem::take(&mut req.headers);
+    let headers: &'b [Header<'b>] = headers;
+    // httparse accepts a bare LF as a line ending, and skips empty lines before the
+    // request line; a proxy in front may do neither.
+    if !crlf_lines(&buf[..len], method, headers) {
+        return Err(Reason::MalformedRequest);
+    }
     Ok(Head::Complete {
         len,
         request: Request {
@@ -169,10 +176,20 @@ pub fn may_end_head(buf: &[u8], new: usize) -> bool {
     tail.windows(2).any(|w| w == b"\n\n") || tail.windows(3).any(|w| w == b"\n\r\n")
 }
 
-fn has_bare_lf(head: &[u8]) -> bool {
-    head.iter()
-        .enumerate()
-        .any(|(i, &b)| b == b'\n' && (i == 0 || head[i - 1] != b'\r'))
+/// Whether every line of a parsed head ends with CRLF and the request line starts it.
+///
+/// httparse has found the lines already: each header line starts right after the line
+/// before it ends, so looking at the two bytes before each header name, and at the
+/// end of the head, sees every line ending without scanning the whole head again.
+fn crlf_lines(head: &[u8], method: &str, headers: &[Header<'_>]) -> bool {
+    let base = head.as_ptr() as usize;
+    if method.as_ptr() as usize != base || !head.ends_with(b"\r\n\r\n") {
+        return false;
+    }
+    headers.iter().all(|h| {
+        let start = (h.name.as_ptr() as usize).wrapping_sub(base);
+        start >= 2 && head.get(start - 2..start) == Some(b"\r\n")
+    })
 }
 
 /// What a well-formed request asks for.
@@ -191,6 +208,8 @@ pub enum Route<'r> {
 pub struct Common<'r> {
     /// The request target (origin form, visible ASCII, no `#`).
     pub target: &'r str,
+    /// The target's query: what follows its first `?` (empty without one).
+    pub query: &'r str,
     /// The Host header's value.
     pub host: &'r [u8],
     /// The Origin header's value, when present.
@@ -218,30 +237,35 @@ impl Upgrade<'_> {
 /// Applies the handshake rules to a parsed head: the method, version, target, the
 /// headers that must appear once, and, for anything but a reserved path, RFC 6455's
 /// upgrade fields.
-pub fn route<'r>(req: &'r Request<'r>) -> Result<Route<'r>, Reason> {
+pub fn route<'r>(req: &Request<'r>) -> Result<Route<'r>, Reason> {
     if req.method != "GET" {
         return Err(Reason::MethodNotAllowed);
     }
     if req.minor_version != 1 || !valid_target(req.target) {
         return Err(Reason::MalformedRequest);
     }
-    let host = single(req, "host")?.ok_or(Reason::MalformedRequest)?;
+    let fields = Fields::of(req.headers);
+    let host = fields.host.get()?.ok_or(Reason::MalformedRequest)?;
     if host.is_empty() {
         return Err(Reason::MalformedRequest);
     }
-    let origin = single(req, "origin")?;
+    let origin = fields.origin.get()?;
     // A body on an upgrade would be read as WebSocket frames by one side and as a
     // body by the other.
-    if has(req, "transfer-encoding") || single(req, "content-length")?.is_some_and(|v| v != b"0") {
+    if fields.transfer_encoding || fields.content_length.get()?.is_some_and(|v| v != b"0") {
         return Err(Reason::MalformedRequest);
     }
+    let (path, query) = match memchr::memchr(b'?', req.target.as_bytes()) {
+        Some(i) => (&req.target[..i], &req.target[i + 1..]),
+        None => (req.target, ""),
+    };
     let common = Common {
         target: req.target,
+        query,
         host,
         origin,
-        headers: &req.headers,
+        headers: req.headers,
     };
-    let path = crate::token::path_of(req.target);
     if path.starts_with(RESERVED_PREFIX) {
         return match path {
             HEALTH_PATH => Ok(Route::Health(common)),
@@ -249,65 +273,141 @@ pub fn route<'r>(req: &'r Request<'r>) -> Result<Route<'r>, Reason> {
             _ => Err(Reason::NotFound),
         };
     }
-    if !list_has(req, "upgrade", "websocket") || !list_has(req, "connection", "upgrade") {
+    if !fields.upgrade_websocket || !fields.connection_upgrade {
         return Err(Reason::NotWebsocket);
     }
-    if single(req, "sec-websocket-version")? != Some(b"13") {
+    if fields.version.get()? != Some(b"13") {
         return Err(Reason::UnsupportedVersion);
     }
-    let key = single(req, "sec-websocket-key")?.ok_or(Reason::MalformedRequest)?;
+    let key = fields.key.get()?.ok_or(Reason::MalformedRequest)?;
     if !valid_key(key) {
         return Err(Reason::MalformedRequest);
     }
     Ok(Route::Upgrade(Upgrade { common, key }))
 }
 
-/// Origin form (RFC 9112 §3.2.1): an absolute path and an optional query, in visible
-/// ASCII; `#` never belongs in a request target.
-fn valid_target(target: &str) -> bool {
-    target.starts_with('/')
-        && target
-            .bytes()
-            .all(|b| (0x21..0x7f).contains(&b) && b != b'#')
+/// A header that may appear at most once.
+#[derive(Clone, Copy, Default)]
+enum Once<'r> {
+    #[default]
+    Absent,
+    Present(&'r [u8]),
+    /// Seen twice: ambiguous.
+    Repeated,
 }
 
-/// A base64 value (with padding) that decodes to exactly 16 bytes.
-fn valid_key(key: &[u8]) -> bool {
-    // `decode_mut` wants room for the longest decoding of 24 characters (18 bytes).
-    let mut out = [0u8; 18];
-    key.len() == 24 && data_encoding::BASE64.decode_mut(key, &mut out) == Ok(16)
-}
+impl<'r> Once<'r> {
+    fn add(&mut self, value: &'r [u8]) {
+        *self = match self {
+            Once::Absent => Once::Present(value),
+            _ => Once::Repeated,
+        };
+    }
 
-/// The value of a header that may appear at most once; a second one is ambiguous.
-fn single<'r>(req: &'r Request<'r>, name: &str) -> Result<Option<&'r [u8]>, Reason> {
-    let mut found = None;
-    for h in req
-        .headers
-        .iter()
-        .filter(|h| h.name.eq_ignore_ascii_case(name))
-    {
-        if found.replace(h.value).is_some() {
-            return Err(Reason::MalformedRequest);
+    fn get(self) -> Result<Option<&'r [u8]>, Reason> {
+        match self {
+            Once::Absent => Ok(None),
+            Once::Present(value) => Ok(Some(value)),
+            Once::Repeated => Err(Reason::MalformedRequest),
         }
     }
-    Ok(found)
 }
 
-fn has(req: &Request<'_>, name: &str) -> bool {
-    req.headers
-        .iter()
-        .any(|h| h.name.eq_ignore_ascii_case(name))
+/// The header fields the handshake rules look at, found in one pass.
+#[derive(Default)]
+struct Fields<'r> {
+    host: Once<'r>,
+    origin: Once<'r>,
+    content_length: Once<'r>,
+    transfer_encoding: bool,
+    upgrade_websocket: bool,
+    connection_upgrade: bool,
+    version: Once<'r>,
+    key: Once<'r>,
 }
 
-/// Whether a comma-separated list header (possibly repeated) contains `token`,
-/// compared case-insensitively.
-fn list_has(req: &Request<'_>, name: &str, token: &str) -> bool {
-    req.headers
-        .iter()
-        .filter(|h| h.name.eq_ignore_ascii_case(name))
-        .flat_map(|h| h.value.split(|&b| b == b','))
-        .any(|item| item.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+impl<'r> Fields<'r> {
+    fn of(headers: &[Header<'r>]) -> Fields<'r> {
+        let mut f = Fields::default();
+        for h in headers {
+            let name = h.name.as_bytes();
+            let is = |want: &str| eq_lowercase(name, want.as_bytes());
+            // Length and first letter pick the candidate before any comparison is made.
+            let first = name.first().map_or(0, u8::to_ascii_lowercase);
+            match (name.len(), first) {
+                (4, b'h') if is("host") => f.host.add(h.value),
+                (6, b'o') if is("origin") => f.origin.add(h.value),
+                (7, b'u') if is("upgrade") => {
+                    f.upgrade_websocket |= list_has(h.value, b"websocket");
+                }
+                (10, b'c') if is("connection") => {
+                    f.connection_upgrade |= list_has(h.value, b"upgrade");
+                }
+                (14, b'c') if is("content-length") => f.content_length.add(h.value),
+                (17, b't') if is("transfer-encoding") => f.transfer_encoding = true,
+                (17, b's') if is("sec-websocket-key") => f.key.add(h.value),
+                (21, b's') if is("sec-websocket-version") => f.version.add(h.value),
+                _ => {}
+            }
+        }
+        f
+    }
 }
+
+/// Whether a comma-separated list value contains `token`, compared
+/// case-insensitively. Repeated list headers are read as one list.
+fn list_has(value: &[u8], token: &[u8]) -> bool {
+    // Most values are the one token.
+    eq_lowercase(value, token)
+        || value
+            .split(|&b| b == b',')
+            .any(|item| eq_lowercase(item.trim_ascii(), token))
+}
+
+/// Whether `bytes` equals `lower` (all lowercase) ignoring ASCII case. Cheaper than
+/// the general comparison for the short names and tokens it is used on.
+fn eq_lowercase(bytes: &[u8], lower: &[u8]) -> bool {
+    bytes.len() == lower.len()
+        && bytes
+            .iter()
+            .zip(lower)
+            .all(|(b, l)| b.to_ascii_lowercase() == *l)
+}
+
+/// Origin form (RFC 9112 §3.2.1): an absolute path and an optional query, in visible
+/// ASCII; `#` never belongs in a request target. (httparse has already refused
+/// control bytes, spaces and DEL; it lets UTF-8 through, which we do not.)
+fn valid_target(target: &str) -> bool {
+    target.starts_with('/')
+        && target.is_ascii()
+        && memchr::memchr(b'#', target.as_bytes()).is_none()
+}
+
+/// A canonical base64 value (RFC 4648 §4, with padding) that decodes to exactly 16
+/// bytes: 22 characters of the alphabet, the last of which carries only two bits
+/// (its low four are zero), then `==`.
+pub fn valid_key(key: &[u8]) -> bool {
+    let [body @ .., b'=', b'='] = key else {
+        return false;
+    };
+    body.len() == 22
+        && body.iter().all(|&b| BASE64[usize::from(b)] != NOT_BASE64)
+        && BASE64[usize::from(body[21])] & 0x0f == 0
+}
+
+const NOT_BASE64: u8 = 0xff;
+
+/// The value of each base64 character; [`NOT_BASE64`] for the other bytes.
+const BASE64: [u8; 256] = {
+    let mut table = [NOT_BASE64; 256];
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut i = 0;
+    while i < alphabet.len() {
+        table[alphabet[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {
@@ -340,7 +440,8 @@ mod tests {
     }
 
     fn outcome(bytes: &[u8]) -> Result<&'static str, Reason> {
-        match parse(bytes)? {
+        let mut storage = header_storage();
+        match parse(bytes, &mut storage)? {
             Head::Partial => Ok("partial"),
             Head::Complete { request, .. } => match route(&request)? {
                 Route::Health(_) => Ok("health"),
@@ -389,6 +490,12 @@ mod tests {
         chunked: upgrade_with("GET / HTTP/1.1", &["Transfer-Encoding: chunked"], &[]) => Err(Reason::MalformedRequest);
         bare_lf: b"GET / HTTP/1.1\nHost: localhost\n\n" => Err(Reason::MalformedRequest);
         mixed_lf: b"GET / HTTP/1.1\r\nHost: localhost\n\r\n" => Err(Reason::MalformedRequest);
+        lf_after_request_line: b"GET / HTTP/1.1\nHost: localhost\r\n\r\n" => Err(Reason::MalformedRequest);
+        lf_between_headers: b"GET / HTTP/1.1\r\nHost: localhost\nX-A: b\r\n\r\n" => Err(Reason::MalformedRequest);
+        lf_after_empty_value: b"GET / HTTP/1.1\r\nX-A:\nHost: localhost\r\n\r\n" => Err(Reason::MalformedRequest);
+        leading_empty_line: b"\r\nGET / HTTP/1.1\r\nHost: localhost\r\n\r\n" => Err(Reason::MalformedRequest);
+        leading_bare_lf: b"\nGET / HTTP/1.1\r\nHost: localhost\r\n\r\n" => Err(Reason::MalformedRequest);
+        no_headers_lf: b"GET / HTTP/1.1\n\r\n" => Err(Reason::MalformedRequest);
         obs_fold: b"GET / HTTP/1.1\r\nHost: localhost\r\n folded\r\n\r\n" => Err(Reason::MalformedRequest);
         space_before_colon: b"GET / HTTP/1.1\r\nHost : localhost\r\n\r\n" => Err(Reason::MalformedRequest);
         fragment: upgrade_with("GET /ws#frag HTTP/1.1", &[], &[]) => Err(Reason::MalformedRequest);
@@ -418,6 +525,40 @@ mod tests {
     }
 
     #[test]
+    fn keys_agree_with_a_base64_decoder() {
+        let decodes_to_16 = |key: &[u8]| {
+            let mut out = [0u8; 18];
+            key.len() == 24 && data_encoding::BASE64.decode_mut(key, &mut out) == Ok(16)
+        };
+        let mut keys: Vec<Vec<u8>> = vec![
+            b"dGhlIHNhbXBsZSBub25jZQ==".to_vec(),
+            b"dGhlIHNhbXBsZSBub25jZR==".to_vec(),
+            b"dGhlIHNhbXBsZSBub25jZQ=".to_vec(),
+            b"dGhlIHNhbXBsZSBub25jZQ===".to_vec(),
+            b"dGhlIHNhbXBsZSBub25j-Q==".to_vec(),
+            b"AAAAAAAAAAAAAAAAAAAAAA==".to_vec(),
+            b"////////////////////w==".to_vec(),
+            b"////////////////////x==".to_vec(),
+        ];
+        // Every character in every position of a valid key.
+        for at in 0..24 {
+            for c in 0..=255u8 {
+                let mut key = b"dGhlIHNhbXBsZSBub25jZQ==".to_vec();
+                key[at] = c;
+                keys.push(key);
+            }
+        }
+        for key in keys {
+            assert_eq!(
+                valid_key(&key),
+                decodes_to_16(&key),
+                "{:?}",
+                String::from_utf8_lossy(&key)
+            );
+        }
+    }
+
+    #[test]
     fn end_of_head_detection() {
         let head = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
         assert!(may_end_head(head, 1));
@@ -442,7 +583,10 @@ mod tests {
             ],
             &[],
         );
-        let Ok(head) = parse(&bytes) else { panic!() };
+        let mut storage = header_storage();
+        let Ok(head) = parse(&bytes, &mut storage) else {
+            panic!()
+        };
         let printed = format!("{head:?}");
         assert!(
             !printed.contains("s3cr3t") && !printed.contains("czNjcjN0"),
@@ -477,7 +621,8 @@ mod tests {
         let mut bytes = upgrade_with("GET / HTTP/1.1", &[], &[]);
         let len = bytes.len();
         bytes.extend_from_slice(b"\x81\x85frame");
-        match parse(&bytes) {
+        let mut storage = header_storage();
+        match parse(&bytes, &mut storage) {
             Ok(Head::Complete { len: got, request }) => {
                 assert_eq!(got, len);
                 assert_eq!(request.target, "/");
@@ -490,7 +635,8 @@ mod tests {
     #[test]
     fn upgrade_fields() {
         let bytes = upgrade_with("GET /a?b HTTP/1.1", &["Origin: http://localhost:3000"], &[]);
-        let Ok(Head::Complete { request, .. }) = parse(&bytes) else {
+        let mut storage = header_storage();
+        let Ok(Head::Complete { request, .. }) = parse(&bytes, &mut storage) else {
             panic!("not complete")
         };
         let Ok(Route::Upgrade(up)) = route(&request) else {

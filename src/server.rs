@@ -326,7 +326,7 @@ fn resolve(auth: Auth, enforce: bool, log: &Log) -> Result<Credentials, String> 
     let (secret, generated) = match source {
         TokenSource::Digest(digest) => {
             return Ok(Credentials {
-                authority: Authority::bearer(digest, enforce),
+                authority: Authority::bearer_digest(digest, enforce),
                 shown: None,
                 hidden: Vec::new(),
             });
@@ -353,9 +353,10 @@ fn resolve(auth: Auth, enforce: bool, log: &Log) -> Result<Credentials, String> 
         }
     };
     let authority = match mode {
-        Mode::Bearer => Authority::bearer(secret.digest(), enforce),
-        _ => Authority::query_token(secret.digest(), enforce),
-    };
+        Mode::Bearer => Authority::bearer(&secret, enforce),
+        _ => Authority::query_token(&secret, enforce),
+    }
+    .map_err(|e| format!("the token {e}"))?;
     let shown = (mode == Mode::QueryToken || generated).then(|| secret.clone());
     Ok(Credentials {
         authority,
@@ -512,7 +513,8 @@ async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(usize, 
         if !first && !request::may_end_head(&buf[..filled], n) {
             continue;
         }
-        match request::parse(&buf[..filled]) {
+        let mut storage = request::header_storage();
+        match request::parse(&buf[..filled], &mut storage) {
             Ok(Head::Partial) => {}
             Ok(Head::Complete { len, .. }) => return Ok((len, filled)),
             Err(reason) => return Err(HeadError::Reject(reason)),
@@ -575,14 +577,14 @@ async fn handshake(
             return None;
         }
     };
-    let Ok(Head::Complete { request, .. }) = request::parse(&buf[..filled]) else {
+    let mut storage = request::header_storage();
+    let Ok(Head::Complete { request, .. }) = request::parse(&buf[..filled], &mut storage) else {
         // `read_head` saw this very buffer parse.
         reject(shared, stream, peer, conn, Reason::MalformedRequest, None).await;
         return None;
     };
     let (upgrade, grant) = match shared.gate.decide(&request, SystemTime::now()) {
         Verdict::Health => {
-            drop(request);
             let authority = &shared.gate.authority;
             let answer = response::health(authority.mode(), authority.enforced());
             let peer = peer.to_string();
@@ -598,7 +600,6 @@ async fn handshake(
         }
         Verdict::Check(decision) => {
             let target = target_for_log(request.target, &shared.hidden);
-            drop(request);
             let authority = &shared.gate.authority;
             let answer = response::check(&decision, authority.mode(), authority.enforced());
             let peer = peer.to_string();
@@ -622,7 +623,6 @@ async fn handshake(
         }
         Verdict::Reject(reason) => {
             let target = target_for_log(request.target, &shared.hidden);
-            drop(request);
             reject(shared, stream, peer, conn, reason, target).await;
             return None;
         }
@@ -631,7 +631,6 @@ async fn handshake(
     let target = target_for_log(upgrade.target(), &shared.hidden).unwrap_or_default();
     if shared.sessions.fetch_add(1, Ordering::SeqCst) >= shared.max_connections {
         shared.sessions.fetch_sub(1, Ordering::SeqCst);
-        drop(request);
         let reason = Reason::TooManyConnections;
         reject(shared, stream, peer, conn, reason, Some(target)).await;
         return None;
@@ -654,7 +653,6 @@ async fn handshake(
                     let error = e.to_string();
                     let fields = [("conn", conn.into()), ("error", Value::Str(&error))];
                     shared.log.event("backend-error", &fields);
-                    drop(request);
                     let reason = Reason::BackendFailed;
                     reject(shared, stream, peer, conn, reason, Some(target)).await;
                     return None;
@@ -664,7 +662,6 @@ async fn handshake(
     };
     let switching = response::switching_protocols(upgrade.key, None);
     let leftover = buf[len..filled].to_vec();
-    drop(request);
     drop(buf);
     let written = timeout(WRITE_TIMEOUT, stream.write_all(&switching)).await;
     if !matches!(written, Ok(Ok(()))) {

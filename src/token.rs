@@ -80,7 +80,13 @@ impl Digest {
 
     /// Whether two digests are equal, in time independent of their content.
     pub fn matches(&self, other: &Digest) -> bool {
-        self.0.ct_eq(&other.0).into()
+        let halves = |d: &[u8; 32]| {
+            let (a, b) = d.split_at(16);
+            let half = |h: &[u8]| u128::from_le_bytes(h.try_into().unwrap_or_default());
+            (half(a), half(b))
+        };
+        let (a, b) = (halves(&self.0), halves(&other.0));
+        (a.0.ct_eq(&b.0) & a.1.ct_eq(&b.1)).into()
     }
 }
 
@@ -109,6 +115,8 @@ pub enum TokenError {
     Whitespace,
     /// Contains a control character.
     Control,
+    /// Longer than [`MAX_HELD_SECRET`] bytes.
+    TooLong,
 }
 
 impl fmt::Display for TokenError {
@@ -117,6 +125,7 @@ impl fmt::Display for TokenError {
             TokenError::TooShort => write!(f, "is shorter than {MIN_TOKEN_LEN} bytes"),
             TokenError::Whitespace => f.write_str("contains whitespace"),
             TokenError::Control => f.write_str("contains a control character"),
+            TokenError::TooLong => write!(f, "is longer than {MAX_HELD_SECRET} bytes"),
         }
     }
 }
@@ -135,6 +144,9 @@ pub fn validate(token: &str) -> Result<(), TokenError> {
     if token.len() < MIN_TOKEN_LEN {
         return Err(TokenError::TooShort);
     }
+    if token.len() > MAX_HELD_SECRET {
+        return Err(TokenError::TooLong);
+    }
     Ok(())
 }
 
@@ -142,25 +154,166 @@ pub fn validate(token: &str) -> Result<(), TokenError> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MalformedQuery;
 
-/// What a query says about the credential.
+/// What a request presents as its credential.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Presented {
-    /// No pair named `token`, or one with an empty value.
+pub enum Presented<'a> {
+    /// No credential (no pair named `token`, or one with an empty value).
     Missing,
     /// Two or more pairs whose decoded name is `token`.
     Duplicate,
-    /// Exactly one, with a non-empty decoded value.
-    One(Secret),
+    /// Exactly one.
+    One(Credential<'a>),
+}
+
+/// A presented credential, as it came. Nothing prints it: `Debug` shows
+/// `Credential(<redacted>)`.
+pub enum Credential<'a> {
+    /// A form-urlencoded query value, known to decode.
+    Encoded(&'a [u8]),
+    /// Bytes as they are (an `Authorization` token).
+    Raw(&'a [u8]),
+    /// Bytes decoded from another form (a subprotocol entry).
+    Decoded(Secret),
+}
+
+impl Credential<'_> {
+    /// Feeds the credential's bytes to `sink` in pieces, decoding as it goes, without
+    /// allocating.
+    pub fn feed(&self, mut sink: impl FnMut(&[u8])) {
+        match self {
+            Credential::Raw(bytes) => sink(bytes),
+            Credential::Decoded(secret) => sink(secret.expose()),
+            Credential::Encoded(raw) if is_plain(raw) => sink(raw),
+            Credential::Encoded(raw) => {
+                let mut chunk = [0u8; 64];
+                let mut filled = 0;
+                // An `Encoded` credential was checked to decode when it was found.
+                let _ = decode_each(raw, |b| {
+                    chunk[filled] = b;
+                    filled += 1;
+                    if filled == chunk.len() {
+                        sink(&chunk);
+                        filled = 0;
+                    }
+                });
+                sink(&chunk[..filled]);
+                chunk.fill(0);
+            }
+        }
+    }
+
+    /// The credential's bytes, when they are in one piece already.
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Credential::Raw(bytes) => Some(bytes),
+            Credential::Decoded(secret) => Some(secret.expose()),
+            Credential::Encoded(_) => None,
+        }
+    }
+
+    /// The decoded credential, copied.
+    pub fn to_secret(&self) -> Secret {
+        let mut bytes = Vec::new();
+        self.feed(|piece| bytes.extend_from_slice(piece));
+        Secret::new(bytes)
+    }
+
+    /// Its SHA-256 digest.
+    pub fn digest(&self) -> Digest {
+        let mut hasher = Sha256::new();
+        self.feed(|piece| hasher.update(piece));
+        Digest(hasher.finalize().into())
+    }
+}
+
+impl fmt::Debug for Credential<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Credential(<redacted>)")
+    }
+}
+
+/// Equal decoded bytes. Not constant-time: for tests; the daemon compares
+/// [`Fingerprint`]s and [`Digest`]s.
+impl PartialEq for Credential<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_secret() == other.to_secret()
+    }
+}
+
+impl Eq for Credential<'_> {}
+
+/// Longest secret the daemon holds for [`HeldSecret::matches`], in bytes.
+pub const MAX_HELD_SECRET: usize = 1024;
+
+/// A secret held for comparison with presented credentials, in time that depends on
+/// neither its content nor its length.
+///
+/// The secret sits at the start of a fixed [`MAX_HELD_SECRET`]-byte buffer. A
+/// presented credential of `n` bytes is compared byte by byte with the first `n`
+/// bytes of the buffer (wrapping past its end), every difference folded into one
+/// accumulator, and the lengths compared separately; there is no early exit, so the
+/// time depends only on `n`, which the client chose. A digest would hide the same
+/// and cost far more: SHA-256 in software is thousands of instructions per request.
+pub struct HeldSecret {
+    padded: Box<[u8; MAX_HELD_SECRET]>,
+    len: usize,
+}
+
+impl HeldSecret {
+    /// Holds `secret`, which must be at most [`MAX_HELD_SECRET`] bytes.
+    pub fn new(secret: &Secret) -> Option<HeldSecret> {
+        let bytes = secret.expose();
+        let mut padded = Box::new([0u8; MAX_HELD_SECRET]);
+        padded.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        Some(HeldSecret {
+            padded,
+            len: bytes.len(),
+        })
+    }
+
+    /// Whether `credential` is the secret.
+    pub fn matches(&self, credential: &Credential<'_>) -> bool {
+        let mut diff = 0u8;
+        let mut at = 0usize;
+        credential.feed(|piece| {
+            for &b in piece {
+                diff |= b ^ self.padded[at % MAX_HELD_SECRET];
+                at = at.wrapping_add(1);
+            }
+        });
+        let diff = std::hint::black_box(diff);
+        let same_len = (at as u64).ct_eq(&(self.len as u64));
+        (diff.ct_eq(&0) & same_len).into()
+    }
+}
+
+impl Drop for HeldSecret {
+    fn drop(&mut self) {
+        self.padded.fill(0);
+        std::hint::black_box(&self.padded);
+    }
+}
+
+impl fmt::Debug for HeldSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HeldSecret(<redacted>)")
+    }
 }
 
 /// The query of a request target: everything after the first `?`, or `""`.
 pub fn query_of(target: &str) -> &str {
-    target.split_once('?').map_or("", |(_, q)| q)
+    match memchr::memchr(b'?', target.as_bytes()) {
+        Some(i) => &target[i + 1..],
+        None => "",
+    }
 }
 
 /// The path of a request target: everything before the first `?`.
 pub fn path_of(target: &str) -> &str {
-    target.split_once('?').map_or(target, |(p, _)| p)
+    match memchr::memchr(b'?', target.as_bytes()) {
+        Some(i) => &target[..i],
+        None => target,
+    }
 }
 
 /// Reads the credential from a query string (without the `?`).
@@ -168,23 +321,83 @@ pub fn path_of(target: &str) -> &str {
 /// Every pair is checked, so a malformed `%` anywhere is an error even after the
 /// credential was found, and names are compared after decoding, so `tok%65n` is
 /// `token`.
-pub fn from_query(query: &[u8]) -> Result<Presented, MalformedQuery> {
-    let mut count = 0usize;
-    let mut value: &[u8] = b"";
-    for (name, raw_value) in pairs(query) {
-        let is_token = decodes_to(name, PARAM)?;
-        decode_each(raw_value, |_| ())?;
-        if is_token {
-            count += 1;
-            value = raw_value;
+pub fn from_query(query: &[u8]) -> Result<Presented<'_>, MalformedQuery> {
+    let mut scan = Scan::default();
+    // One pass: pair boundaries, the first `=` of each pair, and whether its name or
+    // value holds an escape at all (most do not, and need no decoding).
+    for (i, &b) in query.iter().enumerate() {
+        match QUERY_CLASS[usize::from(b)] {
+            PLAIN => {}
+            AMPERSAND => scan.pair(query, i)?,
+            EQUALS if scan.equals.is_none() => scan.equals = Some(i),
+            ESCAPE if scan.equals.is_none() => scan.escaped_name = true,
+            ESCAPE => scan.escaped_value = true,
+            _ => {}
         }
     }
-    Ok(match count {
-        0 => Presented::Missing,
-        1 if value.is_empty() => Presented::Missing,
-        1 => Presented::One(Secret::new(decode(value)?)),
+    scan.pair(query, query.len())?;
+    Ok(match (scan.count, scan.found) {
+        (0, _) | (1, None) => Presented::Missing,
+        (1, Some(credential)) => Presented::One(credential),
         _ => Presented::Duplicate,
     })
+}
+
+const PLAIN: u8 = 0;
+const AMPERSAND: u8 = 1;
+const EQUALS: u8 = 2;
+const ESCAPE: u8 = 3;
+
+/// What each byte means to [`from_query`].
+const QUERY_CLASS: [u8; 256] = {
+    let mut class = [PLAIN; 256];
+    class[b'&' as usize] = AMPERSAND;
+    class[b'=' as usize] = EQUALS;
+    class[b'%' as usize] = ESCAPE;
+    class[b'+' as usize] = ESCAPE;
+    class
+};
+
+/// The state of [`from_query`]'s pass over a query.
+#[derive(Default)]
+struct Scan<'a> {
+    start: usize,
+    equals: Option<usize>,
+    escaped_name: bool,
+    escaped_value: bool,
+    count: usize,
+    found: Option<Credential<'a>>,
+}
+
+impl<'a> Scan<'a> {
+    /// Ends the pair that runs to `end`.
+    fn pair(&mut self, query: &'a [u8], end: usize) -> Result<(), MalformedQuery> {
+        if end > self.start {
+            let (name, value) = match self.equals {
+                Some(e) => (&query[self.start..e], &query[e + 1..end]),
+                None => (&query[self.start..end], &b""[..]),
+            };
+            let is_token = match self.escaped_name {
+                false => name == PARAM,
+                true => decodes_to(name, PARAM)?,
+            };
+            if self.escaped_value {
+                decode_each(value, |_| ())?;
+            }
+            if is_token {
+                self.count += 1;
+                self.found = (!value.is_empty()).then_some(match self.escaped_value {
+                    true => Credential::Encoded(value),
+                    false => Credential::Raw(value),
+                });
+            }
+        }
+        self.start = end + 1;
+        self.equals = None;
+        self.escaped_name = false;
+        self.escaped_value = false;
+        Ok(())
+    }
 }
 
 /// Decodes one form-urlencoded component.
@@ -289,19 +502,11 @@ pub fn percent_encode(bytes: &[u8]) -> String {
     out
 }
 
-/// The non-empty `name=value` pairs of a query (`value` is empty without `=`).
-fn pairs(query: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
-    query
-        .split(|&b| b == b'&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| match pair.iter().position(|&b| b == b'=') {
-            Some(i) => (&pair[..i], &pair[i + 1..]),
-            None => (pair, &b""[..]),
-        })
-}
-
 /// Whether `raw` decodes to exactly `expected`; decodes (and so checks) all of `raw`.
 fn decodes_to(raw: &[u8], expected: &[u8]) -> Result<bool, MalformedQuery> {
+    if is_plain(raw) {
+        return Ok(raw == expected);
+    }
     let mut at = 0usize;
     let mut equal = true;
     decode_each(raw, |b| {
@@ -309,6 +514,12 @@ fn decodes_to(raw: &[u8], expected: &[u8]) -> Result<bool, MalformedQuery> {
         at += 1;
     })?;
     Ok(equal && at == expected.len())
+}
+
+/// Whether a component decodes to itself: no `%` and no `+`. The common case, and
+/// much cheaper to see than to decode.
+fn is_plain(raw: &[u8]) -> bool {
+    !raw.iter().any(|&b| b == b'%' || b == b'+')
 }
 
 /// Calls `emit` with each decoded byte of a form-urlencoded component.
@@ -346,8 +557,8 @@ fn hex(b: u8) -> Option<u8> {
 mod tests {
     use super::*;
 
-    fn one(v: &[u8]) -> Result<Presented, MalformedQuery> {
-        Ok(Presented::One(Secret::new(v)))
+    fn one(v: &[u8]) -> Result<Presented<'_>, MalformedQuery> {
+        Ok(Presented::One(Credential::Raw(v)))
     }
 
     macro_rules! extract {
@@ -427,6 +638,51 @@ mod tests {
     }
 
     #[test]
+    fn credentials_feed_decoded_bytes() {
+        let long = "%41".repeat(100);
+        let cases: [(&[u8], Vec<u8>); 3] = [
+            (b"a%2Bb+c", b"a+b c".to_vec()),
+            (long.as_bytes(), vec![b'A'; 100]),
+            (b"", Vec::new()),
+        ];
+        for (raw, want) in cases {
+            let credential = Credential::Encoded(raw);
+            assert_eq!(credential.to_secret().expose(), want.as_slice());
+            assert!(credential.digest().matches(&Digest::of(&want)));
+        }
+        assert_eq!(
+            format!("{:?}", Credential::Raw(b"hunter2")),
+            "Credential(<redacted>)"
+        );
+    }
+
+    #[test]
+    fn held_secrets() {
+        let held = HeldSecret::new(&Secret::new("s3cret-s3cret-s3cret")).unwrap();
+        assert!(held.matches(&Credential::Raw(b"s3cret-s3cret-s3cret")));
+        assert!(held.matches(&Credential::Encoded(b"s3cret%2Ds3cret-s3cret")));
+        assert!(!held.matches(&Credential::Raw(b"s3cret-s3cret-s3crex")));
+        assert!(!held.matches(&Credential::Raw(b"x3cret-s3cret-s3cret")));
+        assert!(!held.matches(&Credential::Raw(b"s3cret-s3cret-s3cre")));
+        assert!(!held.matches(&Credential::Raw(b"s3cret-s3cret-s3cret ")));
+        assert!(!held.matches(&Credential::Raw(b"s3cret-s3cret-s3cret\0")));
+        assert!(!held.matches(&Credential::Raw(b"")));
+        // Longer than the buffer: it wraps, and the lengths differ.
+        let mut long = b"s3cret-s3cret-s3cret".to_vec();
+        long.resize(MAX_HELD_SECRET + 20, 0);
+        long[MAX_HELD_SECRET..].copy_from_slice(b"s3cret-s3cret-s3cret");
+        assert!(!held.matches(&Credential::Raw(&long)));
+        assert!(!format!("{held:?}").contains("s3cret"));
+        let max = Secret::new(vec![b'a'; MAX_HELD_SECRET]);
+        assert!(
+            HeldSecret::new(&max)
+                .unwrap()
+                .matches(&Credential::Raw(&[b'a'; MAX_HELD_SECRET]))
+        );
+        assert!(HeldSecret::new(&Secret::new(vec![b'a'; MAX_HELD_SECRET + 1])).is_none());
+    }
+
+    #[test]
     fn secrets_do_not_print() {
         let s = Secret::new("hunter2hunter2hunter2");
         assert_eq!(format!("{s:?}"), "Secret(<redacted>)");
@@ -469,6 +725,11 @@ mod tests {
         assert_eq!(validate("0123456789abcdef\t"), Err(TokenError::Control));
         assert_eq!(validate("0123456789abcdef\x7f"), Err(TokenError::Control));
         assert_eq!(validate("ünïcödé-tökén-ok"), Ok(()));
+        assert_eq!(validate(&"a".repeat(MAX_HELD_SECRET)), Ok(()));
+        assert_eq!(
+            validate(&"a".repeat(MAX_HELD_SECRET + 1)),
+            Err(TokenError::TooLong)
+        );
     }
 
     #[test]

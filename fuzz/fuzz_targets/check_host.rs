@@ -20,8 +20,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(host.is_ascii());
         assert!(!host.iter().any(|b| b"@/\\ \t\r\n".contains(b)), "{host:?}");
         assert!(policy.check(&host.to_ascii_uppercase(), None).is_ok());
-        let text = std::str::from_utf8(host).unwrap();
-        let (name, _) = policy::split_port(text).expect("an accepted host splits");
+        let (name, _) = policy::split_port(host).expect("an accepted host splits");
         assert!(policy::is_loopback_name(name));
     }
     if let Some(origin) = origin {

@@ -66,12 +66,15 @@ fuzz_target!(|data: &[u8]| {
         Err(()) => Err(token::MalformedQuery),
         Ok(values) if values.len() > 1 => Ok(Presented::Duplicate),
         Ok(values) => match values.first() {
-            Some(v) if !v.is_empty() => Ok(Presented::One(token::Secret::new(v.clone()))),
+            Some(v) if !v.is_empty() => Ok(Presented::One(token::Credential::Decoded(
+                token::Secret::new(v.clone()),
+            ))),
             _ => Ok(Presented::Missing),
         },
     };
     assert_eq!(presented, expected, "disagrees with the reference reading");
-    if let Ok(Presented::One(secret)) = &presented {
+    if let Ok(Presented::One(credential)) = &presented {
+        let secret = credential.to_secret();
         let longest_value = query
             .split(|&b| b == b'&')
             .filter_map(|p| p.iter().position(|&b| b == b'=').map(|i| p.len() - i - 1))
@@ -104,7 +107,7 @@ fuzz_target!(|data: &[u8]| {
     );
     let redacted = token::redact(target);
     if let Ok(Presented::One(value)) = token::from_query(token::query_of(&redacted).as_bytes()) {
-        assert_eq!(value.expose(), token::REDACTED.as_bytes());
+        assert_eq!(value.to_secret().expose(), token::REDACTED.as_bytes());
     }
     assert_eq!(token::path_of(&redacted), token::path_of(target));
 });

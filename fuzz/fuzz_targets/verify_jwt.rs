@@ -49,8 +49,10 @@ fuzz_target!(|data: &[u8]| {
     if how & 1 == 1 && verdict == Err(JwtError::Signature) {
         // Signed with the right key: only the algorithm can be wrong.
         let parts = jwt::split(&token).expect("our own token splits");
-        let header: serde_json::Value =
-            serde_json::from_slice(&parts.header).expect("a JSON header");
-        assert_ne!(header.get("alg").and_then(|a| a.as_str()), Some("HS256"));
+        // A generic reader may refuse what wsgate skipped (a number too large in a
+        // member it ignores); then there is nothing to compare.
+        if let Ok(header) = serde_json::from_slice::<serde_json::Value>(&parts.header) {
+            assert_ne!(header.get("alg").and_then(|a| a.as_str()), Some("HS256"));
+        }
     }
 });

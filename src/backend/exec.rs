@@ -678,6 +678,7 @@ mod tests {
         let upgrade = Upgrade {
             common: Common {
                 target: "/s3cret-s3cret-s3cret/x?a=1",
+                query: "a=1",
                 host: b"localhost",
                 origin: None,
                 headers: &[],
@@ -756,6 +757,7 @@ mod tests {
         let upgrade = Upgrade {
             common: Common {
                 target: "/app/ws?a=1&token=s3cret-s3cret-s3cret&b=%20&next=%2F%3Ftoken%3Ds3cret%2Ds3cret-s3cret",
+                query: "a=1&token=s3cret-s3cret-s3cret&b=%20&next=%2F%3Ftoken%3Ds3cret%2Ds3cret-s3cret",
                 host: b"localhost:7331",
                 origin: None,
                 headers: &headers,

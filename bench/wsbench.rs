@@ -1,0 +1,689 @@
+//! wsgate's benchmark: the load client, and the suite that runs wsgate side by side
+//! with what a user would pick instead, on the same machine, in one run.
+//!
+//! ```text
+//! wsbench suite [--seconds S] [--rounds R]
+//!     every measurement below for wsgate --echo, a plain async-tungstenite echo
+//!     server, wsgate -- cat and websocketd cat; prints one table with ratios and
+//!     exits 1 if a target is missed
+//! wsbench handshake URL [--concurrency 16] [--seconds 5]
+//!     connect, upgrade, close, in a loop: handshakes/s and p50/p99 latency
+//! wsbench echo URL [--connections 8] [--size 64] [--seconds 5]
+//!     text messages, one in flight per connection: round trips/s
+//! wsbench idle URL --pid PID [--count 2000]
+//!     RSS of PID before and after opening COUNT connections that then stay idle
+//! ```
+//!
+//! Loopback only; every count and duration is bounded; every process started is
+//! killed and reaped.
+
+use std::net::{SocketAddr, TcpListener, TcpStream as StdTcp};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use async_std::net::TcpStream;
+use async_tungstenite::WebSocketStream;
+use async_tungstenite::tungstenite::Message;
+use futures_lite::StreamExt as _;
+
+type Ws = WebSocketStream<TcpStream>;
+
+const TOKEN: &str = "bench-token-0123456789abcdef0123456789abcdef";
+
+// ---------------------------------------------------------------------------
+// The load client.
+
+async fn connect(url: &str) -> Result<Ws, String> {
+    let host = url
+        .strip_prefix("ws://")
+        .and_then(|r| r.split('/').next())
+        .ok_or("bad url")?;
+    let tcp = TcpStream::connect(host).await.map_err(|e| e.to_string())?;
+    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+    let (ws, _) = async_tungstenite::client_async(url, tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(ws)
+}
+
+async fn close(mut ws: Ws) {
+    if ws.close(None).await.is_ok() {
+        while let Some(Ok(_)) = ws.next().await {}
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+/// Handshakes per second, p50 and p99 latency, failures.
+struct Handshakes {
+    per_sec: f64,
+    p50: Duration,
+    p99: Duration,
+    failures: u64,
+}
+
+async fn handshakes(url: &str, concurrency: usize, seconds: f64) -> Handshakes {
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let failures = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let url = url.to_owned();
+            let failures = failures.clone();
+            async_std::task::spawn(async move {
+                let mut latencies = Vec::new();
+                while Instant::now() < deadline {
+                    let began = Instant::now();
+                    match connect(&url).await {
+                        Ok(ws) => {
+                            close(ws).await;
+                            latencies.push(began.elapsed());
+                        }
+                        Err(_) => {
+                            failures.fetch_add(1, Ordering::Relaxed);
+                            async_std::task::sleep(Duration::from_millis(1)).await;
+                        }
+                    }
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort();
+    Handshakes {
+        per_sec: all.len() as f64 / elapsed,
+        p50: percentile(&all, 0.50),
+        p99: percentile(&all, 0.99),
+        failures: failures.load(Ordering::Relaxed),
+    }
+}
+
+async fn echo(url: &str, connections: usize, size: usize, seconds: f64) -> f64 {
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let payload = "x".repeat(size);
+    let mut sockets = Vec::new();
+    for _ in 0..connections {
+        sockets.push(connect(url).await.expect("connect"));
+    }
+    let started = Instant::now();
+    let tasks: Vec<_> = sockets
+        .into_iter()
+        .map(|mut ws| {
+            let (stop, count, payload) = (stop.clone(), count.clone(), payload.clone());
+            async_std::task::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    ws.send(Message::text(payload.clone())).await.expect("send");
+                    match ws.next().await {
+                        Some(Ok(Message::Text(t))) if t.len() == payload.len() => {}
+                        other => panic!("unexpected echo: {other:?}"),
+                    }
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+                close(ws).await;
+            })
+        })
+        .collect();
+    async_std::task::sleep(Duration::from_secs_f64(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let n = count.load(Ordering::Relaxed);
+    let elapsed = started.elapsed().as_secs_f64();
+    for t in tasks {
+        t.await;
+    }
+    n as f64 / elapsed
+}
+
+/// Resident set size of `pid` in KiB, from `ps` (Linux and macOS alike).
+fn rss_kib(pid: u32) -> u64 {
+    let out = Command::new("ps")
+        .args(["-o", "rss=", "-p", &pid.to_string()])
+        .output()
+        .expect("run ps");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+/// RSS before and after opening `count` connections, each fully set up by one round
+/// trip and then idle.
+async fn idle(url: &str, pid: u32, count: usize) -> (u64, u64) {
+    async_std::task::sleep(Duration::from_millis(300)).await;
+    let before = rss_kib(pid);
+    let mut sockets = Vec::with_capacity(count);
+    for _ in 0..count {
+        let mut ws = connect(url).await.expect("connect");
+        ws.send(Message::text("hi")).await.expect("send");
+        let _ = ws.next().await;
+        sockets.push(ws);
+    }
+    async_std::task::sleep(Duration::from_millis(500)).await;
+    let after = rss_kib(pid);
+    drop(sockets);
+    (before, after)
+}
+
+// ---------------------------------------------------------------------------
+// The servers.
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    WsgateEcho,
+    PlainEcho,
+    WsgateCat,
+    WebsocketdCat,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::WsgateEcho => "wsgate --echo",
+            Kind::PlainEcho => "plain echo",
+            Kind::WsgateCat => "wsgate -- cat",
+            Kind::WebsocketdCat => "websocketd cat",
+        }
+    }
+}
+
+struct Paths {
+    wsgate: PathBuf,
+    plain: PathBuf,
+    pure_path: PathBuf,
+    websocketd: PathBuf,
+    scratch: PathBuf,
+}
+
+/// A running server, killed and reaped on drop.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(kind: Kind, paths: &Paths) -> Server {
+        let log = paths
+            .scratch
+            .join(format!("{}.log", kind.name().replace([' ', '-'], "_")));
+        let stderr = std::fs::File::create(&log).expect("log file");
+        let token_file = paths.scratch.join("token");
+        let mut cmd = match kind {
+            Kind::WsgateEcho | Kind::WsgateCat => {
+                let mut c = Command::new(&paths.wsgate);
+                c.args(["--listen", "127.0.0.1:0", "--max-connections", "5000"])
+                    .arg("--auth-token-file")
+                    .arg(&token_file)
+                    .env("WSGATE_RUNTIME_DIR", paths.scratch.join("run"));
+                if kind == Kind::WsgateEcho {
+                    c.arg("--echo");
+                } else {
+                    c.args(["--", "cat"]);
+                }
+                c
+            }
+            Kind::PlainEcho => {
+                let mut c = Command::new(&paths.plain);
+                c.arg("127.0.0.1:0");
+                c
+            }
+            Kind::WebsocketdCat => {
+                let port = free_port();
+                let mut c = Command::new(&paths.websocketd);
+                c.args(["--address", "127.0.0.1", "--port", &port.to_string(), "cat"]);
+                c
+            }
+        };
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", kind.name()));
+        let addr = match kind {
+            Kind::WebsocketdCat => {
+                let port = cmd
+                    .get_args()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .skip_while(|a| a != "--port")
+                    .nth(1)
+                    .expect("port");
+                let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+                wait_until(|| StdTcp::connect(addr).is_ok(), "websocketd to listen");
+                addr
+            }
+            _ => {
+                let mut found = None;
+                wait_until(
+                    || {
+                        let text = std::fs::read_to_string(&log).unwrap_or_default();
+                        found = text
+                            .split_whitespace()
+                            .find_map(|kv| kv.strip_prefix("addr="))
+                            .and_then(|a| a.parse::<SocketAddr>().ok());
+                        found.is_some()
+                    },
+                    "the server to report its address",
+                );
+                found.expect("address")
+            }
+        };
+        let url = match kind {
+            Kind::WsgateEcho | Kind::WsgateCat => format!("ws://{addr}/?token={TOKEN}"),
+            _ => format!("ws://{addr}/"),
+        };
+        Server { child, url }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn wait_until(mut f: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The suite.
+
+#[derive(Default, Clone)]
+struct Row {
+    handshakes: Vec<f64>,
+    p99_us: Vec<f64>,
+    echo: Vec<f64>,
+    failures: u64,
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+struct Check {
+    ok: bool,
+}
+
+impl Check {
+    fn mark(&mut self, ok: bool) -> &'static str {
+        self.ok &= ok;
+        if ok { "met" } else { "MISSED" }
+    }
+}
+
+fn exe_dir() -> PathBuf {
+    // target/release/examples/wsbench → target/release
+    let exe = std::env::current_exe().expect("own path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/release")
+        .to_path_buf()
+}
+
+fn find_in_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Median time from spawning wsgate to its port accepting a connection.
+fn startup_ms(paths: &Paths) -> f64 {
+    let mut times = Vec::new();
+    for _ in 0..20 {
+        let port = free_port();
+        let started = Instant::now();
+        let child = Command::new(&paths.wsgate)
+            .args(["--echo", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--auth-token-file")
+            .arg(paths.scratch.join("token"))
+            .env("WSGATE_RUNTIME_DIR", paths.scratch.join("run"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start wsgate");
+        let mut server = Server {
+            child,
+            url: String::new(),
+        };
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        loop {
+            if StdTcp::connect(addr).is_ok() {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "wsgate did not start"
+            );
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+        let _ = server.child.kill();
+        let _ = server.child.wait();
+        server.url.clear();
+    }
+    median(&times)
+}
+
+fn stripped_size(paths: &Paths) -> Option<u64> {
+    let copy = paths.scratch.join("wsgate-stripped");
+    std::fs::copy(&paths.wsgate, &copy).ok()?;
+    let ok = Command::new("strip").arg(&copy).status().ok()?.success();
+    ok.then(|| std::fs::metadata(&copy).ok().map(|m| m.len()))?
+}
+
+fn pure_path_ns(paths: &Paths) -> f64 {
+    let out = Command::new(&paths.pure_path)
+        .arg("2000000")
+        .output()
+        .expect("run pure_path");
+    let text = String::from_utf8_lossy(&out.stdout);
+    field(&text, "ns_per_request").unwrap_or(f64::NAN)
+}
+
+/// Instructions per request under callgrind, when valgrind is installed.
+fn pure_path_instructions(paths: &Paths) -> Option<f64> {
+    let valgrind = find_in_path("valgrind")?;
+    let out_file = paths.scratch.join("callgrind.out");
+    let out = Command::new(valgrind)
+        .arg("--tool=callgrind")
+        .arg(format!("--callgrind-out-file={}", out_file.display()))
+        .arg("--toggle-collect=*one_request*")
+        .arg(&paths.pure_path)
+        .arg("20000")
+        .output()
+        .ok()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let collected: f64 = stderr
+        .lines()
+        .find_map(|l| l.split("Collected :").nth(1))
+        .and_then(|n| n.trim().parse().ok())?;
+    let calls = field(&stdout, "calls")?;
+    Some(collected / calls)
+}
+
+fn field(text: &str, key: &str) -> Option<f64> {
+    text.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+        .and_then(|v| v.parse().ok())
+}
+
+fn suite(seconds: f64, rounds: usize) -> bool {
+    let dir = exe_dir();
+    let scratch = std::env::temp_dir().join(format!("wsbench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).expect("scratch dir");
+    let token_file = scratch.join("token");
+    std::fs::write(&token_file, TOKEN).expect("token file");
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let _ = std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600));
+    }
+    let paths = Paths {
+        wsgate: dir.join("wsgate"),
+        plain: dir.join("examples/plain_echo"),
+        pure_path: dir.join("examples/pure_path"),
+        websocketd: find_in_path("websocketd").expect("websocketd on PATH (bench/run installs it)"),
+        scratch: scratch.clone(),
+    };
+    let kinds = [
+        Kind::WsgateEcho,
+        Kind::PlainEcho,
+        Kind::WsgateCat,
+        Kind::WebsocketdCat,
+    ];
+    let mut rows = vec![Row::default(); kinds.len()];
+
+    // Rounds interleave the servers, so drift on a shared machine hits all alike.
+    for round in 1..=rounds {
+        eprintln!("round {round}/{rounds}");
+        for (i, &kind) in kinds.iter().enumerate() {
+            let server = Server::start(kind, &paths);
+            let h = async_std::task::block_on(handshakes(&server.url, 16, seconds));
+            let e = async_std::task::block_on(echo(&server.url, 8, 64, seconds));
+            eprintln!(
+                "  {:<15} handshakes/s {:>7.0}  p99 {:>6} us  echo/s {:>7.0}",
+                kind.name(),
+                h.per_sec,
+                h.p99.as_micros(),
+                e
+            );
+            let _ = h.p50;
+            rows[i].handshakes.push(h.per_sec);
+            rows[i].p99_us.push(h.p99.as_micros() as f64);
+            rows[i].echo.push(e);
+            rows[i].failures += h.failures;
+        }
+    }
+
+    eprintln!("idle memory");
+    let mut memory = Vec::new();
+    for &kind in &kinds {
+        let count = match kind {
+            Kind::WsgateEcho | Kind::PlainEcho => 2000,
+            _ => 500,
+        };
+        let server = Server::start(kind, &paths);
+        let base = {
+            std::thread::sleep(Duration::from_millis(300));
+            rss_kib(server.pid())
+        };
+        let (before, after) = async_std::task::block_on(idle(&server.url, server.pid(), count));
+        let per_conn = (after.saturating_sub(before) * 1024) as f64 / count as f64;
+        memory.push((base, per_conn, count));
+    }
+
+    eprintln!("startup, size, pure path");
+    let startup = startup_ms(&paths);
+    let size = stripped_size(&paths);
+    let ns = pure_path_ns(&paths);
+    let instructions = pure_path_instructions(&paths);
+
+    let m = |i: usize| {
+        let r = &rows[i];
+        (median(&r.handshakes), median(&r.p99_us), median(&r.echo))
+    };
+    let (wh, wp, we) = m(0);
+    let (ph, pp, pe) = m(1);
+    let (ch, cp, ce) = m(2);
+    let (dh, dp, de) = m(3);
+    let mut check = Check { ok: true };
+    let kib = |b: f64| format!("{:.1} KiB", b / 1024.0);
+
+    println!();
+    println!("| measurement | wsgate --echo | plain echo | ratio | target | |");
+    println!("| --- | ---: | ---: | ---: | --- | --- |");
+    println!(
+        "| handshakes/s, 16 at a time | {wh:.0} | {ph:.0} | {:.2}× | ≥ 0.9× | {} |",
+        wh / ph,
+        check.mark(wh / ph >= 0.9)
+    );
+    println!(
+        "| p99 handshake latency | {:.2} ms | {:.2} ms | {:.2}× | ≤ 1.2× | {} |",
+        wp / 1000.0,
+        pp / 1000.0,
+        wp / pp,
+        check.mark(wp / pp <= 1.2)
+    );
+    println!(
+        "| echo round trips/s, 8 connections, 64 B | {we:.0} | {pe:.0} | {:.2}× | ≥ 0.9× | {} |",
+        we / pe,
+        check.mark(we / pe >= 0.9)
+    );
+    println!(
+        "| memory per idle connection (2,000) | {} | {} | {:.3}× | ≤ 8 KiB | {} |",
+        kib(memory[0].1),
+        kib(memory[1].1),
+        memory[0].1 / memory[1].1,
+        check.mark(memory[0].1 <= 8192.0)
+    );
+    println!(
+        "| RSS of an idle daemon | {:.1} MiB | {:.1} MiB | {:.2}× | ≤ 4 MiB | {} |",
+        memory[0].0 as f64 / 1024.0,
+        memory[1].0 as f64 / 1024.0,
+        memory[0].0 as f64 / memory[1].0 as f64,
+        check.mark(memory[0].0 <= 4096)
+    );
+    println!();
+    println!("| measurement | wsgate -- cat | websocketd cat | ratio | target | |");
+    println!("| --- | ---: | ---: | ---: | --- | --- |");
+    println!(
+        "| handshakes/s, 16 at a time | {ch:.0} | {dh:.0} | {:.2}× | ≥ 1.5× | {} |",
+        ch / dh,
+        check.mark(ch / dh >= 1.5)
+    );
+    println!(
+        "| p99 handshake latency | {:.2} ms | {:.2} ms | {:.2}× | | |",
+        cp / 1000.0,
+        dp / 1000.0,
+        cp / dp
+    );
+    println!(
+        "| echo round trips/s, 8 connections, 64 B | {ce:.0} | {de:.0} | {:.2}× | ≥ 1.5× | {} |",
+        ce / de,
+        check.mark(ce / de >= 1.5)
+    );
+    println!(
+        "| daemon memory per idle connection (500) | {} | {} | {:.2}× | lower | {} |",
+        kib(memory[2].1),
+        kib(memory[3].1),
+        memory[2].1 / memory[3].1,
+        check.mark(memory[2].1 < memory[3].1)
+    );
+    println!();
+    println!("| measurement | wsgate | target | |");
+    println!("| --- | ---: | --- | --- |");
+    println!(
+        "| pure path: ns per typical request | {ns:.0} ns | ≤ 1,000 ns | {} |",
+        check.mark(ns <= 1000.0)
+    );
+    match instructions {
+        Some(n) => println!(
+            "| pure path: instructions per typical request (callgrind) | {n:.0} | ≤ 5,000 | {} |",
+            check.mark(n <= 5000.0)
+        ),
+        None => println!(
+            "| pure path: instructions per typical request | (valgrind not found) | ≤ 5,000 | |"
+        ),
+    }
+    match size {
+        Some(bytes) => println!(
+            "| release binary, stripped | {:.2} MiB | ≤ 3 MiB | {} |",
+            bytes as f64 / (1024.0 * 1024.0),
+            check.mark(bytes <= 3 * 1024 * 1024)
+        ),
+        None => println!("| release binary, stripped | (strip not found) | ≤ 3 MiB | |"),
+    }
+    println!(
+        "| start to accepting connections (median of 20) | {startup:.1} ms | ≤ 20 ms | {} |",
+        check.mark(startup <= 20.0)
+    );
+    let failures: u64 = rows.iter().map(|r| r.failures).sum();
+    if failures > 0 {
+        println!("\n{failures} handshakes failed during the run");
+    }
+    println!(
+        "\n{rounds} rounds of {seconds} s per measurement, medians; memory from one fresh process each."
+    );
+    let _ = std::fs::remove_dir_all(&scratch);
+    check.ok && failures == 0
+}
+
+// ---------------------------------------------------------------------------
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let usage = "usage: wsbench suite [--seconds S] [--rounds R] | handshake URL | echo URL | idle URL --pid PID";
+    let mode = args.next().expect(usage);
+    let mut url = None;
+    let (mut seconds, mut rounds, mut concurrency, mut connections, mut size, mut count, mut pid) =
+        (5.0, 3, 16, 8, 64, 2000, None);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().expect(usage);
+        match arg.as_str() {
+            "--seconds" => seconds = value().parse().expect(usage),
+            "--rounds" => rounds = value().parse().expect(usage),
+            "--concurrency" => concurrency = value().parse().expect(usage),
+            "--connections" => connections = value().parse().expect(usage),
+            "--size" => size = value().parse().expect(usage),
+            "--count" => count = value().parse().expect(usage),
+            "--pid" => pid = Some(value().parse().expect(usage)),
+            other if url.is_none() && !other.starts_with('-') => url = Some(other.to_owned()),
+            _ => panic!("{usage}"),
+        }
+    }
+    if mode == "suite" {
+        std::process::exit(if suite(seconds, rounds) { 0 } else { 1 });
+    }
+    let url = url.expect(usage);
+    assert!(
+        url.starts_with("ws://127.0.0.1:") || url.starts_with("ws://[::1]:"),
+        "loopback only"
+    );
+    async_std::task::block_on(async {
+        match mode.as_str() {
+            "handshake" => {
+                let h = handshakes(&url, concurrency, seconds).await;
+                println!(
+                    "mode=handshake per_sec={:.0} p50_us={} p99_us={} failures={}",
+                    h.per_sec,
+                    h.p50.as_micros(),
+                    h.p99.as_micros(),
+                    h.failures
+                );
+            }
+            "echo" => {
+                let rate = echo(&url, connections, size, seconds).await;
+                println!("mode=echo connections={connections} size={size} per_sec={rate:.0}");
+            }
+            "idle" => {
+                let pid = pid.expect("idle needs --pid");
+                let (before, after) = idle(&url, pid, count).await;
+                println!(
+                    "mode=idle connections={count} rss_before_kib={before} rss_after_kib={after} per_conn_bytes={}",
+                    (after.saturating_sub(before) * 1024) / count as u64
+                );
+            }
+            _ => panic!("{usage}"),
+        }
+    });
+}
