@@ -128,9 +128,13 @@ async fn echo(url: &str, connections: usize, size: usize, seconds: f64) -> f64 {
             async_std::task::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
                     ws.send(Message::text(payload.clone())).await.expect("send");
-                    match ws.next().await {
-                        Some(Ok(Message::Text(t))) if t.len() == payload.len() => {}
-                        other => panic!("unexpected echo: {other:?}"),
+                    loop {
+                        match ws.next().await {
+                            Some(Ok(Message::Text(t))) if t.len() == payload.len() => break,
+                            // Heartbeats from the server.
+                            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                            other => panic!("unexpected echo: {other:?}"),
+                        }
                     }
                     count.fetch_add(1, Ordering::Relaxed);
                 }
@@ -410,17 +414,47 @@ fn stripped_size(paths: &Paths) -> Option<u64> {
     ok.then(|| std::fs::metadata(&copy).ok().map(|m| m.len()))?
 }
 
-fn pure_path_ns(paths: &Paths) -> f64 {
+fn pure_path_ns(paths: &Paths, head: &str) -> f64 {
     let out = Command::new(&paths.pure_path)
-        .arg("2000000")
+        .args(["2000000", head])
         .output()
         .expect("run pure_path");
     let text = String::from_utf8_lossy(&out.stdout);
     field(&text, "ns_per_request").unwrap_or(f64::NAN)
 }
 
+/// How many times a second this machine can start `cat` and reap it, four at a time,
+/// with nothing else going on: no daemon can start programs faster.
+fn spawn_ceiling(seconds: f64) -> f64 {
+    let cat = find_in_path("cat").expect("cat on PATH");
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let started = Instant::now();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let cat = cat.clone();
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    let mut child = Command::new(&cat)
+                        .stdin(Stdio::piped())
+                        .stdout(Stdio::piped())
+                        .stderr(Stdio::piped())
+                        .spawn()
+                        .expect("start cat");
+                    drop(child.stdin.take());
+                    let _ = child.wait();
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let total: u64 = threads.into_iter().map(|t| t.join().unwrap_or(0)).sum();
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
 /// Instructions per request under callgrind, when valgrind is installed.
-fn pure_path_instructions(paths: &Paths) -> Option<f64> {
+fn pure_path_instructions(paths: &Paths, head: &str) -> Option<f64> {
     let valgrind = find_in_path("valgrind")?;
     let out_file = paths.scratch.join("callgrind.out");
     let out = Command::new(valgrind)
@@ -428,7 +462,7 @@ fn pure_path_instructions(paths: &Paths) -> Option<f64> {
         .arg(format!("--callgrind-out-file={}", out_file.display()))
         .arg("--toggle-collect=*one_request*")
         .arg(&paths.pure_path)
-        .arg("20000")
+        .args(["20000", head])
         .output()
         .ok()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -512,11 +546,14 @@ fn suite(seconds: f64, rounds: usize) -> bool {
         memory.push((base, per_conn, count));
     }
 
-    eprintln!("startup, size, pure path");
+    eprintln!("startup, size, pure path, spawn ceiling");
     let startup = startup_ms(&paths);
     let size = stripped_size(&paths);
-    let ns = pure_path_ns(&paths);
-    let instructions = pure_path_instructions(&paths);
+    let ns = pure_path_ns(&paths, "rfc");
+    let instructions = pure_path_instructions(&paths, "rfc");
+    let browser_ns = pure_path_ns(&paths, "browser");
+    let browser_instructions = pure_path_instructions(&paths, "browser");
+    let ceiling = spawn_ceiling(seconds.min(3.0));
 
     let m = |i: usize| {
         let r = &rows[i];
@@ -589,21 +626,31 @@ fn suite(seconds: f64, rounds: usize) -> bool {
         memory[2].1 / memory[3].1,
         check.mark(memory[2].1 < memory[3].1)
     );
+    println!(
+        "| reference: `cat` started and reaped directly, 4 at a time, no network | {ceiling:.0}/s | | {:.2}× websocketd | | |",
+        ceiling / dh
+    );
     println!();
     println!("| measurement | wsgate | target | |");
     println!("| --- | ---: | --- | --- |");
     println!(
-        "| pure path: ns per typical request | {ns:.0} ns | ≤ 1,000 ns | {} |",
+        "| pure path, typical request (RFC 6455 §1.2 head, 7 fields): ns | {ns:.0} ns | ≤ 1,000 ns | {} |",
         check.mark(ns <= 1000.0)
     );
     match instructions {
         Some(n) => println!(
-            "| pure path: instructions per typical request (callgrind) | {n:.0} | ≤ 5,000 | {} |",
+            "| pure path, typical request: instructions (callgrind) | {n:.0} | ≤ 5,000 | {} |",
             check.mark(n <= 5000.0)
         ),
         None => println!(
-            "| pure path: instructions per typical request | (valgrind not found) | ≤ 5,000 | |"
+            "| pure path, typical request: instructions | (valgrind not found) | ≤ 5,000 | |"
         ),
+    }
+    println!("| pure path, Chromium's 12-field head: ns | {browser_ns:.0} ns | for reference | |");
+    if let Some(n) = browser_instructions {
+        println!(
+            "| pure path, Chromium's 12-field head: instructions (callgrind) | {n:.0} | for reference | |"
+        );
     }
     match size {
         Some(bytes) => println!(

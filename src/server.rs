@@ -83,8 +83,11 @@ pub fn run(config: Config) -> Result<(), String> {
     async_std::task::block_on(serve(config))
 }
 
-async fn serve(config: Config) -> Result<(), String> {
+async fn serve(mut config: Config) -> Result<(), String> {
     let log = Log::new(config.log_format);
+    if let Backend::Program { program, .. } = &mut config.backend {
+        *program = exec::resolve(program, std::env::var_os("PATH"))?.into_os_string();
+    }
     let descriptors = raise_descriptor_limit();
     // Before anything that must be undone, so a signal always finds its handler.
     let mut signals = Signals::new([Signal::Term, Signal::Int])

@@ -25,6 +25,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::unix::ffi::OsStringExt as _;
 use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
+use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -120,6 +121,31 @@ impl Drop for Program {
         kill_group(self.group, Signal::KILL);
         self.registry.remove(self.group);
     }
+}
+
+/// Finds a program once, at startup, the way a shell would: a name with a `/` is used
+/// as it is; a bare name is looked up in `path`. Besides failing early and clearly, a
+/// resolved path lets the standard library start each program with `posix_spawn`
+/// instead of `fork`: with a cleared environment and a bare name it must fork, and
+/// forking a busy daemon costs a copy of its page tables every time.
+pub fn resolve(program: &OsStr, path: Option<OsString>) -> Result<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    if program.as_encoded_bytes().contains(&b'/') {
+        return Ok(PathBuf::from(program));
+    }
+    let dirs = path.unwrap_or_default();
+    for dir in std::env::split_paths(&dirs) {
+        let candidate = dir.join(program);
+        let executable = std::fs::metadata(&candidate)
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+        if executable {
+            return Ok(candidate);
+        }
+    }
+    Err(format!(
+        "program {:?} not found in PATH",
+        program.to_string_lossy()
+    ))
 }
 
 /// Starts the program with exactly `env` as its environment, pipes for stdio, in a new
@@ -671,6 +697,23 @@ mod tests {
         assert_eq!(lines(b"abcdef\n", 3), v(&["abc", "def"]));
         assert_eq!(lines(b"", 3), Vec::<Vec<u8>>::new());
         assert_eq!(lines(b"\xff\xfe\n", 10), vec![vec![0xff, 0xfe]]);
+    }
+
+    #[test]
+    fn programs_resolved_once() {
+        let path = Some(OsString::from("/nonexistent:/bin:/usr/bin"));
+        let sh = resolve(OsStr::new("sh"), path.clone()).unwrap();
+        assert!(sh.is_absolute() && sh.ends_with("sh"), "{sh:?}");
+        assert_eq!(
+            resolve(OsStr::new("./x/y"), None).unwrap(),
+            PathBuf::from("./x/y")
+        );
+        let missing = resolve(OsStr::new("wsgate-no-such-program"), path).unwrap_err();
+        assert!(
+            missing.contains("wsgate-no-such-program") && missing.contains("PATH"),
+            "{missing}"
+        );
+        assert!(resolve(OsStr::new("sh"), None).is_err());
     }
 
     #[test]

@@ -118,6 +118,17 @@ fn runtime_failures_exit_1_naming_the_cause() {
         "{}",
         stderr(&out)
     );
+    let out = run(
+        &["--listen", "127.0.0.1:0", "--", "wsgate-no-such-program"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("wsgate-no-such-program")
+            && stderr(&out).contains("not found in PATH"),
+        "{}",
+        stderr(&out)
+    );
     let busy = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = busy.local_addr().unwrap().to_string();
     let out = run(&["--echo", "--listen", &addr], &[]);
