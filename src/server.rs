@@ -726,7 +726,10 @@ async fn session(shared: &Shared, accepted: Accepted<'_>, peer: SocketAddr, conn
         }
         _ => echo::relay(ws, cx).await,
     };
-    if !shared.stop.is_set() {
+    // After a completed closing handshake nothing more is coming: close at once
+    // (RFC 6455 §7.1.1 has the server close first). Otherwise the client may still be
+    // sending, and our last frame must not be lost to a reset.
+    if !out.clean && !shared.stop.is_set() {
         linger(&raw, shared.max_message_size.saturating_mul(2)).await;
     }
     let mut fields = cx.fields().to_vec();

@@ -32,7 +32,11 @@ pub async fn relay(mut ws: Socket, cx: Context<'_>) -> Outcome {
                     Ok(Ok(())) => out.bytes_out += len,
                 }
             }
-            Some(Ok(Message::Close(frame))) => out.code = peer_code(&frame),
+            Some(Ok(Message::Close(frame))) => {
+                // The reply goes out with the next read, which then ends the stream.
+                out.code = peer_code(&frame);
+                out.clean = true;
+            }
             Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
         }
     }

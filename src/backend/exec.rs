@@ -396,11 +396,12 @@ pub async fn relay(ws: Socket, mut program: Program, framing: Framing, cx: Conte
                 _ => (code::INTERNAL, "program failed"),
             };
             out.code = c;
-            close(&mut ws, c, reason).await;
+            out.clean = close(&mut ws, c, reason).await;
             status
         }
         Ended::Program(FromProgram::ClientGone) | Ended::Client(FromClient::Gone) => {
             out.code = peer_close.unwrap_or(code::ABNORMAL);
+            out.clean = peer_close.is_some();
             end_program(&mut program, exited).await
         }
         Ended::Client(FromClient::Error(err)) => {
@@ -418,9 +419,10 @@ pub async fn relay(ws: Socket, mut program: Program, framing: Framing, cx: Conte
         Ended::Client(FromClient::Ended(ending)) => {
             out.code = ending.code();
             let closing = close(&mut ws, ending.code(), ending.reason());
-            futures_lite::future::zip(closing, end_program(&mut program, exited))
-                .await
-                .1
+            let (clean, status) =
+                futures_lite::future::zip(closing, end_program(&mut program, exited)).await;
+            out.clean = clean;
+            status
         }
     };
     log_exit(cx, pid, status);

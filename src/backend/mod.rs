@@ -206,6 +206,9 @@ pub struct Outcome {
     pub bytes_in: u64,
     /// Payload bytes from the backend to the client.
     pub bytes_out: u64,
+    /// Whether the closing handshake completed: both close frames were exchanged, so
+    /// nothing more is coming from the client and the socket can simply be closed.
+    pub clean: bool,
 }
 
 /// The close code for an error reading from the client, if one should be sent.
@@ -223,7 +226,7 @@ pub fn error_code(err: &WsError) -> Option<u16> {
 /// Closes because the daemon ends the session.
 pub async fn end(ws: &mut Socket, ending: Ending, mut out: Outcome) -> Outcome {
     out.code = ending.code();
-    close(ws, ending.code(), ending.reason()).await;
+    out.clean = close(ws, ending.code(), ending.reason()).await;
     out
 }
 
@@ -231,6 +234,7 @@ pub async fn end(ws: &mut Socket, ending: Ending, mut out: Outcome) -> Outcome {
 pub async fn failed(ws: &mut Socket, err: &WsError, mut out: Outcome) -> Outcome {
     if let Some(c) = error_code(err) {
         out.code = c;
+        // The client may still be sending (a message too big): never clean.
         close(ws, c, "").await;
     }
     out
@@ -242,16 +246,29 @@ pub fn peer_code(frame: &Option<CloseFrame>) -> u16 {
 }
 
 /// Starts the closing handshake with `code` and waits (bounded) for the client's
-/// answer, discarding anything else it sends meanwhile.
-pub async fn close(ws: &mut Socket, code: u16, reason: &'static str) {
+/// answer, discarding anything else it sends meanwhile. Returns whether the answer
+/// came.
+pub async fn close(ws: &mut Socket, code: u16, reason: &'static str) -> bool {
     let frame = CloseFrame {
         code: CloseCode::from(code),
         reason: reason.into(),
     };
     let handshake = async {
-        if ws.send(Message::Close(Some(frame))).await.is_ok() {
-            while let Some(Ok(_)) = ws.next().await {}
+        if ws.send(Message::Close(Some(frame))).await.is_err() {
+            return false;
+        }
+        loop {
+            match ws.next().await {
+                Some(Ok(_)) => continue,
+                None => return true,
+                Some(Err(_)) => return false,
+            }
         }
     };
-    handshake.or(async_std::task::sleep(CLOSE_TIMEOUT)).await;
+    handshake
+        .or(async {
+            async_std::task::sleep(CLOSE_TIMEOUT).await;
+            false
+        })
+        .await
 }
