@@ -70,6 +70,33 @@ impl Grants {
     pub fn contains(self, other: Grants) -> bool {
         self.0 & other.0 == other.0
     }
+
+    /// Reads `read,write,exec` (any non-empty subset, each once, any order).
+    pub fn parse(text: &str) -> Option<Grants> {
+        let mut bits = 0u8;
+        for name in text.split(',') {
+            let bit = match name {
+                "read" => Grants::READ.0,
+                "write" => Grants::WRITE.0,
+                "exec" => Grants::EXEC.0,
+                _ => return None,
+            };
+            if bits & bit != 0 {
+                return None;
+            }
+            bits |= bit;
+        }
+        Some(Grants(bits))
+    }
+
+    /// The scope names held, in the order read, write, exec.
+    pub fn names(self) -> Vec<&'static str> {
+        [(Grants::READ, "read"), (Grants::WRITE, "write"), (Grants::EXEC, "exec")]
+            .into_iter()
+            .filter(|(g, _)| self.contains(*g))
+            .map(|(_, n)| n)
+            .collect()
+    }
 }
 
 impl fmt::Display for Grants {
@@ -442,6 +469,17 @@ mod tests {
             auth.decide(&common("/", &junk), now),
             Decision::Reject(Reason::MalformedToken)
         );
+    }
+
+    #[test]
+    fn grants_parse() {
+        assert_eq!(Grants::parse("read,write,exec"), Some(Grants::ALL));
+        assert_eq!(Grants::parse("exec,read"), Grants::parse("read,exec"));
+        assert_eq!(Grants::parse("read").map(|g| g.to_string()).as_deref(), Some("read"));
+        for bad in ["", "read,", "admin", "read,read", "Read", "read write"] {
+            assert_eq!(Grants::parse(bad), None, "{bad}");
+        }
+        assert_eq!(Grants::ALL.names(), vec!["read", "write", "exec"]);
     }
 
     #[test]

@@ -12,15 +12,18 @@ pub mod auth;
 pub mod backend;
 pub mod bearer;
 pub mod cli;
+pub mod date;
 pub mod gate;
 pub mod jwt;
 pub mod log;
 pub mod outcome;
+pub mod pairing;
 pub mod policy;
 pub mod request;
 pub mod response;
 pub mod runtime;
 pub mod server;
+pub mod store;
 pub mod token;
 
 /// The version printed by `--version` and reported by the health endpoint.

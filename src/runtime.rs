@@ -36,39 +36,24 @@ fn dir_from(own: Option<OsString>, xdg: Option<OsString>, tmp: Option<OsString>)
     tmp.join(format!("wsgate-{}", rustix::process::getuid().as_raw()))
 }
 
-/// Creates the directory (mode 0700) if needed and checks that it is private: a real
-/// directory, owned by this user, with no access for group or others.
-pub fn ensure_private_dir(dir: &Path) -> Result<(), String> {
-    match fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-    {
-        Ok(()) => {}
-        Err(e) => {
-            return Err(format!(
-                "cannot create runtime directory {}: {e}",
-                dir.display()
-            ));
-        }
+/// Creates a directory (mode 0700) if needed and checks that it is private: a real
+/// directory, owned by this user, with no access for group or others. `what` names it
+/// in errors ("runtime directory").
+pub fn ensure_private_dir(dir: &Path, what: &str) -> Result<(), String> {
+    if let Err(e) = fs::DirBuilder::new().recursive(true).mode(0o700).create(dir) {
+        return Err(format!("cannot create {what} {}: {e}", dir.display()));
     }
     let meta = fs::symlink_metadata(dir)
-        .map_err(|e| format!("cannot inspect runtime directory {}: {e}", dir.display()))?;
+        .map_err(|e| format!("cannot inspect {what} {}: {e}", dir.display()))?;
     if !meta.is_dir() {
-        return Err(format!(
-            "runtime directory {} is not a directory",
-            dir.display()
-        ));
+        return Err(format!("{what} {} is not a directory", dir.display()));
     }
     if meta.uid() != rustix::process::getuid().as_raw() {
-        return Err(format!(
-            "runtime directory {} belongs to another user; set WSGATE_RUNTIME_DIR to a private directory",
-            dir.display()
-        ));
+        return Err(format!("{what} {} belongs to another user", dir.display()));
     }
     if meta.mode() & 0o077 != 0 {
         return Err(format!(
-            "runtime directory {} has mode {:o}; it must be private (chmod 700 {})",
+            "{what} {} has mode {:o}; it must be private to you (chmod 700 {})",
             dir.display(),
             meta.mode() & 0o777,
             dir.display()
@@ -96,7 +81,7 @@ impl RuntimeFile {
     /// Writes `<pid>.instance` in `dir` atomically (a temporary file, flushed, then
     /// renamed), mode 0600, as `key=value` lines.
     pub fn create(dir: &Path, pid: u32, fields: &[(&str, &str)]) -> Result<RuntimeFile, String> {
-        ensure_private_dir(dir)?;
+        ensure_private_dir(dir, "runtime directory")?;
         let path = dir.join(format!("{pid}{SUFFIX}"));
         let tmp = dir.join(format!(".{pid}{SUFFIX}.tmp"));
         let mut text = format!("pid={pid}\n");
@@ -163,7 +148,7 @@ pub fn list(dir: &Path) -> Result<Vec<Instance>, String> {
             ));
         }
     };
-    ensure_private_dir(dir)?;
+    ensure_private_dir(dir, "runtime directory")?;
     let mut found = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
@@ -258,7 +243,7 @@ mod tests {
     #[test]
     fn stale_files_removed() {
         let dir = scratch("stale");
-        ensure_private_dir(&dir).unwrap();
+        ensure_private_dir(&dir, "runtime directory").unwrap();
         // Pid 0x7fff_fff0 is above every kernel's pid limit.
         let stale = dir.join(format!("{}{SUFFIX}", 0x7fff_fff0));
         fs::write(&stale, "pid=2147483632\nurl=ws://x\n").unwrap();
@@ -272,7 +257,7 @@ mod tests {
         let dir = scratch("open");
         fs::create_dir_all(&dir).unwrap();
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
-        let err = ensure_private_dir(&dir).unwrap_err();
+        let err = ensure_private_dir(&dir, "runtime directory").unwrap_err();
         assert!(
             err.contains("mode 755") && err.contains("chmod 700"),
             "{err}"

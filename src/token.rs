@@ -73,9 +73,14 @@ impl Digest {
         Digest(Sha256::digest(bytes).into())
     }
 
-    /// A digest computed elsewhere (`--auth-token-sha256`).
+    /// A digest computed elsewhere (`--auth-token-sha256`, the token store).
     pub fn from_bytes(bytes: [u8; 32]) -> Digest {
         Digest(bytes)
+    }
+
+    /// The digest's bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
     }
 
     /// Whether two digests are equal, in time independent of their content.
@@ -89,6 +94,15 @@ impl Digest {
         (a.0.ct_eq(&b.0) & a.1.ct_eq(&b.1)).into()
     }
 }
+
+/// Equality in constant time, like [`Digest::matches`].
+impl PartialEq for Digest {
+    fn eq(&self, other: &Digest) -> bool {
+        self.matches(other)
+    }
+}
+
+impl Eq for Digest {}
 
 impl fmt::Debug for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -400,6 +414,25 @@ impl<'a> Scan<'a> {
     }
 }
 
+/// The decoded value of the one pair named `name` in a form-urlencoded text (a query
+/// or a form body); `None` if there is none or more than one.
+pub fn form_value(form: &[u8], name: &[u8]) -> Result<Option<Vec<u8>>, MalformedQuery> {
+    let mut found = None;
+    let mut count = 0;
+    for pair in form.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+        let (n, v) = match pair.iter().position(|&b| b == b'=') {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &b""[..]),
+        };
+        let value = decode(v)?;
+        if decodes_to(n, name)? {
+            count += 1;
+            found = Some(value);
+        }
+    }
+    Ok(if count == 1 { found } else { None })
+}
+
 /// Decodes one form-urlencoded component.
 pub fn decode(raw: &[u8]) -> Result<Vec<u8>, MalformedQuery> {
     let mut out = Vec::with_capacity(raw.len());
@@ -597,6 +630,15 @@ mod tests {
         bad_in_name: b"to%kken=abc" => Err(MalformedQuery);
         bad_before_duplicate: b"token=a&token=b&%" => Err(MalformedQuery);
         encoded_ampersand: b"token=a%26token%3Db" => one(b"a&token=b");
+    }
+
+    #[test]
+    fn form_values() {
+        assert_eq!(form_value(b"code=123&x=1", b"code"), Ok(Some(b"123".to_vec())));
+        assert_eq!(form_value(b"c%6Fde=1+2", b"code"), Ok(Some(b"1 2".to_vec())));
+        assert_eq!(form_value(b"x=1", b"code"), Ok(None));
+        assert_eq!(form_value(b"code=1&code=2", b"code"), Ok(None));
+        assert_eq!(form_value(b"code=%z", b"code"), Err(MalformedQuery));
     }
 
     #[test]

@@ -1,0 +1,607 @@
+//! The token store: named tokens with scopes and expiry, held only as SHA-256 digests,
+//! in one line-oriented file under the user's configuration directory.
+//!
+//! ```text
+//! # wsgate token store: managed by `wsgate token`. Only digests are kept here.
+//! wsgate-tokens 1
+//! # id sha256 scopes created expires revoked name
+//! 3f9a2c1b 9f86d08…0a08 read,write,exec 2026-11-22T08:00:00Z 2027-02-20T08:00:00Z - laptop
+//! ```
+//!
+//! One entry a line, fields separated by one space, the name last (it may hold
+//! spaces). `expires` is a time or `never`, `revoked` a time or `-`. Lines starting
+//! with `#` and empty lines are ignored; the format line must come before any entry.
+//! Parsing is strict: a line that does not fit is an error naming its number, and a
+//! store that does not parse is never written over.
+//!
+//! The pure part (parse, serialize, look up) is here with the file handling: a private
+//! directory and file, an exclusive lock around every change, and writes that replace
+//! the file atomically.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs;
+use std::hash::{Hash, Hasher};
+use std::io::Write as _;
+use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
+use std::path::{Path, PathBuf};
+
+use subtle::ConstantTimeEq;
+
+use crate::auth::Grants;
+use crate::date;
+use crate::token::Digest;
+
+/// The line that says what the file is.
+pub const FORMAT_LINE: &str = "wsgate-tokens 1";
+/// Longest token name, in characters.
+pub const MAX_NAME: usize = 80;
+
+const HEADER: &str = "# wsgate token store: managed by `wsgate token`. Only digests are kept here.\n";
+const COLUMNS: &str = "# id sha256 scopes created expires revoked name\n";
+
+/// One managed token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Short public identifier: 8 lowercase hex digits.
+    pub id: String,
+    /// SHA-256 of the token.
+    pub digest: Digest,
+    /// What the token allows.
+    pub scopes: Grants,
+    /// Creation time, seconds since the epoch.
+    pub created: u64,
+    /// Expiry, seconds since the epoch; `None` for never.
+    pub expires: Option<u64>,
+    /// Revocation time, when revoked.
+    pub revoked: Option<u64>,
+    /// A name for people.
+    pub name: String,
+}
+
+impl fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Entry")
+            .field("id", &self.id)
+            .field("scopes", &self.scopes)
+            .field("created", &self.created)
+            .field("expires", &self.expires)
+            .field("revoked", &self.revoked)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a token may be used now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Usable.
+    Active,
+    /// Past its expiry.
+    Expired,
+    /// Revoked.
+    Revoked,
+}
+
+impl Status {
+    /// The word in listings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Expired => "expired",
+            Status::Revoked => "revoked",
+        }
+    }
+}
+
+impl Entry {
+    /// The token's status at `now`; revocation wins over expiry.
+    pub fn status(&self, now: u64) -> Status {
+        if self.revoked.is_some() {
+            Status::Revoked
+        } else if self.expires.is_some_and(|e| now >= e) {
+            Status::Expired
+        } else {
+            Status::Active
+        }
+    }
+}
+
+/// A store that does not parse: the line (1-based; 0 for the whole file) and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    /// The line number.
+    pub line: usize,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// Whether a name is acceptable: 1 to [`MAX_NAME`] characters, no control characters,
+/// no whitespace at either end.
+pub fn valid_name(name: &str) -> bool {
+    let count = name.chars().count();
+    (1..=MAX_NAME).contains(&count)
+        && !name.chars().any(char::is_control)
+        && name.trim() == name
+}
+
+/// Reads a store's text.
+pub fn parse(text: &str) -> Result<Vec<Entry>, ParseError> {
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut versioned = false;
+    for (i, line) in text.split('\n').enumerate() {
+        let at = i + 1;
+        let err = |message: &str| ParseError {
+            line: at,
+            message: message.to_owned(),
+        };
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if line.ends_with('\r') {
+            return Err(err("carriage return at the end of the line"));
+        }
+        if !versioned {
+            if line != FORMAT_LINE {
+                return Err(err(&format!("expected the format line {FORMAT_LINE:?}")));
+            }
+            versioned = true;
+            continue;
+        }
+        let entry = parse_entry(line).map_err(|m| err(m))?;
+        if entries.iter().any(|e| e.id == entry.id) {
+            return Err(err("an id that an earlier line already has"));
+        }
+        if entries.iter().any(|e| e.digest.matches(&entry.digest)) {
+            return Err(err("a digest that an earlier line already has"));
+        }
+        entries.push(entry);
+    }
+    if !versioned {
+        return Err(ParseError {
+            line: 0,
+            message: format!("no format line {FORMAT_LINE:?}"),
+        });
+    }
+    Ok(entries)
+}
+
+fn parse_entry(line: &str) -> Result<Entry, &'static str> {
+    let mut fields = line.splitn(7, ' ');
+    let mut next = || fields.next().ok_or("too few fields: id sha256 scopes created expires revoked name");
+    let id = next()?;
+    let digest = next()?;
+    let scopes = next()?;
+    let created = next()?;
+    let expires = next()?;
+    let revoked = next()?;
+    let name = next()?;
+    if !valid_id(id) {
+        return Err("the id is not 8 lowercase hex digits");
+    }
+    let mut bytes = [0u8; 32];
+    let ok = digest.len() == 64 && data_encoding::HEXLOWER.decode_mut(digest.as_bytes(), &mut bytes).is_ok();
+    if !ok {
+        return Err("the digest is not 64 lowercase hex digits");
+    }
+    let scopes = Grants::parse(scopes).ok_or("scopes must be read, write and exec, comma-separated")?;
+    let created = date::parse(created).ok_or("created is not a time like 2026-11-22T08:00:00Z")?;
+    let expires = match expires {
+        "never" => None,
+        t => Some(date::parse(t).ok_or("expires is not a time or never")?),
+    };
+    let revoked = match revoked {
+        "-" => None,
+        t => Some(date::parse(t).ok_or("revoked is not a time or -")?),
+    };
+    if !valid_name(name) {
+        return Err("the name is empty, too long, has control characters or spaces at an end");
+    }
+    Ok(Entry {
+        id: id.to_owned(),
+        digest: Digest::from_bytes(bytes),
+        scopes,
+        created,
+        expires,
+        revoked,
+        name: name.to_owned(),
+    })
+}
+
+/// Whether `id` is 8 lowercase hex digits.
+pub fn valid_id(id: &str) -> bool {
+    id.len() == 8 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Writes a store's text: what [`parse`] reads back to the same entries.
+pub fn serialize(entries: &[Entry]) -> String {
+    let mut out = String::with_capacity(128 + entries.len() * 160);
+    out.push_str(HEADER);
+    out.push_str(FORMAT_LINE);
+    out.push('\n');
+    out.push_str(COLUMNS);
+    for e in entries {
+        let expires = e.expires.map_or_else(|| "never".to_owned(), date::format);
+        let revoked = e.revoked.map_or_else(|| "-".to_owned(), date::format);
+        out.push_str(&format!(
+            "{} {} {} {} {} {} {}\n",
+            e.id,
+            data_encoding::HEXLOWER.encode(e.digest.as_bytes()),
+            e.scopes,
+            date::format(e.created),
+            expires,
+            revoked,
+            e.name
+        ));
+    }
+    out
+}
+
+/// A digest as a map key, compared in constant time.
+#[derive(Clone, Copy)]
+struct Key(Digest);
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.0.matches(&other.0)
+    }
+}
+
+impl Eq for Key {}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write(self.0.as_bytes());
+    }
+}
+
+/// The store in memory, for the daemon: a hash lookup by digest, so the time to find
+/// a token does not grow with the number of tokens.
+#[derive(Debug, Default)]
+pub struct Store {
+    entries: Vec<Entry>,
+    by_digest: HashMap<Key, usize>,
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Store {
+    /// Indexes entries.
+    pub fn new(entries: Vec<Entry>) -> Store {
+        let by_digest = entries.iter().enumerate().map(|(i, e)| (Key(e.digest), i)).collect();
+        Store { entries, by_digest }
+    }
+
+    /// The entry whose token has this digest.
+    pub fn lookup(&self, digest: &Digest) -> Option<&Entry> {
+        self.by_digest.get(&Key(*digest)).map(|&i| &self.entries[i])
+    }
+
+    /// The entry with this id.
+    pub fn by_id(&self, id: &str) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.id == id)
+    }
+
+    /// Every entry, in file order.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Files.
+
+/// The configuration directory: `$WSGATE_CONFIG_DIR`, else `$XDG_CONFIG_HOME/wsgate`,
+/// else `~/.config/wsgate`.
+pub fn config_dir() -> Result<PathBuf, String> {
+    config_dir_from(
+        std::env::var_os("WSGATE_CONFIG_DIR"),
+        std::env::var_os("XDG_CONFIG_HOME"),
+        std::env::var_os("HOME"),
+    )
+}
+
+fn config_dir_from(
+    own: Option<std::ffi::OsString>,
+    xdg: Option<std::ffi::OsString>,
+    home: Option<std::ffi::OsString>,
+) -> Result<PathBuf, String> {
+    let nonempty = |v: Option<std::ffi::OsString>| v.filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(own) = nonempty(own) {
+        return Ok(own);
+    }
+    if let Some(xdg) = nonempty(xdg) {
+        return Ok(xdg.join("wsgate"));
+    }
+    match nonempty(home) {
+        Some(home) => Ok(home.join(".config").join("wsgate")),
+        None => Err("no configuration directory: set WSGATE_CONFIG_DIR, XDG_CONFIG_HOME or HOME".into()),
+    }
+}
+
+/// What identifies a version of the store file, for noticing changes by polling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+/// The store's files in one directory: `tokens`, `tokens.lock`, `last-used`.
+#[derive(Clone, Debug)]
+pub struct Files {
+    dir: PathBuf,
+}
+
+impl Files {
+    /// The store in `dir`.
+    pub fn new(dir: PathBuf) -> Files {
+        Files { dir }
+    }
+
+    /// The store file.
+    pub fn path(&self) -> PathBuf {
+        self.dir.join("tokens")
+    }
+
+    fn lock_path(&self) -> PathBuf {
+        self.dir.join("tokens.lock")
+    }
+
+    fn used_path(&self) -> PathBuf {
+        self.dir.join("last-used")
+    }
+
+    /// The stamp of the store file now, if it exists.
+    pub fn stamp(&self) -> Option<Stamp> {
+        let m = fs::metadata(self.path()).ok()?;
+        Some(Stamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        })
+    }
+
+    /// Reads the store: no file is an empty store; a file that is not private to the
+    /// user, cannot be read or does not parse is an error naming it (and the line).
+    pub fn load(&self) -> Result<Vec<Entry>, String> {
+        let path = self.path();
+        let meta = match fs::symlink_metadata(&path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(format!("cannot read token store {}: {e}", path.display())),
+        };
+        check_private_file(&path, &meta)?;
+        let text = fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read token store {}: {e}", path.display()))?;
+        parse(&text).map_err(|e| match e.line {
+            0 => format!("token store {} is not valid: {}", path.display(), e.message),
+            n => format!("token store {}:{n}: {}", path.display(), e.message),
+        })
+    }
+
+    /// Changes the store under an exclusive lock: reads it, lets `change` edit the
+    /// entries, and replaces the file atomically. Nothing is written if reading or
+    /// `change` fails.
+    pub fn update<T>(&self, change: impl FnOnce(&mut Vec<Entry>) -> Result<T, String>) -> Result<T, String> {
+        crate::runtime::ensure_private_dir(&self.dir, "configuration directory")?;
+        let _lock = self.lock()?;
+        let mut entries = self.load()?;
+        let out = change(&mut entries)?;
+        self.write(&entries)?;
+        Ok(out)
+    }
+
+    fn lock(&self) -> Result<fs::File, String> {
+        let path = self.lock_path();
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| format!("cannot open lock file {}: {e}", path.display()))?;
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
+        Ok(file)
+    }
+
+    fn write(&self, entries: &[Entry]) -> Result<(), String> {
+        let path = self.path();
+        write_atomically(&self.dir, &path, serialize(entries).as_bytes())
+            .map_err(|e| format!("cannot write token store {}: {e}", path.display()))
+    }
+
+    /// When each token was last used, from the daemon's `last-used` file.
+    pub fn last_used(&self) -> HashMap<String, u64> {
+        let text = fs::read_to_string(self.used_path()).unwrap_or_default();
+        text.lines()
+            .filter_map(|line| {
+                let (id, at) = line.split_once(' ')?;
+                (valid_id(id)).then(|| Some((id.to_owned(), date::parse(at)?)))?
+            })
+            .collect()
+    }
+
+    /// Records when tokens were last used (the daemon's file; the store itself is
+    /// never written for this).
+    pub fn write_last_used(&self, used: &HashMap<String, u64>) -> Result<(), String> {
+        let mut ids: Vec<_> = used.iter().collect();
+        ids.sort();
+        let text: String = ids
+            .into_iter()
+            .map(|(id, at)| format!("{id} {}\n", date::format(*at)))
+            .collect();
+        let path = self.used_path();
+        write_atomically(&self.dir, &path, text.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+}
+
+fn check_private_file(path: &Path, meta: &fs::Metadata) -> Result<(), String> {
+    if !meta.is_file() {
+        return Err(format!("token store {} is not a regular file", path.display()));
+    }
+    if meta.uid() != rustix::process::getuid().as_raw() {
+        return Err(format!("token store {} belongs to another user", path.display()));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(format!(
+            "token store {} has mode {:o}; it must be private to you (chmod 600 {})",
+            path.display(),
+            meta.mode() & 0o777,
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Replaces `path` with `bytes`: a temporary file in the same directory, mode 0600,
+/// flushed to disk, renamed over `path`, and the directory flushed too.
+fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("store"),
+        std::process::id()
+    ));
+    let _ = fs::remove_file(&tmp);
+    let result = (|| {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// A fresh id not already in `entries`.
+pub fn new_id(entries: &[Entry]) -> Result<String, String> {
+    loop {
+        let n = getrandom::u32().map_err(|e| format!("cannot draw a random id: {e}"))?;
+        let id = format!("{n:08x}");
+        if !entries.iter().any(|e| e.id == id) {
+            return Ok(id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str, byte: u8) -> Entry {
+        Entry {
+            id: id.into(),
+            digest: Digest::from_bytes([byte; 32]),
+            scopes: Grants::ALL,
+            created: 1_795_300_000,
+            expires: Some(1_800_000_000),
+            revoked: None,
+            name: format!("name {id}"),
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let mut a = entry("0000000a", 1);
+        a.scopes = Grants::READ;
+        a.expires = None;
+        let mut b = entry("0000000b", 2);
+        b.revoked = Some(1_795_300_100);
+        b.name = "paired Mozilla/5.0 (X11; Linux)".into();
+        let entries = vec![a, b];
+        let text = serialize(&entries);
+        assert_eq!(parse(&text), Ok(entries.clone()));
+        assert!(text.starts_with("# wsgate token store"));
+        assert!(text.contains("\n0000000a 0101010101010101010101010101010101010101010101010101010101010101 read 2026-11-21T22:26:40Z never - name 0000000a\n"));
+        assert_eq!(parse(&serialize(&[])), Ok(vec![]));
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let good = serialize(&[entry("0000000a", 1)]);
+        let line_of = |text: &str| parse(text).unwrap_err().line;
+        assert_eq!(line_of(""), 0);
+        assert_eq!(line_of("# only a comment\n"), 0);
+        assert_eq!(line_of("wsgate-tokens 2\n"), 1);
+        let bad_entries = [
+            "0000000A 0101 read 2026-11-21T22:26:40Z never - n",
+            "0000000a zz read 2026-11-21T22:26:40Z never - n",
+            "0000000b 0101010101010101010101010101010101010101010101010101010101010101 admin 2026-11-21T22:26:40Z never - n",
+            "0000000b 0101010101010101010101010101010101010101010101010101010101010102 read yesterday never - n",
+            "0000000b 0101010101010101010101010101010101010101010101010101010101010102 read 2026-11-21T22:26:40Z soon - n",
+            "0000000b 0101010101010101010101010101010101010101010101010101010101010102 read 2026-11-21T22:26:40Z never x n",
+            "0000000b 0101010101010101010101010101010101010101010101010101010101010102 read 2026-11-21T22:26:40Z never -",
+            "0000000b 0101010101010101010101010101010101010101010101010101010101010102 read 2026-11-21T22:26:40Z never - ",
+            "0000000b 0101010101010101010101010101010101010101010101010101010101010102 read,read 2026-11-21T22:26:40Z never - n",
+            "0000000a 0101010101010101010101010101010101010101010101010101010101010102 read 2026-11-21T22:26:40Z never - dup id",
+            "0000000b 0101010101010101010101010101010101010101010101010101010101010101 read 2026-11-21T22:26:40Z never - dup digest",
+        ];
+        let entry_line = good.lines().count() + 1;
+        for bad in bad_entries {
+            let text = format!("{good}{bad}\n");
+            assert_eq!(line_of(&text), entry_line, "{bad}");
+        }
+        assert_eq!(line_of(&good.replace('\n', "\r\n")), 2);
+    }
+
+    #[test]
+    fn names() {
+        assert!(valid_name("laptop"));
+        assert!(valid_name("paired Mozilla/5.0 (X11; Linux x86_64)"));
+        assert!(valid_name(&"é".repeat(MAX_NAME)));
+        assert!(!valid_name(""));
+        assert!(!valid_name(" lead"));
+        assert!(!valid_name("trail "));
+        assert!(!valid_name("tab\there"));
+        assert!(!valid_name(&"x".repeat(MAX_NAME + 1)));
+    }
+
+    #[test]
+    fn lookups() {
+        let store = Store::new(vec![entry("0000000a", 1), entry("0000000b", 2)]);
+        assert_eq!(store.lookup(&Digest::from_bytes([2; 32])).map(|e| e.id.as_str()), Some("0000000b"));
+        assert!(store.lookup(&Digest::from_bytes([3; 32])).is_none());
+        assert_eq!(store.by_id("0000000a").map(|e| e.name.as_str()), Some("name 0000000a"));
+    }
+
+    #[test]
+    fn statuses() {
+        let mut e = entry("0000000a", 1);
+        assert_eq!(e.status(1_799_999_999), Status::Active);
+        assert_eq!(e.status(1_800_000_000), Status::Expired);
+        e.revoked = Some(1);
+        assert_eq!(e.status(0), Status::Revoked);
+        e.revoked = None;
+        e.expires = None;
+        assert_eq!(e.status(u64::MAX), Status::Active);
+    }
+
+    #[test]
+    fn directory_choice() {
+        let d = |a: Option<&str>, b: Option<&str>, c: Option<&str>| {
+            config_dir_from(a.map(Into::into), b.map(Into::into), c.map(Into::into))
+        };
+        assert_eq!(d(Some("/own"), Some("/x"), Some("/h")), Ok("/own".into()));
+        assert_eq!(d(None, Some("/x"), Some("/h")), Ok("/x/wsgate".into()));
+        assert_eq!(d(None, Some(""), Some("/h")), Ok("/h/.config/wsgate".into()));
+        assert!(d(None, None, None).is_err());
+    }
+}
