@@ -83,6 +83,7 @@ fn main() {
     let gate = Gate {
         policy: Policy::default(),
         authority: Authority::query_token(&Secret::new(TOKEN), true).expect("a short enough token"),
+        required: wsgate::auth::Grants::NONE,
     };
     let head = match kind.as_str() {
         "browser" => typical_head(false),

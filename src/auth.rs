@@ -6,17 +6,21 @@
 //!
 //! | mode | credential travels in | checked against |
 //! | --- | --- | --- |
-//! | `query-token` | `?token=` only | one secret's digest |
-//! | `bearer` | `Authorization: Bearer`, or the subprotocol form | one secret's digest |
+//! | `query-token` | `?token=` only | one secret, held as a [`HeldSecret`] (a length-hiding constant-time comparison) |
+//! | `bearer` | `Authorization: Bearer`, or the subprotocol form | one secret like `query-token`, or only its SHA-256 ([`Digest`]) |
 //! | `jwt` | `Authorization: Bearer`, or the subprotocol form | HS256 signature, `exp`, `nbf`, `iat`, `iss`, `aud` |
+//! | `store` | `?token=`, `Authorization: Bearer` or the subprotocol form (exactly one) | the store's SHA-256 digests, by hash lookup; status, expiry and scopes |
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::bearer;
+use crate::date;
 use crate::jwt::{self, JwtError};
 use crate::outcome::Reason;
 use crate::request::Common;
+use crate::store::{Status, StoreView};
 use crate::token::{self, Credential, Digest, HeldSecret, Presented, Secret, TokenError};
 
 /// How a listener authenticates requests.
@@ -28,6 +32,8 @@ pub enum Mode {
     Bearer,
     /// HS256-signed JWTs, presented like `Bearer`.
     Jwt,
+    /// Managed tokens from the token store, presented in the query or as `Bearer`.
+    Store,
 }
 
 impl Mode {
@@ -37,12 +43,13 @@ impl Mode {
             Mode::QueryToken => "query-token",
             Mode::Bearer => "bearer",
             Mode::Jwt => "jwt",
+            Mode::Store => "store",
         }
     }
 
-    /// Whether credentials travel in headers (and errors follow RFC 6750).
+    /// Whether credentials may travel in headers (and errors follow RFC 6750).
     pub fn uses_headers(self) -> bool {
-        matches!(self, Mode::Bearer | Mode::Jwt)
+        matches!(self, Mode::Bearer | Mode::Jwt | Mode::Store)
     }
 }
 
@@ -65,6 +72,10 @@ impl Grants {
     pub const EXEC: Grants = Grants(4);
     /// All scopes: what a single shared secret grants.
     pub const ALL: Grants = Grants(7);
+    /// No scope at all.
+    pub const NONE: Grants = Grants(0);
+    /// Read and write, not exec: what a paired browser gets by default.
+    pub const READ_WRITE: Grants = Grants(3);
 
     /// Whether every scope in `other` is held.
     pub fn contains(self, other: Grants) -> bool {
@@ -91,11 +102,15 @@ impl Grants {
 
     /// The scope names held, in the order read, write, exec.
     pub fn names(self) -> Vec<&'static str> {
-        [(Grants::READ, "read"), (Grants::WRITE, "write"), (Grants::EXEC, "exec")]
-            .into_iter()
-            .filter(|(g, _)| self.contains(*g))
-            .map(|(_, n)| n)
-            .collect()
+        [
+            (Grants::READ, "read"),
+            (Grants::WRITE, "write"),
+            (Grants::EXEC, "exec"),
+        ]
+        .into_iter()
+        .filter(|(g, _)| self.contains(*g))
+        .map(|(_, n)| n)
+        .collect()
     }
 }
 
@@ -120,6 +135,16 @@ impl fmt::Display for Grants {
     }
 }
 
+/// The managed token a connection was accepted with: what logs and programs may know
+/// of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRef {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+}
+
 /// What an accepted request is given.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Grant {
@@ -131,6 +156,8 @@ pub struct Grant {
     pub subject: Option<String>,
     /// When the credential stops being valid; the session is closed then.
     pub expires: Option<SystemTime>,
+    /// The managed token, in `store` mode.
+    pub token: Option<TokenRef>,
 }
 
 impl Grant {
@@ -140,6 +167,7 @@ impl Grant {
             grants: Grants::ALL,
             subject: None,
             expires: None,
+            token: None,
         }
     }
 }
@@ -160,6 +188,8 @@ enum Verifier {
     Digest(Digest),
     /// A JWT key and the claims rules.
     Jwt { key: Secret, rules: jwt::Rules },
+    /// The token store.
+    Store(Arc<StoreView>),
 }
 
 impl Verifier {
@@ -226,6 +256,16 @@ impl Authority {
         }
     }
 
+    /// Managed tokens from the token store, presented as `?token=`, `Bearer` or the
+    /// subprotocol form: exactly one.
+    pub fn store(view: Arc<StoreView>, enforce: bool) -> Authority {
+        Authority {
+            mode: Mode::Store,
+            verifier: Verifier::Store(view),
+            enforce,
+        }
+    }
+
     /// The mode.
     pub fn mode(&self) -> Mode {
         self.mode
@@ -249,6 +289,22 @@ impl Authority {
                 Ok(None) => Presented::Missing,
                 Err(_) => return Decision::Reject(Reason::MalformedCredential),
             },
+            Mode::Store => {
+                let query = match token::from_query(request.query.as_bytes()) {
+                    Ok(presented) => presented,
+                    Err(_) => return Decision::Reject(Reason::MalformedRequest),
+                };
+                let header = match bearer::credential(request.headers) {
+                    Ok(header) => header,
+                    Err(_) => return Decision::Reject(Reason::MalformedCredential),
+                };
+                match (query, header) {
+                    (Presented::Missing, Some(credential)) => Presented::One(credential),
+                    (query, None) => query,
+                    // Two places, two credentials: which one counts is never guessed.
+                    (_, Some(_)) => return Decision::Reject(Reason::MalformedCredential),
+                }
+            }
         };
         if !self.enforce {
             return Decision::Accept(Grant::full(Reason::TokenCheckDisabled));
@@ -262,12 +318,35 @@ impl Authority {
             Verifier::Secret(held) => held.matches(&credential),
             Verifier::Digest(digest) => credential.digest().matches(digest),
             Verifier::Jwt { key, rules } => return jwt_decision(&credential, key, rules, now),
+            Verifier::Store(view) => return store_decision(&credential, view, now),
         };
         if matches {
             Decision::Accept(Grant::full(Reason::ValidToken))
         } else {
             Decision::Reject(Reason::InvalidToken)
         }
+    }
+}
+
+fn store_decision(credential: &Credential<'_>, view: &StoreView, now: SystemTime) -> Decision {
+    let now = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let store = view.current();
+    let Some(entry) = store.lookup(&credential.digest()) else {
+        return Decision::Reject(Reason::InvalidToken);
+    };
+    match entry.status(now) {
+        Status::Revoked => Decision::Reject(Reason::RevokedToken),
+        Status::Expired => Decision::Reject(Reason::ExpiredToken),
+        Status::Active => Decision::Accept(Grant {
+            reason: Reason::ValidToken,
+            grants: entry.scopes,
+            subject: None,
+            expires: entry.expires.and_then(date::system_time),
+            token: Some(TokenRef {
+                id: entry.id.clone(),
+                name: entry.name.clone(),
+            }),
+        }),
     }
 }
 
@@ -293,6 +372,7 @@ fn jwt_decision(
             expires: Duration::try_from_secs_f64(claims.expires)
                 .ok()
                 .and_then(|d| UNIX_EPOCH.checked_add(d)),
+            token: None,
         }),
         Err(e) => Decision::Reject(match e {
             JwtError::Malformed => Reason::MalformedToken,
@@ -457,6 +537,7 @@ mod tests {
                 grants: Grants::ALL,
                 subject: Some("alice".into()),
                 expires: Some(UNIX_EPOCH + Duration::from_secs(1_800_000_100)),
+                token: None,
             })
         );
         let later = now + Duration::from_secs(100);
@@ -472,10 +553,96 @@ mod tests {
     }
 
     #[test]
+    fn store_mode() {
+        use crate::store::{Entry, Store};
+        let now = 1_800_000_000u64;
+        let entry = |id: &str, token: &str, scopes, expires, revoked| Entry {
+            id: id.into(),
+            digest: Secret::new(token).digest(),
+            scopes,
+            created: now - 100,
+            expires,
+            revoked,
+            name: format!("name-{id}"),
+        };
+        let view = Arc::new(StoreView::new(Store::new(vec![
+            entry(
+                "0000000a",
+                "active-token-0000",
+                Grants::READ,
+                Some(now + 50),
+                None,
+            ),
+            entry(
+                "0000000b",
+                "revoked-token-000",
+                Grants::ALL,
+                None,
+                Some(now - 1),
+            ),
+            entry(
+                "0000000c",
+                "expired-token-000",
+                Grants::ALL,
+                Some(now),
+                None,
+            ),
+        ])));
+        let auth = Authority::store(view, true);
+        let at = UNIX_EPOCH + Duration::from_secs(now);
+        let run = |target: &str, headers: &[Header<'_>]| auth.decide(&common(target, headers), at);
+        match run("/?token=active-token-0000", &[]) {
+            Decision::Accept(grant) => {
+                assert_eq!(grant.grants, Grants::READ);
+                assert_eq!(
+                    grant.token.as_ref().map(|t| t.id.as_str()),
+                    Some("0000000a")
+                );
+                assert_eq!(
+                    grant.expires,
+                    Some(UNIX_EPOCH + Duration::from_secs(now + 50))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            run("/", &[h("Authorization", "Bearer active-token-0000")]),
+            Decision::Accept(_)
+        ));
+        assert_eq!(
+            run("/?token=nope-nope-nope-nope", &[]),
+            Decision::Reject(Reason::InvalidToken)
+        );
+        assert_eq!(
+            run("/?token=revoked-token-000", &[]),
+            Decision::Reject(Reason::RevokedToken)
+        );
+        assert_eq!(
+            run("/?token=expired-token-000", &[]),
+            Decision::Reject(Reason::ExpiredToken)
+        );
+        assert_eq!(run("/", &[]), Decision::Reject(Reason::MissingToken));
+        assert_eq!(
+            run(
+                "/?token=active-token-0000",
+                &[h("Authorization", "Bearer active-token-0000")]
+            ),
+            Decision::Reject(Reason::MalformedCredential)
+        );
+        assert_eq!(
+            run("/?token=a&token=b", &[]),
+            Decision::Reject(Reason::DuplicateToken)
+        );
+    }
+
+    #[test]
     fn grants_parse() {
         assert_eq!(Grants::parse("read,write,exec"), Some(Grants::ALL));
         assert_eq!(Grants::parse("exec,read"), Grants::parse("read,exec"));
-        assert_eq!(Grants::parse("read").map(|g| g.to_string()).as_deref(), Some("read"));
+        assert_eq!(
+            Grants::parse("read").map(|g| g.to_string()).as_deref(),
+            Some("read")
+        );
         for bad in ["", "read,", "admin", "read,read", "Read", "read write"] {
             assert_eq!(Grants::parse(bad), None, "{bad}");
         }

@@ -8,7 +8,13 @@
 //! - For browsers, which cannot set `Authorization` on a WebSocket: an entry
 //!   `wsgate.bearer.<token as base64url without padding>` in `Sec-WebSocket-Protocol`
 //!   (subprotocol values must be HTTP tokens, and base64url is one), offered next to
-//!   the application's real subprotocols. That entry is never echoed back.
+//!   the application's real subprotocols. That entry is never echoed back. The prefix
+//!   is matched without regard to case, so no spelling of it reaches a backend.
+//!
+//! Browsers fail a connection whose 101 selects none of the subprotocols they
+//! offered, so the 101 selects one: the first entry of the client's offer that the
+//! backend speaks (`--protocol`), or the marker `wsgate`, which a client offers when
+//! its application has no subprotocol of its own. See [`select`].
 //!
 //! A request carrying both forms, two `Authorization` headers, two wsgate entries, a
 //! `Bearer` scheme without exactly one token, or an entry that is not base64url is
@@ -20,6 +26,25 @@ use crate::token::{Credential, Secret};
 
 /// The prefix of the subprotocol entry that carries a credential.
 pub const SUBPROTOCOL_PREFIX: &str = "wsgate.bearer.";
+
+/// A subprotocol that carries nothing: offered next to a credential entry by a client
+/// whose application has no subprotocol, so that the 101 has one to select.
+pub const MARKER: &str = "wsgate";
+
+/// Whether a `Sec-WebSocket-Protocol` entry is a credential entry.
+pub fn is_credential_entry(entry: &[u8]) -> bool {
+    let prefix = SUBPROTOCOL_PREFIX.as_bytes();
+    entry.len() >= prefix.len() && entry[..prefix.len()].eq_ignore_ascii_case(prefix)
+}
+
+/// Offered `Sec-WebSocket-Protocol` entries, in the client's order: comma-separated
+/// across every such header, trimmed, empty ones skipped.
+fn entries<'a>(values: impl Iterator<Item = &'a [u8]>) -> impl Iterator<Item = &'a [u8]> {
+    values
+        .flat_map(|v| v.split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|e| !e.is_empty())
+}
 
 /// A credential header that cannot be read one single way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,18 +77,13 @@ pub fn parse_subprotocols<'a>(
     values: impl Iterator<Item = &'a [u8]>,
 ) -> Result<Option<Vec<u8>>, Malformed> {
     let mut found = None;
-    for value in values {
-        for entry in value.split(|&b| b == b',') {
-            let entry = entry.trim_ascii();
-            let Some(encoded) = entry.strip_prefix(SUBPROTOCOL_PREFIX.as_bytes()) else {
-                continue;
-            };
-            let token = data_encoding::BASE64URL_NOPAD
-                .decode(encoded)
-                .map_err(|_| Malformed)?;
-            if token.is_empty() || found.replace(token).is_some() {
-                return Err(Malformed);
-            }
+    for entry in entries(values).filter(|e| is_credential_entry(e)) {
+        let encoded = &entry[SUBPROTOCOL_PREFIX.len()..];
+        let token = data_encoding::BASE64URL_NOPAD
+            .decode(encoded)
+            .map_err(|_| Malformed)?;
+        if token.is_empty() || found.replace(token).is_some() {
+            return Err(Malformed);
         }
     }
     Ok(found)
@@ -101,17 +121,43 @@ pub fn credential<'a>(headers: &[Header<'a>]) -> Result<Option<Credential<'a>>, 
 /// A `Sec-WebSocket-Protocol` value without wsgate's entries: what a backend may see.
 pub fn without_credential(value: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(value.len());
-    for entry in value.split(|&b| b == b',') {
-        let entry = entry.trim_ascii();
-        if entry.is_empty() || entry.starts_with(SUBPROTOCOL_PREFIX.as_bytes()) {
-            continue;
-        }
+    for entry in entries(std::iter::once(value)).filter(|e| !is_credential_entry(e)) {
         if !out.is_empty() {
             out.extend_from_slice(b", ");
         }
         out.extend_from_slice(entry);
     }
     out
+}
+
+/// The subprotocol the 101 selects: the first entry of the client's offer, across
+/// every `Sec-WebSocket-Protocol` header, that is one of `spoken` or the [`MARKER`].
+/// Credential entries are never selected, and what is returned is always one of
+/// wsgate's own strings, never the client's bytes.
+pub fn select<'s>(headers: &[Header<'_>], spoken: &'s [String]) -> Option<&'s str> {
+    let offered = headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("sec-websocket-protocol"))
+        .map(|h| h.value);
+    entries(offered).find_map(|entry| {
+        if entry == MARKER.as_bytes() {
+            return Some(MARKER);
+        }
+        spoken
+            .iter()
+            .find(|p| p.as_bytes() == entry)
+            .map(String::as_str)
+    })
+}
+
+/// Checks a `--protocol` name: an HTTP token (RFC 7230 §3.2.6), not a credential
+/// entry.
+pub fn valid_protocol_name(name: &str) -> bool {
+    !name.is_empty()
+        && !is_credential_entry(name.as_bytes())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// The subprotocol entry a browser offers for `token`.
@@ -226,5 +272,58 @@ mod tests {
             b"chat, v2"
         );
         assert_eq!(without_credential(b"wsgate.bearer.dG9r"), b"");
+        assert_eq!(without_credential(b"WSGATE.Bearer.dG9r,,x"), b"x");
+    }
+
+    #[test]
+    fn any_case_of_the_prefix_is_a_credential() {
+        let parse = |vs: &[&[u8]]| parse_subprotocols(vs.iter().copied());
+        assert_eq!(parse(&[b"WSGATE.BEARER.dG9r"]), Ok(Some(b"tok".to_vec())));
+        assert_eq!(
+            parse(&[b"wsgate.bearer.dG9r, Wsgate.Bearer.dG9r"]),
+            Err(Malformed)
+        );
+    }
+
+    #[test]
+    fn selection() {
+        let spoken = vec!["chat".to_owned(), "v2.json".to_owned()];
+        let pick = |values: &[&'static [u8]], spoken: &'static [String]| {
+            let hs: Vec<Header<'static>> = values
+                .iter()
+                .map(|v| h("Sec-WebSocket-Protocol", v))
+                .collect();
+            select(&hs, spoken)
+        };
+        let spoken: &'static [String] = Box::leak(spoken.into_boxed_slice());
+        assert_eq!(pick(&[b"chat, wsgate.bearer.dG9r"], spoken), Some("chat"));
+        // The client's order decides.
+        assert_eq!(pick(&[b"v2.json", b"chat"], spoken), Some("v2.json"));
+        assert_eq!(
+            pick(&[b"wsgate.bearer.dG9r, wsgate"], spoken),
+            Some("wsgate")
+        );
+        assert_eq!(pick(&[b"wsgate, chat"], spoken), Some("wsgate"));
+        assert_eq!(pick(&[b"wsgate.bearer.dG9r"], spoken), None);
+        assert_eq!(pick(&[b"superchat, Chat"], spoken), None);
+        assert_eq!(pick(&[b"chat"], &[]), None);
+        assert_eq!(pick(&[], spoken), None);
+    }
+
+    #[test]
+    fn protocol_names() {
+        assert!(valid_protocol_name("chat"));
+        assert!(valid_protocol_name("v2.json.example.com"));
+        for bad in [
+            "",
+            "a b",
+            "a,b",
+            "a\"b",
+            "wsgate.bearer.x",
+            "WSGATE.BEARER.",
+            "é",
+        ] {
+            assert!(!valid_protocol_name(bad), "{bad:?}");
+        }
     }
 }

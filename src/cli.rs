@@ -6,7 +6,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use crate::auth::Mode;
+use crate::auth::{Grants, Mode};
+use crate::date;
 use crate::jwt;
 use crate::log::Format;
 use crate::policy::Policy;
@@ -36,6 +37,11 @@ Usage:
   wsgate [OPTIONS] -- COMMAND [ARGS...]    gate a program: one process per connection,
                                            messages over its stdin/stdout
   wsgate list                              print the connect URLs of your running instances
+  wsgate pair                              print the pairing code of a running instance
+  wsgate token create [--name NAME] [--scope read,write,exec] [--expires 90d|12h|never]
+  wsgate token list [--json]               the store's tokens (never a secret)
+  wsgate token revoke ID|NAME              open sessions of the token close within a second
+  wsgate token prune                       remove expired and revoked tokens
 
 Options:
   --listen ADDR            IPv4 or [IPv6] address with port; port 0 picks a free one
@@ -51,6 +57,8 @@ Options:
                              bearer       Authorization: Bearer TOKEN, or (browsers) the
                                           subprotocol wsgate.bearer.<base64url(TOKEN)>
                              jwt          an HS256 JWT, sent like bearer
+                             store        a token from 'wsgate token create', in ?token=
+                                          or sent like bearer; scopes and expiry apply
   --auth-token-sha256 HEX  bearer: the token's SHA-256 (64 hex digits) instead of the
                            token; the daemon then never holds the token itself
   --jwt-secret-file PATH   jwt: the HMAC key (at least 32 bytes; a trailing newline is
@@ -59,12 +67,20 @@ Options:
   --jwt-audience AUD       jwt: require this aud entry (without it, tokens with aud are
                            refused)
   --jwt-leeway SECONDS     jwt: allowed clock skew on exp/nbf/iat (default 30, max 3600)
+  --pairing                store: show a 6-digit code that a browser exchanges for a token
+                           at /_wsgate/pair
+  --pair-scopes SCOPES     store: scopes of paired tokens (default read,write)
+  --pair-expires DURATION  store: lifetime of paired tokens (default 30d)
+  --pair-code-ttl DURATION store: lifetime of a pairing code (default 5m, at most 1h)
   --no-token-check         accept connections with or without a credential (loopback
                            only; the mode stays, the check goes)
   --allow-origin ORIGIN    also accept pages from ORIGIN (scheme://host[:port], 'null' or
                            '*'); repeatable. Loopback origins are always accepted.
   --allow-host HOST        also answer to Host HOST (any port); repeatable. Loopback names
                            are always accepted.
+  --protocol NAME[,NAME]   subprotocols the backend speaks; the 101 selects the first the
+                           client offers (the marker 'wsgate' is always spoken);
+                           repeatable
   --max-connections N      open connections at most (default 1024); more get 503
   --max-message-size N     largest message in bytes (default 1048576); larger closes 1009
   --binary                 program backend: raw bytes both ways instead of lines
@@ -74,6 +90,8 @@ Options:
 
 Environment:
   WSGATE_AUTH_TOKEN        the token (instead of --auth-token-file / --auth-token)
+  WSGATE_CONFIG_DIR        where the token store is (default $XDG_CONFIG_HOME/wsgate, else
+                           ~/.config/wsgate)
   WSGATE_RUNTIME_DIR       where runtime files go (default $XDG_RUNTIME_DIR/wsgate, else
                            ${TMPDIR:-/tmp}/wsgate-$UID)
 ";
@@ -85,10 +103,53 @@ pub enum Command {
     Serve(Box<Config>),
     /// `wsgate list`.
     List,
+    /// `wsgate pair`.
+    Pair,
+    /// `wsgate token …`.
+    Token(TokenCommand),
     /// `--help`.
     Help,
     /// `--version`.
     Version,
+}
+
+/// `wsgate token …`: managing the token store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenCommand {
+    /// `create [--name NAME] [--scope SCOPES] [--expires DURATION]`.
+    Create {
+        /// The name; the id when not given.
+        name: Option<String>,
+        /// The scopes.
+        scopes: Grants,
+        /// Seconds until expiry; `None` for never.
+        expires: Option<u64>,
+    },
+    /// `list [--json]`.
+    List {
+        /// JSON instead of a table.
+        json: bool,
+    },
+    /// `revoke ID|NAME`.
+    Revoke(String),
+    /// `prune`.
+    Prune,
+}
+
+/// Default `--expires` of `wsgate token create`: 90 days.
+pub const DEFAULT_TOKEN_EXPIRES: u64 = 90 * 86_400;
+/// Default `--pair-expires`: 30 days.
+pub const DEFAULT_PAIR_EXPIRES: u64 = 30 * 86_400;
+
+/// What `--pairing` sets up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PairingConfig {
+    /// Scopes of a paired token (`--pair-scopes`).
+    pub scopes: Grants,
+    /// Lifetime of a paired token (`--pair-expires`); `None` for never.
+    pub expires: Option<u64>,
+    /// How long a code lives (`--pair-code-ttl`).
+    pub code_lifetime: std::time::Duration,
 }
 
 /// What each connection is relayed to.
@@ -139,6 +200,11 @@ pub enum Auth {
         /// `--jwt-issuer`, `--jwt-audience`, `--jwt-leeway`.
         rules: jwt::Rules,
     },
+    /// `store`: the managed tokens of the token store.
+    Store {
+        /// `--pairing` and its options.
+        pairing: Option<PairingConfig>,
+    },
 }
 
 impl Auth {
@@ -147,6 +213,7 @@ impl Auth {
         match self {
             Auth::Secret { mode, .. } => *mode,
             Auth::Jwt { .. } => Mode::Jwt,
+            Auth::Store { .. } => Mode::Store,
         }
     }
 }
@@ -162,6 +229,8 @@ pub struct Config {
     pub token_check: bool,
     /// Host and Origin rules, including what the listen address implies.
     pub policy: Policy,
+    /// `--protocol`: the subprotocols the backend speaks.
+    pub protocols: Vec<String>,
     /// `--max-connections`.
     pub max_connections: usize,
     /// `--max-message-size`.
@@ -199,8 +268,13 @@ pub fn parse(args: Vec<OsString>, env_token: Option<OsString>) -> Result<Command
     let mut jwt_issuer: Option<String> = None;
     let mut jwt_audience: Option<String> = None;
     let mut jwt_leeway: Option<u64> = None;
+    let mut pairing = false;
+    let mut pair_scopes: Option<Grants> = None;
+    let mut pair_expires: Option<Option<u64>> = None;
+    let mut pair_code_ttl: Option<u64> = None;
     let mut token_check = true;
     let mut allow_origins: Vec<String> = Vec::new();
+    let mut protocols: Vec<String> = Vec::new();
     let mut allow_hosts: Vec<String> = Vec::new();
     let mut max_connections: Option<usize> = None;
     let mut max_message_size: Option<usize> = None;
@@ -218,11 +292,15 @@ pub fn parse(args: Vec<OsString>, env_token: Option<OsString>) -> Result<Command
         let arg = arg
             .into_string()
             .map_err(|_| usage("an argument before '--' is not valid UTF-8"))?;
-        if first && arg == "list" {
+        if first && (arg == "list" || arg == "pair") {
             return match args.next() {
-                None => Ok(Command::List),
-                Some(extra) => Err(usage(format!("'list' takes no arguments, got {extra:?}"))),
+                None if arg == "list" => Ok(Command::List),
+                None => Ok(Command::Pair),
+                Some(_) => Err(usage(format!("'{arg}' takes no arguments"))),
             };
+        }
+        if first && arg == "token" {
+            return parse_token(args.collect()).map(Command::Token);
         }
         first = false;
         let (name, inline) = match arg.split_once('=') {
@@ -280,9 +358,10 @@ pub fn parse(args: Vec<OsString>, env_token: Option<OsString>) -> Result<Command
                     "query-token" => Mode::QueryToken,
                     "bearer" => Mode::Bearer,
                     "jwt" => Mode::Jwt,
+                    "store" => Mode::Store,
                     other => {
                         return Err(usage(format!(
-                            "--auth must be query-token, bearer or jwt, not {other:?}"
+                            "--auth must be query-token, bearer, jwt or store, not {other:?}"
                         )));
                     }
                 };
@@ -311,8 +390,50 @@ pub fn parse(args: Vec<OsString>, env_token: Option<OsString>) -> Result<Command
                 let n = number(&name, &value("SECONDS")?, 0, MAX_JWT_LEEWAY as usize)?;
                 once(&name, jwt_leeway.replace(n as u64).is_some())?;
             }
+            "--pairing" => flag(&mut pairing)?,
+            "--pair-scopes" => {
+                let v = value("SCOPES")?;
+                let scopes = Grants::parse(&v).ok_or_else(|| {
+                    usage(format!(
+                        "--pair-scopes must be read, write or exec, comma-separated, not {v:?}"
+                    ))
+                })?;
+                once(&name, pair_scopes.replace(scopes).is_some())?;
+            }
+            "--pair-expires" => {
+                let v = value("DURATION")?;
+                let d =
+                    date::parse_duration(&v).map_err(|e| usage(format!("--pair-expires {e}")))?;
+                once(&name, pair_expires.replace(d).is_some())?;
+            }
+            "--pair-code-ttl" => {
+                let v = value("DURATION")?;
+                let d = date::parse_duration(&v)
+                    .ok()
+                    .flatten()
+                    .filter(|&d| d <= 3600)
+                    .ok_or_else(|| {
+                        usage(format!(
+                            "--pair-code-ttl must be a duration up to 1h, such as 5m, not {v:?}"
+                        ))
+                    })?;
+                once(&name, pair_code_ttl.replace(d).is_some())?;
+            }
             "--allow-origin" => allow_origins.push(value("ORIGIN")?),
             "--allow-host" => allow_hosts.push(value("HOST")?),
+            "--protocol" => {
+                for name in value("NAME")?.split(',').map(str::trim) {
+                    if !crate::bearer::valid_protocol_name(name) {
+                        return Err(usage(format!(
+                            "--protocol {name:?} is not a subprotocol name (an HTTP token, \
+                             not a wsgate.bearer. entry)"
+                        )));
+                    }
+                    if !protocols.iter().any(|p| p == name) {
+                        protocols.push(name.to_owned());
+                    }
+                }
+            }
             "--max-connections" => {
                 let n = number(&name, &value("N")?, 1, u32::MAX as usize)?;
                 once(&name, max_connections.replace(n).is_some())?;
@@ -385,17 +506,51 @@ pub fn parse(args: Vec<OsString>, env_token: Option<OsString>) -> Result<Command
     if token_digest.is_some() && mode != Mode::Bearer {
         return Err(usage("--auth-token-sha256 needs --auth bearer"));
     }
-    let auth = if mode == Mode::Jwt {
+    if pairing && mode != Mode::Store {
+        return Err(usage("--pairing needs --auth store"));
+    }
+    let pair_flags = [
+        ("--pair-scopes", pair_scopes.is_some()),
+        ("--pair-expires", pair_expires.is_some()),
+        ("--pair-code-ttl", pair_code_ttl.is_some()),
+    ];
+    if !pairing {
+        if let Some((flag, _)) = pair_flags.iter().find(|(_, given)| *given) {
+            return Err(usage(format!("{flag} needs --pairing (with --auth store)")));
+        }
+    }
+    if matches!(mode, Mode::Jwt | Mode::Store) {
         let given = [
             ("--auth-token-file", token_file.is_some()),
             (TOKEN_ENV, env_token.is_some()),
             ("--auth-token", token_flag.is_some()),
         ];
         if let Some((source, _)) = given.iter().find(|(_, given)| *given) {
+            let from = match mode {
+                Mode::Jwt => "its key comes from --jwt-secret-file",
+                _ => "its tokens come from the token store (wsgate token create)",
+            };
+            // Refused rather than ignored: whoever set it believes it is in force.
+            let fix = match *source {
+                TOKEN_ENV => format!("; unset {TOKEN_ENV} to run this mode"),
+                _ => String::new(),
+            };
             return Err(usage(format!(
-                "{source} does not apply to --auth jwt, whose key comes from --jwt-secret-file"
+                "{source} does not apply to --auth {mode}, whose {from}{fix}"
             )));
         }
+    }
+    let auth = if mode == Mode::Store {
+        Auth::Store {
+            pairing: pairing.then(|| PairingConfig {
+                scopes: pair_scopes.unwrap_or(Grants::READ_WRITE),
+                expires: pair_expires.unwrap_or(Some(DEFAULT_PAIR_EXPIRES)),
+                code_lifetime: pair_code_ttl
+                    .map(std::time::Duration::from_secs)
+                    .unwrap_or(crate::pairing::CODE_LIFETIME),
+            }),
+        }
+    } else if mode == Mode::Jwt {
         Auth::Jwt {
             key_file: jwt_key.ok_or_else(|| usage("--auth jwt needs --jwt-secret-file PATH"))?,
             rules: jwt::Rules {
@@ -451,6 +606,7 @@ pub fn parse(args: Vec<OsString>, env_token: Option<OsString>) -> Result<Command
         auth,
         token_check,
         policy,
+        protocols,
         max_connections: max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
         max_message_size: max_message_size.unwrap_or(DEFAULT_MAX_MESSAGE_SIZE),
         log_format: log_format.unwrap_or(Format::Text),
@@ -509,6 +665,86 @@ fn parse_digest(hex: &str) -> Result<Digest, UsageError> {
         ));
     }
     Ok(Digest::from_bytes(bytes))
+}
+
+/// `wsgate token` and what follows it.
+fn parse_token(args: Vec<OsString>) -> Result<TokenCommand, UsageError> {
+    let args: Vec<String> = args
+        .into_iter()
+        .map(|a| {
+            a.into_string()
+                .map_err(|_| usage("an argument of 'token' is not valid UTF-8"))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut args = args.into_iter();
+    let what = "'wsgate token' needs create, list, revoke ID|NAME or prune";
+    let sub = args.next().ok_or_else(|| usage(what))?;
+    match sub.as_str() {
+        "create" => {
+            let (mut name, mut scopes, mut expires) = (None, None, None);
+            while let Some(arg) = args.next() {
+                let (flag, inline) = match arg.split_once('=') {
+                    Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+                    _ => (arg.clone(), None),
+                };
+                let mut value = || {
+                    inline
+                        .clone()
+                        .or_else(|| args.next())
+                        .ok_or_else(|| usage(format!("{flag} needs a value")))
+                };
+                match flag.as_str() {
+                    "--name" => {
+                        let v = value()?;
+                        if !crate::store::valid_name(&v) {
+                            return Err(usage(format!(
+                                "--name must be 1 to {} characters without control characters or spaces at either end",
+                                crate::store::MAX_NAME
+                            )));
+                        }
+                        once(&flag, name.replace(v).is_some())?;
+                    }
+                    "--scope" | "--scopes" => {
+                        let v = value()?;
+                        let g = Grants::parse(&v).ok_or_else(|| {
+                            usage(format!(
+                                "--scope must be read, write or exec, comma-separated, not {v:?}"
+                            ))
+                        })?;
+                        once(&flag, scopes.replace(g).is_some())?;
+                    }
+                    "--expires" => {
+                        let v = value()?;
+                        let d = date::parse_duration(&v)
+                            .map_err(|e| usage(format!("--expires {e}")))?;
+                        once(&flag, expires.replace(d).is_some())?;
+                    }
+                    other => {
+                        return Err(usage(format!("unknown option {other} for 'token create'")));
+                    }
+                }
+            }
+            Ok(TokenCommand::Create {
+                name,
+                scopes: scopes.unwrap_or(Grants::ALL),
+                expires: expires.unwrap_or(Some(DEFAULT_TOKEN_EXPIRES)),
+            })
+        }
+        "list" => match args.next().as_deref() {
+            None => Ok(TokenCommand::List { json: false }),
+            Some("--json") if args.next().is_none() => Ok(TokenCommand::List { json: true }),
+            Some(_) => Err(usage("'token list' takes only --json")),
+        },
+        "revoke" => match (args.next(), args.next()) {
+            (Some(who), None) => Ok(TokenCommand::Revoke(who)),
+            _ => Err(usage("'token revoke' takes one ID or NAME")),
+        },
+        "prune" => match args.next() {
+            None => Ok(TokenCommand::Prune),
+            Some(_) => Err(usage("'token prune' takes no arguments")),
+        },
+        _ => Err(usage(what)),
+    }
 }
 
 fn once(name: &str, repeated: bool) -> Result<(), UsageError> {

@@ -31,7 +31,14 @@ pub fn format(secs: u64) -> String {
 /// Reads what [`format`] writes, from 1970 to 9999.
 pub fn parse(text: &str) -> Option<u64> {
     let b = text.as_bytes();
-    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z' {
+    if b.len() != 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'Z'
+    {
         return None;
     }
     let num = |range: std::ops::Range<usize>| -> Option<u64> {
@@ -44,7 +51,14 @@ pub fn parse(text: &str) -> Option<u64> {
     };
     let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if y < 1970 || !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) || hh > 23 || mm > 59 || ss > 59 {
+    if y < 1970
+        || !(1..=12).contains(&m)
+        || d < 1
+        || d > days_in_month(y, m)
+        || hh > 23
+        || mm > 59
+        || ss > 59
+    {
         return None;
     }
     let days = days_from_civil(y as i64, m as u32, d as u32);
@@ -100,7 +114,11 @@ pub fn parse_duration(text: &str) -> Result<Option<u64>, String> {
         _ => 0,
     };
     // The last character is ASCII when `unit` is set, so this is a boundary.
-    let digits = if unit > 0 { &text[..text.len() - 1] } else { "" };
+    let digits = if unit > 0 {
+        &text[..text.len() - 1]
+    } else {
+        ""
+    };
     let n: Option<u64> = (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
         .then(|| digits.parse().ok())
         .flatten();
@@ -118,7 +136,13 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        for secs in [0, 951_782_400, 1_795_391_999, 4_102_444_800, 253_402_300_799] {
+        for secs in [
+            0,
+            951_782_400,
+            1_795_391_999,
+            4_102_444_800,
+            253_402_300_799,
+        ] {
             assert_eq!(parse(&format(secs)), Some(secs), "{}", format(secs));
         }
         assert_eq!(format(1_795_391_999), "2026-11-22T23:59:59Z");
@@ -128,10 +152,20 @@ mod tests {
     #[test]
     fn strict_input() {
         for bad in [
-            "", "2026-11-22", "2026-11-22T23:59:59", "2026-11-22 23:59:59Z", "2026-13-01T00:00:00Z",
-            "2026-02-29T00:00:00Z", "2026-04-31T00:00:00Z", "1969-12-31T23:59:59Z",
-            "2026-11-22T24:00:00Z", "2026-11-22T23:60:00Z", "2026-11-22T23:59:60Z",
-            "+026-11-22T23:59:59Z", "2026-11-22T23:59:59.0Z", "２026-11-22T23:59:59Z",
+            "",
+            "2026-11-22",
+            "2026-11-22T23:59:59",
+            "2026-11-22 23:59:59Z",
+            "2026-13-01T00:00:00Z",
+            "2026-02-29T00:00:00Z",
+            "2026-04-31T00:00:00Z",
+            "1969-12-31T23:59:59Z",
+            "2026-11-22T24:00:00Z",
+            "2026-11-22T23:60:00Z",
+            "2026-11-22T23:59:60Z",
+            "+026-11-22T23:59:59Z",
+            "2026-11-22T23:59:59.0Z",
+            "２026-11-22T23:59:59Z",
         ] {
             assert_eq!(parse(bad), None, "{bad}");
         }
@@ -146,7 +180,20 @@ mod tests {
         assert_eq!(parse_duration("5s"), Ok(Some(5)));
         assert_eq!(parse_duration("2w"), Ok(Some(14 * 86_400)));
         assert_eq!(parse_duration("never"), Ok(None));
-        for bad in ["", "d", "0d", "-1d", "1.5h", "10", "10y", "1 d", "99999999999999999999d", "36501d", "1é", "é"] {
+        for bad in [
+            "",
+            "d",
+            "0d",
+            "-1d",
+            "1.5h",
+            "10",
+            "10y",
+            "1 d",
+            "99999999999999999999d",
+            "36501d",
+            "1é",
+            "é",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }

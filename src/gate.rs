@@ -4,10 +4,10 @@
 
 use std::time::SystemTime;
 
-use crate::auth::{Authority, Decision, Grant};
+use crate::auth::{Authority, Decision, Grant, Grants};
 use crate::outcome::Reason;
 use crate::policy::Policy;
-use crate::request::{self, Request, Route, Upgrade};
+use crate::request::{self, Common, PairRequest, Request, Route, Upgrade};
 
 /// Everything a listener checks before a byte reaches the backend.
 #[derive(Debug)]
@@ -16,6 +16,8 @@ pub struct Gate {
     pub policy: Policy,
     /// The listener's authority mode.
     pub authority: Authority,
+    /// Scopes every upgrade needs (`exec` when the backend is a program).
+    pub required: Grants,
 }
 
 /// What to do with a request.
@@ -25,6 +27,8 @@ pub enum Verdict<'r> {
     Health,
     /// Answer the credential check endpoint with this decision.
     Check(Decision),
+    /// The pairing endpoint.
+    Pair(PairRequest, Common<'r>),
     /// Upgrade and relay to the backend.
     Accept {
         /// The validated upgrade.
@@ -37,6 +41,16 @@ pub enum Verdict<'r> {
 }
 
 impl Gate {
+    /// A decision, refused when it lacks a scope every connection here needs.
+    fn scoped(&self, decision: Decision) -> Decision {
+        match decision {
+            Decision::Accept(grant) if !grant.grants.contains(self.required) => {
+                Decision::Reject(Reason::InsufficientScope)
+            }
+            decision => decision,
+        }
+    }
+
     /// Decides a parsed request at time `now`.
     pub fn decide<'r>(&self, request: &'r Request<'r>, now: SystemTime) -> Verdict<'r> {
         let route = match request::route(request) {
@@ -44,7 +58,7 @@ impl Gate {
             Err(reason) => return Verdict::Reject(reason),
         };
         let common = match &route {
-            Route::Health(common) | Route::Check(common) => common,
+            Route::Health(common) | Route::Check(common) | Route::Pair(common, _) => common,
             Route::Upgrade(upgrade) => &upgrade.common,
         };
         if let Err(reason) = self.policy.check(common.host, common.origin) {
@@ -52,11 +66,16 @@ impl Gate {
         }
         match route {
             Route::Health(_) => Verdict::Health,
-            Route::Check(common) => Verdict::Check(self.authority.decide(&common, now)),
-            Route::Upgrade(upgrade) => match self.authority.decide(&upgrade.common, now) {
-                Decision::Accept(grant) => Verdict::Accept { upgrade, grant },
-                Decision::Reject(reason) => Verdict::Reject(reason),
-            },
+            Route::Check(common) => {
+                Verdict::Check(self.scoped(self.authority.decide(&common, now)))
+            }
+            Route::Pair(common, request) => Verdict::Pair(request, common),
+            Route::Upgrade(upgrade) => {
+                match self.scoped(self.authority.decide(&upgrade.common, now)) {
+                    Decision::Accept(grant) => Verdict::Accept { upgrade, grant },
+                    Decision::Reject(reason) => Verdict::Reject(reason),
+                }
+            }
         }
     }
 }
@@ -71,13 +90,14 @@ mod tests {
         let gate = Gate {
             policy: Policy::default(),
             authority: Authority::query_token(&Secret::new("0123456789abcdef"), true).unwrap(),
+            required: Grants::NONE,
         };
         let mut storage = header_storage();
         let Ok(Head::Complete { request, .. }) = parse(head.as_bytes(), &mut storage) else {
             return Err(Reason::MalformedRequest);
         };
         match gate.decide(&request, SystemTime::now()) {
-            Verdict::Health => Ok(Reason::Served),
+            Verdict::Health | Verdict::Pair(..) => Ok(Reason::Served),
             Verdict::Check(Decision::Accept(grant)) => Ok(grant.reason),
             Verdict::Check(Decision::Reject(reason)) => Err(reason),
             Verdict::Accept { grant, .. } => Ok(grant.reason),
@@ -151,5 +171,30 @@ mod tests {
             check("/_wsgate/auth/check", "evil.example"),
             Err(Reason::HostDenied)
         );
+    }
+
+    #[test]
+    fn required_scopes() {
+        let gate = Gate {
+            policy: Policy::default(),
+            authority: Authority::query_token(&Secret::new("0123456789abcdef"), true).unwrap(),
+            required: Grants::EXEC,
+        };
+        let grant = |grants| {
+            Decision::Accept(Grant {
+                reason: Reason::ValidToken,
+                grants,
+                subject: None,
+                expires: None,
+                token: None,
+            })
+        };
+        assert_eq!(gate.scoped(grant(Grants::ALL)), grant(Grants::ALL));
+        assert_eq!(
+            gate.scoped(grant(Grants::READ_WRITE)),
+            Decision::Reject(Reason::InsufficientScope)
+        );
+        let rejected = Decision::Reject(Reason::MissingToken);
+        assert_eq!(gate.scoped(rejected.clone()), rejected);
     }
 }

@@ -23,7 +23,9 @@
 //!    `wrong-audience`.
 //!
 //! Nothing is read from the payload before the signature is known to be good. A JSON
-//! object with a repeated claim or header parameter is malformed.
+//! object with a repeated member (claim or header parameter, known or not) is
+//! malformed, and so is a registered claim or `crit` whose value is `null`: present
+//! means present.
 
 use hmac::{KeyInit as _, Mac as _};
 use serde::Deserialize;
@@ -143,18 +145,65 @@ pub fn encode(header: &[u8], payload: &[u8], key: &[u8]) -> String {
 #[derive(Deserialize)]
 struct Header {
     alg: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     crit: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]
 struct Payload {
+    #[serde(default, deserialize_with = "present")]
     exp: Option<f64>,
+    #[serde(default, deserialize_with = "present")]
     nbf: Option<f64>,
+    #[serde(default, deserialize_with = "present")]
     iat: Option<f64>,
+    #[serde(default, deserialize_with = "present")]
     iss: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     sub: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     aud: Option<Audience>,
+}
+
+/// A member that is there, whatever its value: `null` is a value of the wrong type
+/// for every claim, not an absent claim (and an `IgnoredAny`, like `crit`, takes it).
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+/// A JSON object whose member names are all different.
+struct UniqueMembers;
+
+impl<'de> Deserialize<'de> for UniqueMembers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = UniqueMembers;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object without repeated members")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<UniqueMembers, A::Error> {
+                let mut seen = std::collections::HashSet::new();
+                while let Some(name) = map.next_key::<String>()? {
+                    if !seen.insert(name) {
+                        return Err(serde::de::Error::custom("repeated member"));
+                    }
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+                Ok(UniqueMembers)
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
 }
 
 #[derive(Deserialize)]
@@ -177,6 +226,7 @@ impl Audience {
 /// the members we skip, which the parser alone would not check.
 fn parse_json<'a, T: Deserialize<'a>>(text: &'a [u8]) -> Result<T, JwtError> {
     let text = std::str::from_utf8(text).map_err(|_| JwtError::Malformed)?;
+    serde_json::from_str::<UniqueMembers>(text).map_err(|_| JwtError::Malformed)?;
     serde_json::from_str(text).map_err(|_| JwtError::Malformed)
 }
 
@@ -336,6 +386,34 @@ mod tests {
             (r#"{"typ":"JWT"}"#, claims(""), Malformed),
             (r#"{"alg":"HS256","crit":["exp"]}"#, claims(""), Malformed),
             (r#"{"alg":"HS256","alg":"none"}"#, claims(""), Malformed),
+            // Present means present: null is not absence.
+            (r#"{"alg":"HS256","crit":null}"#, claims(""), Malformed),
+            (HS256, claims(r#","nbf":null"#), Malformed),
+            (HS256, claims(r#","iat":null"#), Malformed),
+            (HS256, claims(r#","sub":null"#), Malformed),
+            (
+                HS256,
+                r#"{"iss":null,"aud":"wsgate","exp":1800000100}"#.into(),
+                Malformed,
+            ),
+            (
+                HS256,
+                r#"{"iss":"issuer.example","aud":null,"exp":1800000100}"#.into(),
+                Malformed,
+            ),
+            (
+                HS256,
+                r#"{"iss":"issuer.example","aud":"wsgate","exp":null}"#.into(),
+                Malformed,
+            ),
+            // A repeated member is malformed even when wsgate does not read it.
+            (
+                r#"{"alg":"HS256","typ":"JWT","typ":"JWT"}"#,
+                claims(""),
+                Malformed,
+            ),
+            (HS256, claims(r#","jti":"a","jti":"a""#), Malformed),
+            (HS256, claims(r#","j\u0074i":"a","jti":"b""#), Malformed),
         ];
         for (header, payload, want) in cases {
             assert_eq!(check(header, &payload), Err(want), "{header} {payload}");

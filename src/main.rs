@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use wsgate::cli::{self, Command};
-use wsgate::{VERSION, runtime, server};
+use wsgate::{VERSION, manage, runtime, server};
 
 fn main() -> ExitCode {
     // A panic message could quote data a client sent; say only where it happened.
@@ -37,6 +37,10 @@ fn main() -> ExitCode {
                 println!("{}", instance.url);
             }
         }),
+        Command::Pair => manage::pair(&mut std::io::stdout()),
+        Command::Token(command) => {
+            manage::token(command, &mut std::io::stdout(), &mut std::io::stderr())
+        }
         Command::Serve(config) => server::run(*config),
     };
     match result {

@@ -18,6 +18,20 @@ pub enum Reason {
     DuplicateToken,
     /// A token whose time has passed.
     ExpiredToken,
+    /// A managed token that was revoked.
+    RevokedToken,
+    /// A valid credential without a scope the connection needs (`exec`).
+    InsufficientScope,
+    /// A wrong, used or expired pairing code.
+    InvalidCode,
+    /// Pairing paused after too many wrong codes.
+    RateLimited,
+    /// A request with a body but no `Content-Length`.
+    LengthRequired,
+    /// A request body over the limit.
+    BodyTooLarge,
+    /// The token store could not be written.
+    StoreFailed,
     /// A signed token not valid yet (`nbf`, or `iat` in the future).
     NotYetValid,
     /// A signed token not made with HS256 and this listener's key.
@@ -95,6 +109,13 @@ impl Reason {
             Reason::InvalidToken => "invalid-token",
             Reason::DuplicateToken => "duplicate-token",
             Reason::ExpiredToken => "expired-token",
+            Reason::RevokedToken => "revoked-token",
+            Reason::InsufficientScope => "insufficient-scope",
+            Reason::InvalidCode => "invalid-code",
+            Reason::RateLimited => "rate-limited",
+            Reason::LengthRequired => "length-required",
+            Reason::BodyTooLarge => "body-too-large",
+            Reason::StoreFailed => "store-failed",
             Reason::NotYetValid => "not-yet-valid",
             Reason::InvalidSignature => "invalid-signature",
             Reason::WrongAudience => "wrong-audience",
@@ -126,12 +147,20 @@ impl Reason {
             | Reason::InvalidToken
             | Reason::DuplicateToken
             | Reason::ExpiredToken
+            | Reason::RevokedToken
+            | Reason::InvalidCode
             | Reason::NotYetValid
             | Reason::InvalidSignature
             | Reason::WrongAudience
             | Reason::WrongIssuer
             | Reason::MalformedToken => Status::Unauthorized,
-            Reason::HostDenied | Reason::OriginDenied => Status::Forbidden,
+            Reason::HostDenied | Reason::OriginDenied | Reason::InsufficientScope => {
+                Status::Forbidden
+            }
+            Reason::RateLimited => Status::TooManyRequests,
+            Reason::LengthRequired => Status::LengthRequired,
+            Reason::BodyTooLarge => Status::PayloadTooLarge,
+            Reason::StoreFailed => Status::InternalServerError,
             Reason::NotFound => Status::NotFound,
             Reason::MethodNotAllowed => Status::MethodNotAllowed,
             Reason::HandshakeTimeout => Status::RequestTimeout,
@@ -144,6 +173,12 @@ impl Reason {
 
     /// The short machine-readable code in an error body (`{"error":"…"}`).
     pub fn error_code(self) -> &'static str {
+        match self {
+            Reason::InsufficientScope => return "insufficient_scope",
+            Reason::InvalidCode => return "invalid_code",
+            Reason::RateLimited => return "rate_limited",
+            _ => {}
+        }
         match self.status() {
             Status::BadRequest => "invalid_request",
             Status::Unauthorized => "invalid_token",
@@ -154,6 +189,11 @@ impl Reason {
             Status::UpgradeRequired => "upgrade_required",
             Status::HeaderFieldsTooLarge => "request_header_fields_too_large",
             Status::BadGateway => "backend_failed",
+            Status::InternalServerError => "internal_error",
+            Status::TooManyRequests => "rate_limited",
+            Status::LengthRequired => "length_required",
+            Status::PayloadTooLarge => "payload_too_large",
+            Status::NoContent => "none",
             Status::ServiceUnavailable => "unavailable",
             Status::SwitchingProtocols | Status::Ok => "none",
         }
@@ -173,6 +213,8 @@ pub enum Status {
     SwitchingProtocols,
     /// 200: a reserved endpoint answered.
     Ok,
+    /// 204: a preflight answered.
+    NoContent,
     /// 400
     BadRequest,
     /// 401
@@ -185,10 +227,18 @@ pub enum Status {
     MethodNotAllowed,
     /// 408
     RequestTimeout,
+    /// 411
+    LengthRequired,
+    /// 413
+    PayloadTooLarge,
     /// 426
     UpgradeRequired,
+    /// 429
+    TooManyRequests,
     /// 431
     HeaderFieldsTooLarge,
+    /// 500
+    InternalServerError,
     /// 502
     BadGateway,
     /// 503
@@ -201,14 +251,19 @@ impl Status {
         match self {
             Status::SwitchingProtocols => 101,
             Status::Ok => 200,
+            Status::NoContent => 204,
             Status::BadRequest => 400,
             Status::Unauthorized => 401,
             Status::Forbidden => 403,
             Status::NotFound => 404,
             Status::MethodNotAllowed => 405,
             Status::RequestTimeout => 408,
+            Status::LengthRequired => 411,
+            Status::PayloadTooLarge => 413,
+            Status::TooManyRequests => 429,
             Status::UpgradeRequired => 426,
             Status::HeaderFieldsTooLarge => 431,
+            Status::InternalServerError => 500,
             Status::BadGateway => 502,
             Status::ServiceUnavailable => 503,
         }
@@ -219,14 +274,19 @@ impl Status {
         match self {
             Status::SwitchingProtocols => "Switching Protocols",
             Status::Ok => "OK",
+            Status::NoContent => "No Content",
             Status::BadRequest => "Bad Request",
             Status::Unauthorized => "Unauthorized",
             Status::Forbidden => "Forbidden",
             Status::NotFound => "Not Found",
             Status::MethodNotAllowed => "Method Not Allowed",
             Status::RequestTimeout => "Request Timeout",
+            Status::LengthRequired => "Length Required",
+            Status::PayloadTooLarge => "Content Too Large",
+            Status::TooManyRequests => "Too Many Requests",
             Status::UpgradeRequired => "Upgrade Required",
             Status::HeaderFieldsTooLarge => "Request Header Fields Too Large",
+            Status::InternalServerError => "Internal Server Error",
             Status::BadGateway => "Bad Gateway",
             Status::ServiceUnavailable => "Service Unavailable",
         }

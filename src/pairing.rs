@@ -36,7 +36,9 @@ impl Code {
     const LIMIT: u32 = 4_294_000_000;
 
     /// A uniformly drawn code from a source of random `u32`s.
-    pub fn draw(mut random: impl FnMut() -> Result<u32, getrandom::Error>) -> Result<Code, getrandom::Error> {
+    pub fn draw(
+        mut random: impl FnMut() -> Result<u32, getrandom::Error>,
+    ) -> Result<Code, getrandom::Error> {
         loop {
             let n = random()?;
             if n < Self::LIMIT {
@@ -226,7 +228,10 @@ mod tests {
         let t0 = Instant::now();
         let mut p = Pairing::new(code("123456"), t0, CODE_LIFETIME);
         assert_eq!(p.attempt(b"123456", t0, code("654321")), Attempt::Accepted);
-        assert_eq!(p.attempt(b"123456", t0, code("111111")), Attempt::Refused { rotated: false });
+        assert_eq!(
+            p.attempt(b"123456", t0, code("111111")),
+            Attempt::Refused { rotated: false }
+        );
         assert_eq!(p.code().reveal(), "654321");
         assert_eq!(p.generation, 2);
     }
@@ -237,13 +242,25 @@ mod tests {
         // Long-lived codes, so that only the guesses end them here.
         let mut p = Pairing::new(code("123456"), t0, Duration::from_secs(86_400));
         for _ in 0..4 {
-            assert_eq!(p.attempt(b"000000", t0, code("999999")), Attempt::Refused { rotated: false });
+            assert_eq!(
+                p.attempt(b"000000", t0, code("999999")),
+                Attempt::Refused { rotated: false }
+            );
         }
-        assert_eq!(p.attempt(b"000000", t0, code("222222")), Attempt::Refused { rotated: true });
+        assert_eq!(
+            p.attempt(b"000000", t0, code("222222")),
+            Attempt::Refused { rotated: true }
+        );
         assert_eq!(p.code().reveal(), "222222");
-        assert_eq!(p.attempt(b"222222", t0, code("333333")), Attempt::Paused(COOLDOWN));
+        assert_eq!(
+            p.attempt(b"222222", t0, code("333333")),
+            Attempt::Paused(COOLDOWN)
+        );
         let later = t0 + COOLDOWN;
-        assert_eq!(p.attempt(b"222222", later, code("333333")), Attempt::Accepted);
+        assert_eq!(
+            p.attempt(b"222222", later, code("333333")),
+            Attempt::Accepted
+        );
         // Pauses double, up to a limit.
         let mut now = later;
         let mut pauses = Vec::new();
@@ -268,8 +285,14 @@ mod tests {
         let t0 = Instant::now();
         let mut p = Pairing::new(code("123456"), t0, Duration::from_secs(10));
         let late = t0 + Duration::from_secs(10);
-        assert_eq!(p.attempt(b"123456", late, code("777777")), Attempt::Refused { rotated: true });
-        assert_eq!(p.attempt(b"777777", late, code("888888")), Attempt::Accepted);
+        assert_eq!(
+            p.attempt(b"123456", late, code("777777")),
+            Attempt::Refused { rotated: true }
+        );
+        assert_eq!(
+            p.attempt(b"777777", late, code("888888")),
+            Attempt::Accepted
+        );
         let mut q = Pairing::new(code("123456"), t0, Duration::from_secs(10));
         assert!(!q.refresh(t0 + Duration::from_secs(9), code("000001")));
         assert!(q.refresh(late, code("000001")));
@@ -287,13 +310,32 @@ mod tests {
 
     #[test]
     fn bodies() {
-        assert_eq!(code_from_body(br#"{"code":"123456"}"#), Some(b"123456".to_vec()));
-        assert_eq!(code_from_body(br#" {"code":"000123","x":1} "#), Some(b"000123".to_vec()));
+        assert_eq!(
+            code_from_body(br#"{"code":"123456"}"#),
+            Some(b"123456".to_vec())
+        );
+        assert_eq!(
+            code_from_body(br#" {"code":"000123","x":1} "#),
+            Some(b"000123".to_vec())
+        );
         assert_eq!(code_from_body(br#"{"code":123}"#), Some(b"000123".to_vec()));
         assert_eq!(code_from_body(b"code=123456"), Some(b"123456".to_vec()));
         assert_eq!(code_from_body(b"a=1&code=654321"), Some(b"654321".to_vec()));
-        for bad in [&b""[..], b"{", br#"{"code":null}"#, br#"{"cod":"1"}"#, b"code=%zz", b"\xff", br#"{"code":-1}"#] {
-            assert_eq!(code_from_body(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b""[..],
+            b"{",
+            br#"{"code":null}"#,
+            br#"{"cod":"1"}"#,
+            b"code=%zz",
+            b"\xff",
+            br#"{"code":-1}"#,
+        ] {
+            assert_eq!(
+                code_from_body(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 }

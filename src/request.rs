@@ -37,6 +37,27 @@ pub const HEALTH_PATH: &str = "/_wsgate/healthz";
 /// The credential check endpoint.
 pub const CHECK_PATH: &str = "/_wsgate/auth/check";
 
+/// The pairing endpoint: a page (GET), the code exchange (POST), its CORS preflight
+/// (OPTIONS).
+pub const PAIR_PATH: &str = "/_wsgate/pair";
+
+/// Largest pairing request body, in bytes.
+pub const MAX_PAIR_BODY: usize = 1024;
+
+/// What a request to [`PAIR_PATH`] asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PairRequest {
+    /// `GET`: the pairing page.
+    Page,
+    /// `POST`: exchange the code in a body of `length` bytes for a token.
+    Exchange {
+        /// The body's `Content-Length`.
+        length: usize,
+    },
+    /// `OPTIONS`: a browser's CORS preflight.
+    Preflight,
+}
+
 /// One header field, as it appeared: its name (compare it case-insensitively) and its
 /// value without surrounding whitespace. httparse's own type, so parsing copies
 /// nothing.
@@ -199,6 +220,8 @@ pub enum Route<'r> {
     Health(Common<'r>),
     /// `GET /_wsgate/auth/check`: authenticate without upgrading.
     Check(Common<'r>),
+    /// `/_wsgate/pair`.
+    Pair(Common<'r>, PairRequest),
     /// A WebSocket upgrade of any other path.
     Upgrade(Upgrade<'r>),
 }
@@ -238,7 +261,13 @@ impl Upgrade<'_> {
 /// headers that must appear once, and, for anything but a reserved path, RFC 6455's
 /// upgrade fields.
 pub fn route<'r>(req: &Request<'r>) -> Result<Route<'r>, Reason> {
-    if req.method != "GET" {
+    let pairing = req.target.split('?').next() == Some(PAIR_PATH);
+    let allowed = match req.method {
+        "GET" => true,
+        "POST" | "OPTIONS" => pairing,
+        _ => false,
+    };
+    if !allowed {
         return Err(Reason::MethodNotAllowed);
     }
     if req.minor_version != 1 || !valid_target(req.target) {
@@ -251,8 +280,19 @@ pub fn route<'r>(req: &Request<'r>) -> Result<Route<'r>, Reason> {
     }
     let origin = fields.origin.get()?;
     // A body on an upgrade would be read as WebSocket frames by one side and as a
-    // body by the other.
-    if fields.transfer_encoding || fields.content_length.get()?.is_some_and(|v| v != b"0") {
+    // body by the other. Only the pairing exchange has one, of a stated length.
+    let length = fields.content_length.get()?;
+    if fields.transfer_encoding {
+        return Err(Reason::MalformedRequest);
+    }
+    let exchange = pairing && req.method == "POST";
+    if exchange {
+        let length = length.ok_or(Reason::LengthRequired)?;
+        let length = decimal(length).ok_or(Reason::MalformedRequest)?;
+        if length > MAX_PAIR_BODY {
+            return Err(Reason::BodyTooLarge);
+        }
+    } else if length.is_some_and(|v| v != b"0") {
         return Err(Reason::MalformedRequest);
     }
     let (path, query) = match memchr::memchr(b'?', req.target.as_bytes()) {
@@ -267,9 +307,15 @@ pub fn route<'r>(req: &Request<'r>) -> Result<Route<'r>, Reason> {
         headers: req.headers,
     };
     if path.starts_with(RESERVED_PREFIX) {
-        return match path {
-            HEALTH_PATH => Ok(Route::Health(common)),
-            CHECK_PATH => Ok(Route::Check(common)),
+        return match (path, req.method) {
+            (HEALTH_PATH, _) => Ok(Route::Health(common)),
+            (CHECK_PATH, _) => Ok(Route::Check(common)),
+            (PAIR_PATH, "GET") => Ok(Route::Pair(common, PairRequest::Page)),
+            (PAIR_PATH, "OPTIONS") => Ok(Route::Pair(common, PairRequest::Preflight)),
+            (PAIR_PATH, _) => {
+                let length = length.and_then(decimal).unwrap_or(0);
+                Ok(Route::Pair(common, PairRequest::Exchange { length }))
+            }
             _ => Err(Reason::NotFound),
         };
     }
@@ -284,6 +330,14 @@ pub fn route<'r>(req: &Request<'r>) -> Result<Route<'r>, Reason> {
         return Err(Reason::MalformedRequest);
     }
     Ok(Route::Upgrade(Upgrade { common, key }))
+}
+
+/// A `Content-Length` value: 1 to 6 ASCII digits (anything larger is refused anyway).
+fn decimal(value: &[u8]) -> Option<usize> {
+    if value.is_empty() || value.len() > 6 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(value.iter().fold(0, |n, &d| n * 10 + usize::from(d - b'0')))
 }
 
 /// A header that may appear at most once.
@@ -446,6 +500,9 @@ mod tests {
             Head::Complete { request, .. } => match route(&request)? {
                 Route::Health(_) => Ok("health"),
                 Route::Check(_) => Ok("check"),
+                Route::Pair(_, PairRequest::Page) => Ok("pair-page"),
+                Route::Pair(_, PairRequest::Preflight) => Ok("pair-preflight"),
+                Route::Pair(_, PairRequest::Exchange { .. }) => Ok("pair-exchange"),
                 Route::Upgrade(_) => Ok("upgrade"),
             },
         }
@@ -520,6 +577,16 @@ mod tests {
         health_post: head(&["POST /_wsgate/healthz HTTP/1.1", "Host: localhost"]) => Err(Reason::MethodNotAllowed);
         check: head(&["GET /_wsgate/auth/check HTTP/1.1", "Host: localhost"]) => Ok("check");
         check_post: head(&["POST /_wsgate/auth/check HTTP/1.1", "Host: localhost"]) => Err(Reason::MethodNotAllowed);
+        pair_page: head(&["GET /_wsgate/pair HTTP/1.1", "Host: localhost"]) => Ok("pair-page");
+        pair_preflight: head(&["OPTIONS /_wsgate/pair HTTP/1.1", "Host: localhost"]) => Ok("pair-preflight");
+        pair_exchange: head(&["POST /_wsgate/pair HTTP/1.1", "Host: localhost", "Content-Length: 17"]) => Ok("pair-exchange");
+        pair_without_length: head(&["POST /_wsgate/pair HTTP/1.1", "Host: localhost"]) => Err(Reason::LengthRequired);
+        pair_too_long: head(&["POST /_wsgate/pair HTTP/1.1", "Host: localhost", "Content-Length: 1025"]) => Err(Reason::BodyTooLarge);
+        pair_huge_length: head(&["POST /_wsgate/pair HTTP/1.1", "Host: localhost", "Content-Length: 99999999999"]) => Err(Reason::MalformedRequest);
+        pair_bad_length: head(&["POST /_wsgate/pair HTTP/1.1", "Host: localhost", "Content-Length: 1e3"]) => Err(Reason::MalformedRequest);
+        pair_chunked: head(&["POST /_wsgate/pair HTTP/1.1", "Host: localhost", "Transfer-Encoding: chunked"]) => Err(Reason::MalformedRequest);
+        pair_put: head(&["PUT /_wsgate/pair HTTP/1.1", "Host: localhost"]) => Err(Reason::MethodNotAllowed);
+        post_elsewhere: head(&["POST /_wsgate/pairx HTTP/1.1", "Host: localhost", "Content-Length: 1"]) => Err(Reason::MethodNotAllowed);
         reserved_unknown: upgrade_with("GET /_wsgate/other HTTP/1.1", &[], &[]) => Err(Reason::NotFound);
         reserved_prefix_only_under: upgrade_with("GET /_wsgate HTTP/1.1", &[], &[]) => Ok("upgrade");
     }

@@ -39,13 +39,24 @@ pub fn reject(reason: Reason, mode: Mode) -> Vec<u8> {
 
 /// The answer of `/_wsgate/auth/check`: 200 `{"valid":true}` (with
 /// `"token_required":false` when credentials are not checked), or the rejection's
-/// status with `{"valid":false,"error":…}` and the same headers an upgrade would get.
+/// status with `{"valid":false,"error":…,"reason":…}` and the same headers an upgrade
+/// would get. Without a credential there is no `error`: RFC 6750 §3.1 gives a request
+/// that lacks one no error code, and the challenge header carries none either.
 pub fn check(decision: &Decision, mode: Mode, enforced: bool) -> Vec<u8> {
     match decision {
         Decision::Accept(_) if enforced => answer(Status::Ok, "", "{\"valid\":true}"),
         Decision::Accept(_) => answer(Status::Ok, "", "{\"valid\":true,\"token_required\":false}"),
+        Decision::Reject(Reason::MissingToken) => {
+            let reason = Reason::MissingToken;
+            let body = format!("{{\"valid\":false,\"reason\":\"{}\"}}", reason.as_str());
+            answer(reason.status(), &headers_for(reason, mode), &body)
+        }
         Decision::Reject(reason) => {
-            let body = format!("{{\"valid\":false,\"error\":\"{}\"}}", reason.error_code());
+            let body = format!(
+                "{{\"valid\":false,\"error\":\"{}\",\"reason\":\"{}\"}}",
+                reason.error_code(),
+                reason.as_str()
+            );
             answer(reason.status(), &headers_for(*reason, mode), &body)
         }
     }
@@ -77,6 +88,9 @@ fn headers_for(reason: Reason, mode: Mode) -> String {
             (Reason::MalformedCredential, _) => extra.push_str(
                 "WWW-Authenticate: Bearer realm=\"wsgate\", error=\"invalid_request\"\r\n",
             ),
+            (Reason::InsufficientScope, _) => extra.push_str(
+                "WWW-Authenticate: Bearer realm=\"wsgate\", error=\"insufficient_scope\"\r\n",
+            ),
             _ => {}
         }
     }
@@ -96,16 +110,66 @@ pub fn health(mode: Mode, token_check: bool) -> Vec<u8> {
 }
 
 fn answer(status: Status, extra_headers: &str, body: &str) -> Vec<u8> {
+    respond(status, "application/json", extra_headers, body)
+}
+
+fn respond(status: Status, content_type: &str, extra_headers: &str, body: &str) -> Vec<u8> {
     format!(
-        "HTTP/1.1 {} {}\r\n{}Connection: close\r\nContent-Type: application/json\r\n\
+        "HTTP/1.1 {} {}\r\n{}Connection: close\r\nContent-Type: {}\r\n\
          Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nContent-Length: {}\r\n\r\n{}",
         status.code(),
         status.phrase(),
         extra_headers,
+        content_type,
         body.len(),
         body
     )
     .into_bytes()
+}
+
+/// Headers that let an allowed page read a pairing answer (CORS), or nothing when
+/// the request came with no Origin. The origin was checked by the policy already.
+pub fn cors(origin: Option<&[u8]>) -> String {
+    match origin.and_then(|o| std::str::from_utf8(o).ok()) {
+        Some(origin) if origin.bytes().all(|b| b.is_ascii_graphic()) => {
+            format!("Access-Control-Allow-Origin: {origin}\r\nVary: Origin\r\n")
+        }
+        _ => String::new(),
+    }
+}
+
+/// The pairing page, with a content security policy allowing exactly its own inline
+/// script and style, fetches to itself, and nothing else.
+pub fn pair_page(page: &crate::page::Page) -> Vec<u8> {
+    let extra = format!(
+        "Content-Security-Policy: {}\r\nX-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\n",
+        page.csp
+    );
+    respond(Status::Ok, "text/html; charset=utf-8", &extra, &page.html)
+}
+
+/// A pairing that succeeded: the new token, for this browser only.
+pub fn paired(json: &str, cors: &str) -> Vec<u8> {
+    answer(Status::Ok, cors, json)
+}
+
+/// A pairing refused: `{"error":"invalid_code"}` (401), or `{"error":"rate_limited"}`
+/// (429) with `Retry-After`.
+pub fn pair_refused(reason: Reason, retry_after: Option<u64>, cors: &str) -> Vec<u8> {
+    let mut extra = cors.to_owned();
+    if let Some(secs) = retry_after {
+        extra.push_str(&format!("Retry-After: {secs}\r\n"));
+    }
+    let body = format!("{{\"error\":\"{}\"}}", reason.error_code());
+    answer(reason.status(), &extra, &body)
+}
+
+/// The answer to a CORS preflight for the pairing exchange.
+pub fn preflight(cors: &str) -> Vec<u8> {
+    let extra = format!(
+        "{cors}Access-Control-Allow-Methods: POST\r\nAccess-Control-Allow-Headers: Content-Type\r\nAccess-Control-Max-Age: 600\r\n"
+    );
+    respond(Status::NoContent, "application/json", &extra, "")
 }
 
 #[cfg(test)]
@@ -207,6 +271,7 @@ mod tests {
             grants: crate::auth::Grants::ALL,
             subject: None,
             expires: None,
+            token: None,
         });
         let ok = body(check(&grant, Mode::Bearer, true));
         assert!(ok.starts_with("HTTP/1.1 200 OK\r\n") && ok.ends_with("\r\n\r\n{\"valid\":true}"));
@@ -218,14 +283,26 @@ mod tests {
             true,
         ));
         assert!(bad.starts_with("HTTP/1.1 401 "));
-        assert!(bad.ends_with("{\"valid\":false,\"error\":\"invalid_token\"}"));
+        assert!(bad.ends_with(
+            "{\"valid\":false,\"error\":\"invalid_token\",\"reason\":\"invalid-signature\"}"
+        ));
         assert!(bad.contains("error_description=\"invalid-signature\""));
         let malformed = body(check(
             &Decision::Reject(Reason::MalformedCredential),
             Mode::Jwt,
             true,
         ));
-        assert!(malformed.ends_with("{\"valid\":false,\"error\":\"invalid_request\"}"));
+        assert!(malformed.ends_with(
+            "{\"valid\":false,\"error\":\"invalid_request\",\"reason\":\"malformed-credential\"}"
+        ));
+        let missing = body(check(
+            &Decision::Reject(Reason::MissingToken),
+            Mode::Bearer,
+            true,
+        ));
+        assert!(missing.starts_with("HTTP/1.1 401 "));
+        assert!(missing.contains("\r\nWWW-Authenticate: Bearer realm=\"wsgate\"\r\n"));
+        assert!(missing.ends_with("\r\n\r\n{\"valid\":false,\"reason\":\"missing-token\"}"));
     }
 
     #[test]

@@ -40,7 +40,11 @@ fn dir_from(own: Option<OsString>, xdg: Option<OsString>, tmp: Option<OsString>)
 /// directory, owned by this user, with no access for group or others. `what` names it
 /// in errors ("runtime directory").
 pub fn ensure_private_dir(dir: &Path, what: &str) -> Result<(), String> {
-    if let Err(e) = fs::DirBuilder::new().recursive(true).mode(0o700).create(dir) {
+    if let Err(e) = fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+    {
         return Err(format!("cannot create {what} {}: {e}", dir.display()));
     }
     let meta = fs::symlink_metadata(dir)
@@ -69,6 +73,10 @@ pub struct Instance {
     pub pid: u32,
     /// The connect URL (with the token in query-token mode).
     pub url: String,
+    /// The current pairing code, with `--pairing`.
+    pub pair_code: Option<String>,
+    /// The pairing link (with the code in its fragment).
+    pub pair_url: Option<String>,
 }
 
 /// This instance's runtime file; removed by [`RuntimeFile::remove`] on a clean exit.
@@ -107,13 +115,19 @@ impl RuntimeFile {
         Ok(RuntimeFile { path })
     }
 
+    /// Replaces the file's content (the pid line stays first).
+    pub fn rewrite(&self, pid: u32, fields: &[(&str, &str)]) -> Result<(), String> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        RuntimeFile::create(dir, pid, fields).map(|_| ())
+    }
+
     /// Where the file is.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// Removes the file.
-    pub fn remove(self) {
+    pub fn remove(&self) {
         let _ = fs::remove_file(&self.path);
     }
 }
@@ -122,16 +136,21 @@ impl RuntimeFile {
 pub fn parse(text: &str) -> Option<Instance> {
     let mut pid = None;
     let mut url = None;
+    let (mut pair_code, mut pair_url) = (None, None);
     for line in text.lines() {
         match line.split_once('=') {
             Some(("pid", v)) => pid = v.parse().ok(),
             Some(("url", v)) => url = Some(v.to_owned()),
+            Some(("pair_code", v)) => pair_code = Some(v.to_owned()),
+            Some(("pair_url", v)) => pair_url = Some(v.to_owned()),
             _ => {}
         }
     }
     Some(Instance {
         pid: pid?,
         url: url?,
+        pair_code,
+        pair_url,
     })
 }
 
@@ -231,7 +250,9 @@ mod tests {
             listed,
             vec![Instance {
                 pid,
-                url: "ws://127.0.0.1:1/?token=abc".into()
+                url: "ws://127.0.0.1:1/?token=abc".into(),
+                pair_code: None,
+                pair_url: None,
             }]
         );
         let path = file.path().to_owned();

@@ -26,8 +26,6 @@ use std::io::Write as _;
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
-use subtle::ConstantTimeEq;
-
 use crate::auth::Grants;
 use crate::date;
 use crate::token::Digest;
@@ -37,7 +35,8 @@ pub const FORMAT_LINE: &str = "wsgate-tokens 1";
 /// Longest token name, in characters.
 pub const MAX_NAME: usize = 80;
 
-const HEADER: &str = "# wsgate token store: managed by `wsgate token`. Only digests are kept here.\n";
+const HEADER: &str =
+    "# wsgate token store: managed by `wsgate token`. Only digests are kept here.\n";
 const COLUMNS: &str = "# id sha256 scopes created expires revoked name\n";
 
 /// One managed token.
@@ -120,9 +119,7 @@ pub struct ParseError {
 /// no whitespace at either end.
 pub fn valid_name(name: &str) -> bool {
     let count = name.chars().count();
-    (1..=MAX_NAME).contains(&count)
-        && !name.chars().any(char::is_control)
-        && name.trim() == name
+    (1..=MAX_NAME).contains(&count) && !name.chars().any(char::is_control) && name.trim() == name
 }
 
 /// Reads a store's text.
@@ -148,7 +145,7 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, ParseError> {
             versioned = true;
             continue;
         }
-        let entry = parse_entry(line).map_err(|m| err(m))?;
+        let entry = parse_entry(line).map_err(err)?;
         if entries.iter().any(|e| e.id == entry.id) {
             return Err(err("an id that an earlier line already has"));
         }
@@ -168,7 +165,11 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, ParseError> {
 
 fn parse_entry(line: &str) -> Result<Entry, &'static str> {
     let mut fields = line.splitn(7, ' ');
-    let mut next = || fields.next().ok_or("too few fields: id sha256 scopes created expires revoked name");
+    let mut next = || {
+        fields
+            .next()
+            .ok_or("too few fields: id sha256 scopes created expires revoked name")
+    };
     let id = next()?;
     let digest = next()?;
     let scopes = next()?;
@@ -180,11 +181,15 @@ fn parse_entry(line: &str) -> Result<Entry, &'static str> {
         return Err("the id is not 8 lowercase hex digits");
     }
     let mut bytes = [0u8; 32];
-    let ok = digest.len() == 64 && data_encoding::HEXLOWER.decode_mut(digest.as_bytes(), &mut bytes).is_ok();
+    let ok = digest.len() == 64
+        && data_encoding::HEXLOWER
+            .decode_mut(digest.as_bytes(), &mut bytes)
+            .is_ok();
     if !ok {
         return Err("the digest is not 64 lowercase hex digits");
     }
-    let scopes = Grants::parse(scopes).ok_or("scopes must be read, write and exec, comma-separated")?;
+    let scopes =
+        Grants::parse(scopes).ok_or("scopes must be read, write and exec, comma-separated")?;
     let created = date::parse(created).ok_or("created is not a time like 2026-11-22T08:00:00Z")?;
     let expires = match expires {
         "never" => None,
@@ -210,7 +215,10 @@ fn parse_entry(line: &str) -> Result<Entry, &'static str> {
 
 /// Whether `id` is 8 lowercase hex digits.
 pub fn valid_id(id: &str) -> bool {
-    id.len() == 8 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    id.len() == 8
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Writes a store's text: what [`parse`] reads back to the same entries.
@@ -272,7 +280,11 @@ impl fmt::Debug for Key {
 impl Store {
     /// Indexes entries.
     pub fn new(entries: Vec<Entry>) -> Store {
-        let by_digest = entries.iter().enumerate().map(|(i, e)| (Key(e.digest), i)).collect();
+        let by_digest = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (Key(e.digest), i))
+            .collect();
         Store { entries, by_digest }
     }
 
@@ -289,6 +301,54 @@ impl Store {
     /// Every entry, in file order.
     pub fn entries(&self) -> &[Entry] {
         &self.entries
+    }
+}
+
+/// The store as a running daemon sees it: the current snapshot, replaced whole when
+/// the file changes, and a signal for sessions to look again.
+#[derive(Debug)]
+pub struct StoreView {
+    current: std::sync::RwLock<std::sync::Arc<Store>>,
+    changed: event_listener::Event,
+}
+
+impl StoreView {
+    /// A view of `store`.
+    pub fn new(store: Store) -> StoreView {
+        StoreView {
+            current: std::sync::RwLock::new(std::sync::Arc::new(store)),
+            changed: event_listener::Event::new(),
+        }
+    }
+
+    /// The current snapshot.
+    pub fn current(&self) -> std::sync::Arc<Store> {
+        match self.current.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the snapshot and wakes whoever listens.
+    pub fn replace(&self, store: Store) {
+        let store = std::sync::Arc::new(store);
+        match self.current.write() {
+            Ok(mut guard) => *guard = store,
+            Err(poisoned) => *poisoned.into_inner() = store,
+        }
+        self.changed.notify(usize::MAX);
+    }
+
+    /// Completes at the next replacement.
+    pub fn listen(&self) -> event_listener::EventListener {
+        self.changed.listen()
+    }
+
+    /// The status of token `id` now; a token no longer in the store counts as revoked.
+    pub fn status(&self, id: &str, now: u64) -> Status {
+        self.current()
+            .by_id(id)
+            .map_or(Status::Revoked, |e| e.status(now))
     }
 }
 
@@ -319,7 +379,9 @@ fn config_dir_from(
     }
     match nonempty(home) {
         Some(home) => Ok(home.join(".config").join("wsgate")),
-        None => Err("no configuration directory: set WSGATE_CONFIG_DIR, XDG_CONFIG_HOME or HOME".into()),
+        None => {
+            Err("no configuration directory: set WSGATE_CONFIG_DIR, XDG_CONFIG_HOME or HOME".into())
+        }
     }
 }
 
@@ -391,7 +453,10 @@ impl Files {
     /// Changes the store under an exclusive lock: reads it, lets `change` edit the
     /// entries, and replaces the file atomically. Nothing is written if reading or
     /// `change` fails.
-    pub fn update<T>(&self, change: impl FnOnce(&mut Vec<Entry>) -> Result<T, String>) -> Result<T, String> {
+    pub fn update<T>(
+        &self,
+        change: impl FnOnce(&mut Vec<Entry>) -> Result<T, String>,
+    ) -> Result<T, String> {
         crate::runtime::ensure_private_dir(&self.dir, "configuration directory")?;
         let _lock = self.lock()?;
         let mut entries = self.load()?;
@@ -449,10 +514,16 @@ impl Files {
 
 fn check_private_file(path: &Path, meta: &fs::Metadata) -> Result<(), String> {
     if !meta.is_file() {
-        return Err(format!("token store {} is not a regular file", path.display()));
+        return Err(format!(
+            "token store {} is not a regular file",
+            path.display()
+        ));
     }
     if meta.uid() != rustix::process::getuid().as_raw() {
-        return Err(format!("token store {} belongs to another user", path.display()));
+        return Err(format!(
+            "token store {} belongs to another user",
+            path.display()
+        ));
     }
     if meta.mode() & 0o077 != 0 {
         return Err(format!(
@@ -489,6 +560,29 @@ fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Makes a new token and its entry (not yet stored): 32 random bytes, base64url; the
+/// entry keeps only the digest. Without a name, the id is the name.
+pub fn mint(
+    entries: &[Entry],
+    name: Option<&str>,
+    scopes: Grants,
+    expires_in: Option<u64>,
+    now: u64,
+) -> Result<(Entry, crate::token::Secret), String> {
+    let token = crate::token::generate().map_err(|e| format!("cannot generate a token: {e}"))?;
+    let id = new_id(entries)?;
+    let entry = Entry {
+        name: name.map_or_else(|| id.clone(), str::to_owned),
+        id,
+        digest: token.digest(),
+        scopes,
+        created: now,
+        expires: expires_in.map(|secs| now.saturating_add(secs)),
+        revoked: None,
+    };
+    Ok((entry, token))
 }
 
 /// A fresh id not already in `entries`.
@@ -577,9 +671,17 @@ mod tests {
     #[test]
     fn lookups() {
         let store = Store::new(vec![entry("0000000a", 1), entry("0000000b", 2)]);
-        assert_eq!(store.lookup(&Digest::from_bytes([2; 32])).map(|e| e.id.as_str()), Some("0000000b"));
+        assert_eq!(
+            store
+                .lookup(&Digest::from_bytes([2; 32]))
+                .map(|e| e.id.as_str()),
+            Some("0000000b")
+        );
         assert!(store.lookup(&Digest::from_bytes([3; 32])).is_none());
-        assert_eq!(store.by_id("0000000a").map(|e| e.name.as_str()), Some("name 0000000a"));
+        assert_eq!(
+            store.by_id("0000000a").map(|e| e.name.as_str()),
+            Some("name 0000000a")
+        );
     }
 
     #[test]
@@ -601,7 +703,10 @@ mod tests {
         };
         assert_eq!(d(Some("/own"), Some("/x"), Some("/h")), Ok("/own".into()));
         assert_eq!(d(None, Some("/x"), Some("/h")), Ok("/x/wsgate".into()));
-        assert_eq!(d(None, Some(""), Some("/h")), Ok("/h/.config/wsgate".into()));
+        assert_eq!(
+            d(None, Some(""), Some("/h")),
+            Ok("/h/.config/wsgate".into())
+        );
         assert!(d(None, None, None).is_err());
     }
 }

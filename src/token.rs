@@ -634,8 +634,14 @@ mod tests {
 
     #[test]
     fn form_values() {
-        assert_eq!(form_value(b"code=123&x=1", b"code"), Ok(Some(b"123".to_vec())));
-        assert_eq!(form_value(b"c%6Fde=1+2", b"code"), Ok(Some(b"1 2".to_vec())));
+        assert_eq!(
+            form_value(b"code=123&x=1", b"code"),
+            Ok(Some(b"123".to_vec()))
+        );
+        assert_eq!(
+            form_value(b"c%6Fde=1+2", b"code"),
+            Ok(Some(b"1 2".to_vec()))
+        );
         assert_eq!(form_value(b"x=1", b"code"), Ok(None));
         assert_eq!(form_value(b"code=1&code=2", b"code"), Ok(None));
         assert_eq!(form_value(b"code=%z", b"code"), Err(MalformedQuery));

@@ -56,6 +56,7 @@ fuzz_target!(|data: &[u8]| {
         policy: Policy::default(),
         authority: Authority::query_token(&Secret::new(SECRET), true)
             .expect("a short enough token"),
+        required: wsgate::auth::Grants::NONE,
     };
     let now = std::time::SystemTime::now();
     let verdict = gate.decide(&request, now);

@@ -41,6 +41,7 @@ use rustix::process::{Pid, Signal};
 use super::{
     Context, Ending, Outcome, Socket, Watch, close, code, error_code, peer_code, unless_ended,
 };
+use crate::auth::{Grants, TokenRef};
 use crate::bearer;
 use crate::log::{Log, Value};
 use crate::request::Upgrade;
@@ -67,6 +68,9 @@ pub struct Framing {
     pub binary: bool,
     /// Largest message sent to the client.
     pub max_message: usize,
+    /// What the session may do: without `write` a data message ends it, without
+    /// `read` the program's output is read and dropped.
+    pub grants: Grants,
 }
 
 /// The process groups of every running program, so that a daemon that has to exit
@@ -114,36 +118,43 @@ pub struct Program {
     child: Child,
     group: i32,
     registry: Arc<Programs>,
+    /// The leader's exit status has been collected. Until then its zombie keeps the
+    /// group's id reserved, so signalling the group cannot reach a stranger; after,
+    /// the id may be reused and wsgate no longer signals it.
+    reaped: bool,
 }
 
 impl Drop for Program {
     fn drop(&mut self) {
-        kill_group(self.group, Signal::KILL);
+        if !self.reaped {
+            kill_group(self.group, Signal::KILL);
+        }
         self.registry.remove(self.group);
     }
 }
 
 /// Finds a program once, at startup, the way a shell would: a name with a `/` is used
-/// as it is; a bare name is looked up in `path`. Besides failing early and clearly, a
+/// as it is; a bare name is looked up in `path`, in its absolute entries only (an
+/// empty or relative entry would name whatever the working directory holds), taking
+/// the first regular file this user may execute. Besides failing early and clearly, a
 /// resolved path lets the standard library start each program with `posix_spawn`
 /// instead of `fork`: with a cleared environment and a bare name it must fork, and
 /// forking a busy daemon costs a copy of its page tables every time.
 pub fn resolve(program: &OsStr, path: Option<OsString>) -> Result<PathBuf, String> {
-    use std::os::unix::fs::PermissionsExt as _;
     if program.as_encoded_bytes().contains(&b'/') {
         return Ok(PathBuf::from(program));
     }
     let dirs = path.unwrap_or_default();
-    for dir in std::env::split_paths(&dirs) {
+    for dir in std::env::split_paths(&dirs).filter(|d| d.is_absolute()) {
         let candidate = dir.join(program);
-        let executable = std::fs::metadata(&candidate)
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+        let executable = std::fs::metadata(&candidate).is_ok_and(|m| m.is_file())
+            && rustix::fs::access(&candidate, rustix::fs::Access::EXEC_OK).is_ok();
         if executable {
             return Ok(candidate);
         }
     }
     Err(format!(
-        "program {:?} not found in PATH",
+        "program {:?} not found in PATH (absolute entries only)",
         program.to_string_lossy()
     ))
 }
@@ -170,6 +181,7 @@ pub fn spawn(
         child,
         group,
         registry: registry.clone(),
+        reaped: false,
     })
 }
 
@@ -211,6 +223,12 @@ pub struct Request<'a> {
     pub conn: u64,
     /// Who the credential names, when it names someone (a JWT's `sub`).
     pub subject: Option<&'a str>,
+    /// The managed token, in `store` mode.
+    pub token: Option<&'a TokenRef>,
+    /// What the connection may do.
+    pub grants: Grants,
+    /// The subprotocol the 101 selected, if any.
+    pub protocol: Option<&'a str>,
 }
 
 /// Headers never passed on: credentials, the handshake key, and `Proxy` (which would
@@ -225,8 +243,9 @@ const HIDDEN_HEADERS: &[&str] = &[
 
 /// A program's environment: `base` plus CGI-style variables as websocketd gives them,
 /// with the credential removed from the query and from `Sec-WebSocket-Protocol`, and
-/// every header that could carry it left out; plus `WSGATE_CONN_ID` and
-/// `WSGATE_SUBJECT`.
+/// every header that could carry it left out; plus `WSGATE_CONN_ID`, `WSGATE_SCOPES`,
+/// and, when there is one, `WSGATE_SUBJECT`, `WSGATE_TOKEN_ID`, `WSGATE_TOKEN_NAME` and
+/// `WSGATE_PROTOCOL` (the selected subprotocol).
 pub fn environment(
     base: &[(OsString, OsString)],
     req: &Request<'_>,
@@ -270,6 +289,14 @@ pub fn environment(
     // An environment variable cannot hold a NUL; such a subject is left out.
     if let Some(subject) = req.subject.filter(|s| !s.contains('\0')) {
         set("WSGATE_SUBJECT", subject.as_bytes().to_vec());
+    }
+    if let Some(token) = req.token {
+        set("WSGATE_TOKEN_ID", token.id.as_bytes().to_vec());
+        set("WSGATE_TOKEN_NAME", token.name.as_bytes().to_vec());
+    }
+    set("WSGATE_SCOPES", req.grants.to_string().into_bytes());
+    if let Some(protocol) = req.protocol {
+        set("WSGATE_PROTOCOL", protocol.as_bytes().to_vec());
     }
 
     let mut headers: Vec<(String, Vec<u8>)> = Vec::new();
@@ -358,7 +385,7 @@ pub async fn relay(ws: Socket, mut program: Program, framing: Framing, cx: Conte
     };
     let mut peer_close = None;
     let mut exited = None;
-    let mut watch = cx.stop.watch(cx.expires);
+    let mut watch = cx.stop.watch(cx.expires, cx.revocation.cloned());
     let ended = {
         let child = &mut program.child;
         let client = to_program(
@@ -448,6 +475,16 @@ fn log_exit(cx: Context<'_>, pid: u32, status: Option<ExitStatus>) {
 /// closed; after [`TERM_AFTER`] the group gets SIGTERM, after [`KILL_AFTER`] more,
 /// SIGKILL. Returns the program's exit status (`exited`, if it was already seen).
 async fn end_program(program: &mut Program, exited: Option<ExitStatus>) -> Option<ExitStatus> {
+    let status = stop_group(program, exited).await;
+    if status.is_some() {
+        program.reaped = true;
+        program.registry.remove(program.group);
+    }
+    status
+}
+
+/// Waits for the leader, then makes sure the whole group is gone: TERM, then KILL.
+async fn stop_group(program: &mut Program, exited: Option<ExitStatus>) -> Option<ExitStatus> {
     let group = program.group;
     let child = &mut program.child;
     let mut status = exited;
@@ -504,6 +541,9 @@ async fn to_program(
             Some(Ok(msg @ (Message::Text(_) | Message::Binary(_)))) => msg,
             Some(Ok(_)) => continue,
         };
+        if !framing.grants.contains(Grants::WRITE) {
+            return FromClient::Ended(Ending::NotPermitted);
+        }
         *bytes_in += msg.len() as u64;
         let Some(pipe) = stdin.as_mut() else {
             // The program closed its stdin; its output may still be coming.
@@ -545,6 +585,7 @@ async fn from_program(
             })
             .await;
         let msg = match next {
+            Some(Some(_)) if !framing.grants.contains(Grants::READ) => continue,
             Some(Some(msg)) => msg,
             Some(None) => return FromProgram::Eof,
             None => Message::Ping(Default::default()),
@@ -716,6 +757,17 @@ mod tests {
             "{missing}"
         );
         assert!(resolve(OsStr::new("sh"), None).is_err());
+        // Relative entries are skipped (tests run in the crate's directory, where
+        // bench/run is executable), and so are files this user may not execute.
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let bench = root.join("bench");
+        assert!(resolve(OsStr::new("run"), Some("bench".into())).is_err());
+        assert!(resolve(OsStr::new("run"), Some(":.:bench".into())).is_err());
+        assert_eq!(
+            resolve(OsStr::new("run"), Some(bench.clone().into_os_string())),
+            Ok(bench.join("run"))
+        );
+        assert!(resolve(OsStr::new("Cargo.toml"), Some(root.into_os_string())).is_err());
     }
 
     #[test]
@@ -736,6 +788,9 @@ mod tests {
             server_port: 2,
             conn: 3,
             subject: None,
+            token: None,
+            grants: Grants::ALL,
+            protocol: None,
         };
         let env = environment(&[], &request, &[Secret::new("s3cret-s3cret-s3cret")]);
         let names: Vec<_> = env.iter().map(|(n, _)| n.to_str().unwrap()).collect();
@@ -829,6 +884,12 @@ mod tests {
                 server_port: 7331,
                 conn: 42,
                 subject: Some("alice"),
+                token: Some(&TokenRef {
+                    id: "0000000a".into(),
+                    name: "laptop".into(),
+                }),
+                grants: Grants::READ,
+                protocol: Some("chat"),
             },
             &secrets,
         );
@@ -854,6 +915,10 @@ mod tests {
         assert_eq!(get("REQUEST_METHOD").as_deref(), Some("GET"));
         assert_eq!(get("WSGATE_CONN_ID").as_deref(), Some("42"));
         assert_eq!(get("WSGATE_SUBJECT").as_deref(), Some("alice"));
+        assert_eq!(get("WSGATE_TOKEN_ID").as_deref(), Some("0000000a"));
+        assert_eq!(get("WSGATE_TOKEN_NAME").as_deref(), Some("laptop"));
+        assert_eq!(get("WSGATE_SCOPES").as_deref(), Some("read"));
+        assert_eq!(get("WSGATE_PROTOCOL").as_deref(), Some("chat"));
         assert_eq!(
             get("HTTP_SEC_WEBSOCKET_PROTOCOL").as_deref(),
             Some("chat, v2")

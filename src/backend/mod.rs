@@ -21,7 +21,9 @@ use async_tungstenite::tungstenite::{Error as WsError, Message};
 use event_listener::Event;
 use futures_lite::{FutureExt as _, StreamExt as _};
 
+use crate::auth::Grants;
 use crate::log::{Log, Value};
+use crate::store::{Status, StoreView};
 
 /// The WebSocket a backend relays.
 pub type Socket = WebSocketStream<TcpStream>;
@@ -92,6 +94,10 @@ pub enum Ending {
     Shutdown,
     /// The session's credential expired.
     Expired,
+    /// The session's token was revoked (or removed from the store).
+    Revoked,
+    /// The client sent data without the `write` scope.
+    NotPermitted,
 }
 
 impl Ending {
@@ -99,7 +105,7 @@ impl Ending {
     pub fn code(self) -> u16 {
         match self {
             Ending::Shutdown => code::GOING_AWAY,
-            Ending::Expired => code::POLICY,
+            Ending::Expired | Ending::Revoked | Ending::NotPermitted => code::POLICY,
         }
     }
 
@@ -108,15 +114,26 @@ impl Ending {
         match self {
             Ending::Shutdown => "server shutting down",
             Ending::Expired => "token expired",
+            Ending::Revoked => "token revoked",
+            Ending::NotPermitted => "sending not permitted",
         }
     }
 }
 
+/// A session's managed token, for noticing its revocation.
+#[derive(Clone, Debug)]
+pub struct Revocation {
+    /// The daemon's view of the token store.
+    pub view: std::sync::Arc<StoreView>,
+    /// The token's id.
+    pub id: String,
+}
+
 impl Stop {
-    /// A session's watch for its end: the daemon stopping, or `expires` passing. It
-    /// registers one listener and one timer for the session's whole life rather than
-    /// one per message.
-    pub fn watch(&self, expires: Option<SystemTime>) -> Watch<'_> {
+    /// A session's watch for its end: the daemon stopping, `expires` passing, or its
+    /// managed token being revoked. It registers one listener and one timer for the
+    /// session's whole life rather than one per message.
+    pub fn watch(&self, expires: Option<SystemTime>, revocation: Option<Revocation>) -> Watch<'_> {
         let shutdown = async {
             self.wait().await;
             Ending::Shutdown
@@ -131,8 +148,21 @@ impl Stop {
                 None => std::future::pending().await,
             }
         };
+        let revoked = async move {
+            let Some(Revocation { view, id }) = revocation else {
+                return std::future::pending().await;
+            };
+            loop {
+                let changed = view.listen();
+                match view.status(&id, crate::date::now()) {
+                    Status::Active => changed.await,
+                    Status::Expired => return Ending::Expired,
+                    Status::Revoked => return Ending::Revoked,
+                }
+            }
+        };
         Watch {
-            wait: Box::pin(shutdown.or(expiry)),
+            wait: Box::pin(shutdown.or(expiry).or(revoked)),
             ended: None,
         }
     }
@@ -183,6 +213,10 @@ pub struct Context<'a> {
     pub stop: &'a Stop,
     /// When the session's credential expires.
     pub expires: Option<SystemTime>,
+    /// What the session may do.
+    pub grants: Grants,
+    /// Its managed token, in `store` mode.
+    pub revocation: Option<&'a Revocation>,
 }
 
 impl<'a> Context<'a> {

@@ -182,6 +182,98 @@ fn bearer_subprotocol_form_accepted_and_not_echoed() {
     assert_eq!(status(&r), 401);
 }
 
+/// Connects like a browser: the credential entry among `offer`, which a spec-following
+/// client (tungstenite, like browsers) requires the 101 to select one of.
+async fn offer(
+    d: &Daemon,
+    offered: &[&str],
+) -> Result<(Ws, Option<String>), async_tungstenite::tungstenite::Error> {
+    let mut request = d.url_without_token().into_client_request().unwrap();
+    let value = offered.join(", ");
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", value.parse().unwrap());
+    let tcp = async_std::net::TcpStream::connect(d.addr).await.unwrap();
+    let (ws, response) = async_tungstenite::client_async(request, tcp).await?;
+    let selected = response
+        .headers()
+        .get("Sec-WebSocket-Protocol")
+        .map(|v| v.to_str().unwrap().to_owned());
+    Ok((ws, selected))
+}
+
+#[test]
+fn browser_subprotocol_form_with_a_real_client() {
+    let entry = format!(
+        "wsgate.bearer.{}",
+        data_encoding::BASE64URL_NOPAD.encode(TOKEN.as_bytes())
+    );
+    let d = bearer_daemon(&["--echo", "--protocol", "chat,v2.json"]);
+    block_on(async {
+        // The marker, for an application without a subprotocol of its own.
+        let (mut ws, selected) = offer(&d, &["wsgate", &entry]).await.unwrap();
+        assert_eq!(selected.as_deref(), Some("wsgate"));
+        ws.send(Message::text("via the marker")).await.unwrap();
+        assert_eq!(next(&mut ws).await, Some(Message::text("via the marker")));
+        // A protocol the backend speaks, in the client's order of preference.
+        let (_, selected) = offer(&d, &[&entry, "v2.json", "chat"]).await.unwrap();
+        assert_eq!(selected.as_deref(), Some("v2.json"));
+        // Nothing the backend speaks: the 101 selects none, and a browser-like client
+        // gives up, as it must.
+        let refused = offer(&d, &["superchat", &entry]).await;
+        assert!(refused.is_err(), "{refused:?}");
+    });
+    // The program is told which was selected, and never sees the credential entry.
+    let p = bearer_daemon(&["--protocol", "chat", "--", "env"]);
+    let lines = block_on(async {
+        let (mut ws, selected) = offer(&p, &["chat", &entry, "wsgate"]).await.unwrap();
+        assert_eq!(selected.as_deref(), Some("chat"));
+        let mut lines = Vec::new();
+        while let Some(Message::Text(t)) = next(&mut ws).await {
+            lines.push(t.to_string());
+        }
+        lines
+    });
+    assert!(
+        lines.iter().any(|l| l == "WSGATE_PROTOCOL=chat"),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "HTTP_SEC_WEBSOCKET_PROTOCOL=chat, wsgate"),
+        "{lines:?}"
+    );
+    assert!(!lines.join("\n").contains(&entry[14..]), "{lines:?}");
+    assert!(
+        p.wait_for_log("protocol=chat", Duration::from_secs(5)),
+        "{}",
+        p.stderr()
+    );
+    let log = p.stderr();
+    assert!(!log.contains(&entry[14..]) && !log.contains(TOKEN), "{log}");
+}
+
+#[test]
+fn protocol_names_are_checked() {
+    for (bad, why) in [
+        ("wsgate.bearer.x", "wsgate.bearer"),
+        ("a b", "a b"),
+        ("", "\"\""),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_wsgate"))
+            .args(["--echo", "--protocol", bad])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("--protocol") && err.contains(why),
+            "{bad:?}: {err}"
+        );
+    }
+}
+
 #[test]
 fn bearer_program_never_sees_the_subprotocol_entry() {
     use std::io::Write as _;
@@ -266,7 +358,10 @@ fn check_endpoint() {
     let bad = check(&d, "Authorization: Bearer wrong-wrong-wrong\r\n");
     assert_eq!(
         (status(&bad), body(&bad).as_str()),
-        (401, "{\"valid\":false,\"error\":\"invalid_token\"}")
+        (
+            401,
+            "{\"valid\":false,\"error\":\"invalid_token\",\"reason\":\"invalid-token\"}"
+        )
     );
     assert!(
         header(&bad, "WWW-Authenticate")
@@ -274,7 +369,14 @@ fn check_endpoint() {
             .contains("invalid_token")
     );
     let none = check(&d, "");
-    assert_eq!(status(&none), 401);
+    assert_eq!(
+        (status(&none), body(&none).as_str()),
+        (401, "{\"valid\":false,\"reason\":\"missing-token\"}")
+    );
+    assert_eq!(
+        header(&none, "WWW-Authenticate"),
+        Some("Bearer realm=\"wsgate\"")
+    );
     let evil = raw(
         d.addr,
         b"GET /_wsgate/auth/check HTTP/1.1\r\nHost: evil.example\r\n\r\n",

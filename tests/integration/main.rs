@@ -9,4 +9,5 @@ mod lifecycle;
 mod program;
 mod robustness;
 mod secrets;
+mod store;
 mod util;

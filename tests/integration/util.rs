@@ -57,6 +57,19 @@ pub struct Options<'a> {
 }
 
 impl<'a> Options<'a> {
+    /// `--auth store` with the token store in `config`.
+    pub fn store(config: &'a str, args: &[&'a str]) -> Self {
+        let mut all = vec!["--auth", "store"];
+        all.extend_from_slice(args);
+        Options {
+            args: all,
+            env: vec![("WSGATE_CONFIG_DIR", config)],
+            token_file: false,
+        }
+    }
+}
+
+impl<'a> Options<'a> {
     pub fn new(args: &[&'a str]) -> Self {
         Options {
             args: args.to_vec(),
@@ -357,4 +370,28 @@ pub fn fd_count(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|d| d.count())
         .unwrap_or(0)
+}
+
+/// Runs a `wsgate` command (not the daemon) with this configuration directory.
+pub fn wsgate(config: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env("WSGATE_CONFIG_DIR", config)
+        .env_remove("WSGATE_AUTH_TOKEN")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run wsgate")
+}
+
+/// `wsgate token create ARGS` in `config`; the new token.
+pub fn create_token(config: &Path, args: &[&str]) -> String {
+    let mut all = vec!["token", "create"];
+    all.extend_from_slice(args);
+    let out = wsgate(config, &all);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }

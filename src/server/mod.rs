@@ -6,6 +6,8 @@
 //! read has a deadline, and a panic in a task is caught and logged as that
 //! connection's end.
 
+mod managed;
+
 use std::ffi::OsString;
 use std::net::{Shutdown, SocketAddr};
 use std::os::unix::fs::MetadataExt as _;
@@ -23,17 +25,22 @@ use event_listener::Event;
 use futures_lite::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use futures_lite::{FutureExt as _, StreamExt as _};
 
-use crate::auth::{Authority, Decision, Mode};
+use crate::auth::TokenRef;
+use crate::auth::{Authority, Decision, Grants, Mode};
 use crate::backend::exec::{Program, Programs};
-use crate::backend::{Context, Outcome, Stop, echo, exec};
+use crate::backend::{Context, Outcome, Revocation, Stop, echo, exec};
 use crate::cli::{self, Auth, Backend, Config, TokenSource};
+use crate::date;
 use crate::gate::{Gate, Verdict};
+use crate::log;
 use crate::log::{Log, Value};
 use crate::outcome::Reason;
-use crate::request::{self, Head, MAX_HEAD};
+use crate::pairing::{self, Attempt};
+use crate::request::{self, Head, MAX_HEAD, PairRequest};
 use crate::response;
 use crate::runtime::{self, RuntimeFile};
 use crate::token::{self, Secret};
+use managed::{Announcer, Managed};
 
 /// How long a client has to send its whole request head.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -62,6 +69,8 @@ struct Shared {
     hidden: Vec<Secret>,
     base_env: Vec<(OsString, OsString)>,
     ws_config: WebSocketConfig,
+    /// `--protocol`.
+    protocols: Vec<String>,
     max_connections: usize,
     max_message_size: usize,
     local: SocketAddr,
@@ -75,6 +84,10 @@ struct Shared {
     stop: Stop,
     idle: Event,
     programs: Arc<Programs>,
+    /// The token store and pairing, in `store` mode.
+    managed: Option<Arc<Managed>>,
+    /// The runtime file and the terminal, for what only the operator may see.
+    announcer: Announcer,
 }
 
 /// Runs the daemon until SIGINT or SIGTERM. Errors are startup failures, described
@@ -92,17 +105,30 @@ async fn serve(mut config: Config) -> Result<(), String> {
     // Before anything that must be undone, so a signal always finds its handler.
     let mut signals = Signals::new([Signal::Term, Signal::Int])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
-    let credentials = resolve(config.auth, config.token_check, &log)?;
-    let log = credentials
-        .hidden
-        .iter()
-        .fold(log, |log, secret| log.scrubbing(secret));
+    let store = match &config.auth {
+        Auth::Store { .. } => Some(Managed::open()?),
+        _ => None,
+    };
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let local = listener
         .local_addr()
         .map_err(|e| format!("cannot read the bound address: {e}"))?;
+    let managed = match (store, &config.auth) {
+        (
+            Some(store),
+            Auth::Store {
+                pairing: Some(pairing),
+            },
+        ) => Some(Arc::new(store.with_pairing(pairing.clone(), local)?)),
+        (store, _) => store.map(Arc::new),
+    };
+    let credentials = resolve(config.auth, config.token_check, &log, managed.as_deref())?;
+    let log = credentials
+        .hidden
+        .iter()
+        .fold(log, |log, secret| log.scrubbing(secret));
     let Credentials {
         authority,
         shown,
@@ -125,6 +151,19 @@ async fn serve(mut config: Config) -> Result<(), String> {
             ));
         }
     }
+    let shown_code = managed
+        .as_ref()
+        .and_then(|m| m.pairing.as_ref())
+        .map(|desk| desk.current());
+    if let Some(shown) = &shown_code {
+        fields.push(("pair_code", shown.code.reveal().to_owned()));
+        fields.push(("pair_url", shown.link.clone()));
+    }
+    let base_fields: Vec<(String, String)> = fields
+        .iter()
+        .filter(|(k, _)| !k.starts_with("pair_"))
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
     let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let runtime_file = RuntimeFile::create(&runtime::dir(), std::process::id(), &fields)?;
     let backend_name = match &config.backend {
@@ -144,6 +183,26 @@ async fn serve(mut config: Config) -> Result<(), String> {
     );
     announce(&log, mode, &url, shown.as_ref(), runtime_file.path(), local);
     drop(shown);
+    let announcer = Announcer {
+        runtime: runtime_file,
+        fields: base_fields,
+        terminal: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    if let Some(shown) = &shown_code {
+        announcer.pairing(Some(shown), &log);
+    }
+    if let Some(managed) = &managed {
+        if managed.view.current().entries().is_empty() {
+            log.event(
+                "warning",
+                &[(
+                    "message",
+                    "the token store has no tokens yet: create one with `wsgate token create`"
+                        .into(),
+                )],
+            );
+        }
+    }
     if !config.token_check {
         log.event(
             "warning",
@@ -176,16 +235,22 @@ async fn serve(mut config: Config) -> Result<(), String> {
         .max_write_buffer_size(config.max_message_size.saturating_add(WRITE_SLACK))
         .max_message_size(Some(config.max_message_size))
         .max_frame_size(Some(config.max_message_size));
+    let required = match config.backend {
+        Backend::Program { .. } => Grants::EXEC,
+        Backend::Echo => Grants::NONE,
+    };
     let shared = Arc::new(Shared {
         gate: Gate {
             policy: config.policy,
             authority,
+            required,
         },
         log: log.clone(),
         backend: config.backend,
         hidden,
         base_env,
         ws_config,
+        protocols: config.protocols,
         max_connections: config.max_connections,
         max_message_size: config.max_message_size,
         local,
@@ -196,7 +261,10 @@ async fn serve(mut config: Config) -> Result<(), String> {
         stop: Stop::default(),
         idle: Event::new(),
         programs: Arc::default(),
+        managed,
+        announcer,
     });
+    let chores = Chores::start(&shared);
 
     let next_conn = AtomicU64::new(1);
     loop {
@@ -256,7 +324,8 @@ async fn serve(mut config: Config) -> Result<(), String> {
     let _ = timeout(SHUTDOWN_GRACE, drained).await;
     // Sessions that did not end in time end with the process; their programs too.
     shared.programs.kill_all();
-    runtime_file.remove();
+    let _ = timeout(Duration::from_millis(300), chores.finish()).await;
+    shared.announcer.runtime.remove();
     log.event("exit", &[]);
     Ok(())
 }
@@ -281,6 +350,67 @@ fn raise_descriptor_limit() -> u64 {
         }
     }
     current
+}
+
+/// What runs beside the connections: in `store` mode, keeping the store current and
+/// replacing pairing codes that expire.
+struct Chores {
+    tasks: Vec<async_std::task::JoinHandle<()>>,
+}
+
+impl Chores {
+    fn start(shared: &Arc<Shared>) -> Chores {
+        let mut tasks = Vec::new();
+        if shared.managed.is_some() {
+            let shared = shared.clone();
+            tasks.push(async_std::task::spawn(async move {
+                if let Some(managed) = &shared.managed {
+                    managed.maintain(&shared.log, &shared.stop).await;
+                }
+            }));
+        }
+        if shared.managed.as_ref().is_some_and(|m| m.pairing.is_some()) {
+            let shared = shared.clone();
+            tasks.push(async_std::task::spawn(
+                async move { renew_codes(&shared).await },
+            ));
+        }
+        Chores { tasks }
+    }
+
+    async fn finish(self) {
+        for task in self.tasks {
+            task.await;
+        }
+    }
+}
+
+/// Replaces each pairing code when it expires, and shows the new one.
+async fn renew_codes(shared: &Shared) {
+    let Some(desk) = shared.managed.as_ref().and_then(|m| m.pairing.as_ref()) else {
+        return;
+    };
+    loop {
+        let wait = desk.remaining() + Duration::from_millis(5);
+        let stopped = async {
+            shared.stop.wait().await;
+            true
+        };
+        let slept = async {
+            async_std::task::sleep(wait).await;
+            false
+        };
+        if slept.or(stopped).await {
+            return;
+        }
+        match desk.refresh() {
+            Ok(true) => shared.announcer.pairing(Some(&desk.current()), &shared.log),
+            Ok(false) => {}
+            Err(message) => shared
+                .log
+                .event("pairing-error", &[("message", Value::Str(&message))]),
+        }
+    }
 }
 
 /// Holds one unit of a counter, released on drop.
@@ -313,8 +443,23 @@ struct Credentials {
     hidden: Vec<Secret>,
 }
 
-fn resolve(auth: Auth, enforce: bool, log: &Log) -> Result<Credentials, String> {
+fn resolve(
+    auth: Auth,
+    enforce: bool,
+    log: &Log,
+    managed: Option<&Managed>,
+) -> Result<Credentials, String> {
     let (mode, source) = match auth {
+        Auth::Store { .. } => {
+            let view = managed
+                .map(|m| m.view.clone())
+                .ok_or("the token store is not open")?;
+            return Ok(Credentials {
+                authority: Authority::store(view, enforce),
+                shown: None,
+                hidden: Vec::new(),
+            });
+        }
         Auth::Jwt { key_file, rules } => {
             let key = cli::read_jwt_key(&key_file)?;
             warn_if_shared(&key_file, "JWT secret", log);
@@ -418,6 +563,9 @@ fn announce(
         (Mode::Bearer, Some(token)) => Some(format!("Authorization: Bearer {token}")),
         (Mode::Bearer, None) => Some("Authorization: Bearer <your token>".to_owned()),
         (Mode::Jwt, _) => Some("Authorization: Bearer <an HS256 JWT from your issuer>".to_owned()),
+        (Mode::Store, _) => Some(
+            "Authorization: Bearer <a token from `wsgate token create`> (or ?token=)".to_owned(),
+        ),
     };
     if std::io::stderr().is_terminal() {
         let mut banner = format!(
@@ -554,6 +702,10 @@ struct Accepted<'a> {
     reason: Reason,
     /// When its credential expires; the session is closed then.
     expires: Option<SystemTime>,
+    /// What it may do.
+    grants: Grants,
+    /// Its managed token, watched for revocation.
+    revocation: Option<Revocation>,
     /// Its place among `--max-connections` sessions.
     _slot: Counted<'a>,
 }
@@ -629,6 +781,24 @@ async fn handshake(
             reject(shared, stream, peer, conn, reason, target).await;
             return None;
         }
+        Verdict::Pair(kind, common) => {
+            let origin = common.origin.map(<[u8]>::to_vec);
+            let agent = common
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("user-agent"))
+                .map(|h| h.value.to_vec());
+            let leftover = buf[len..filled].to_vec();
+            drop(buf);
+            let asked = Asked {
+                kind,
+                leftover,
+                origin,
+                agent,
+            };
+            pair(shared, stream, asked, peer, conn).await;
+            return None;
+        }
         Verdict::Accept { upgrade, grant } => (upgrade, grant),
     };
     let target = target_for_log(upgrade.target(), &shared.hidden).unwrap_or_default();
@@ -639,6 +809,7 @@ async fn handshake(
         return None;
     }
     let slot = Counted(&shared.sessions);
+    let protocol = crate::bearer::select(upgrade.common.headers, &shared.protocols);
     let program = match &shared.backend {
         Backend::Echo => None,
         Backend::Program { program, args, .. } => {
@@ -648,6 +819,9 @@ async fn handshake(
                 server_port: shared.local.port(),
                 conn,
                 subject: grant.subject.as_deref(),
+                token: grant.token.as_ref(),
+                grants: grant.grants,
+                protocol,
             };
             let env = exec::environment(&shared.base_env, &info, &shared.hidden);
             match exec::spawn(program, args, env, &shared.programs) {
@@ -663,7 +837,7 @@ async fn handshake(
             }
         }
     };
-    let switching = response::switching_protocols(upgrade.key, None);
+    let switching = response::switching_protocols(upgrade.key, protocol);
     let leftover = buf[len..filled].to_vec();
     drop(buf);
     let written = timeout(WRITE_TIMEOUT, stream.write_all(&switching)).await;
@@ -672,22 +846,42 @@ async fn handshake(
         return None;
     }
     let peer = peer.to_string();
-    shared.log.event(
-        "accept",
-        &[
-            ("conn", conn.into()),
-            ("peer", Value::Str(&peer)),
-            ("mode", shared.gate.authority.mode().as_str().into()),
-            ("reason", grant.reason.as_str().into()),
-            ("target", Value::Str(&target)),
-        ],
-    );
+    let mut fields = vec![
+        ("conn", conn.into()),
+        ("peer", Value::Str(&peer)),
+        ("mode", shared.gate.authority.mode().as_str().into()),
+        ("reason", grant.reason.as_str().into()),
+        ("target", Value::Str(&target)),
+    ];
+    let scopes = grant.grants.to_string();
+    if let Some(token) = &grant.token {
+        fields.push(("token_id", Value::Str(&token.id)));
+        fields.push(("token_name", Value::Str(&token.name)));
+        fields.push(("scopes", Value::Str(&scopes)));
+    }
+    if let Some(protocol) = protocol {
+        // One of wsgate's own names (`--protocol` or the marker), never client bytes.
+        fields.push(("protocol", Value::Str(protocol)));
+    }
+    shared.log.event("accept", &fields);
+    let revocation = match (&grant.token, &shared.managed) {
+        (Some(token), Some(managed)) => {
+            managed.record_use(&token.id);
+            Some(Revocation {
+                view: managed.view.clone(),
+                id: token.id.clone(),
+            })
+        }
+        _ => None,
+    };
     Some(Accepted {
         stream,
         leftover,
         program,
         reason: grant.reason,
         expires: grant.expires,
+        grants: grant.grants,
+        revocation,
         _slot: slot,
     })
 }
@@ -701,6 +895,8 @@ async fn session(shared: &Shared, accepted: Accepted<'_>, peer: SocketAddr, conn
         program,
         reason,
         expires,
+        grants,
+        revocation,
         _slot,
     } = accepted;
     let peer = peer.to_string();
@@ -715,12 +911,15 @@ async fn session(shared: &Shared, accepted: Accepted<'_>, peer: SocketAddr, conn
         log: &shared.log,
         stop: &shared.stop,
         expires,
+        grants,
+        revocation: revocation.as_ref(),
     };
     let out: Outcome = match (program, &shared.backend) {
         (Some(program), Backend::Program { binary, .. }) => {
             let framing = exec::Framing {
                 binary: *binary,
                 max_message: shared.max_message_size,
+                grants,
             };
             Box::pin(exec::relay(ws, program, framing, cx)).await
         }
@@ -740,6 +939,141 @@ async fn session(shared: &Shared, accepted: Accepted<'_>, peer: SocketAddr, conn
         ("bytes_out", out.bytes_out.into()),
     ]);
     shared.log.event("close", &fields);
+}
+
+/// A request to the pairing endpoint, owning what it needs of its head.
+struct Asked {
+    kind: PairRequest,
+    leftover: Vec<u8>,
+    origin: Option<Vec<u8>>,
+    agent: Option<Vec<u8>>,
+}
+
+/// Answers `/_wsgate/pair`: the page, the CORS preflight, or the exchange of a code
+/// for a token. Without `--pairing` the path does not exist.
+async fn pair(shared: &Shared, mut stream: TcpStream, asked: Asked, peer: SocketAddr, conn: u64) {
+    let managed = shared.managed.as_deref();
+    let Some((managed, desk)) = managed.and_then(|m| Some((m, m.pairing.as_ref()?))) else {
+        return reject(shared, stream, peer, conn, Reason::NotFound, None).await;
+    };
+    let cors = response::cors(asked.origin.as_deref());
+    let length = match asked.kind {
+        PairRequest::Page => {
+            return answer_and_close(stream, &response::pair_page(&desk.page), LINGER_BYTES).await;
+        }
+        PairRequest::Preflight => {
+            return answer_and_close(stream, &response::preflight(&cors), LINGER_BYTES).await;
+        }
+        PairRequest::Exchange { length } => length,
+    };
+    let body = match timeout(HEAD_TIMEOUT, read_body(&mut stream, asked.leftover, length)).await {
+        Ok(Some(body)) => body,
+        Ok(None) => {
+            return reject(shared, stream, peer, conn, Reason::MalformedRequest, None).await;
+        }
+        Err(_) => return reject(shared, stream, peer, conn, Reason::HandshakeTimeout, None).await,
+    };
+    let code = pairing::code_from_body(&body).unwrap_or_default();
+    let attempt = match desk.attempt(&code) {
+        Ok(attempt) => attempt,
+        Err(message) => {
+            shared
+                .log
+                .event("pairing-error", &[("message", Value::Str(&message))]);
+            return reject(shared, stream, peer, conn, Reason::StoreFailed, None).await;
+        }
+    };
+    let peer_text = peer.to_string();
+    let mode = shared.gate.authority.mode().as_str();
+    let refused = |reason: Reason, retry: Option<u64>| {
+        let fields = [
+            ("conn", conn.into()),
+            ("peer", Value::Str(&peer_text)),
+            ("mode", mode.into()),
+            ("status", reason.status().code().into()),
+            ("reason", reason.as_str().into()),
+        ];
+        shared.log.event("reject", &fields);
+        response::pair_refused(reason, retry, &cors)
+    };
+    let answer = match attempt {
+        Attempt::Paused(left) => refused(Reason::RateLimited, Some(left.as_secs().max(1))),
+        Attempt::Refused { rotated } => {
+            if rotated {
+                shared.announcer.pairing(Some(&desk.current()), &shared.log);
+            }
+            refused(Reason::InvalidCode, None)
+        }
+        Attempt::Accepted => {
+            shared.announcer.pairing(Some(&desk.current()), &shared.log);
+            match managed
+                .store_paired(&desk.config, asked.agent.as_deref())
+                .await
+            {
+                Ok((token, secret, expires)) => {
+                    let fields = [
+                        ("conn", conn.into()),
+                        ("peer", Value::Str(&peer_text)),
+                        ("mode", mode.into()),
+                        ("reason", "paired".into()),
+                        ("token_id", Value::Str(&token.id)),
+                        ("token_name", Value::Str(&token.name)),
+                    ];
+                    shared.log.event("pair", &fields);
+                    response::paired(
+                        &paired_json(&token, &secret, desk.config.scopes, expires),
+                        &cors,
+                    )
+                }
+                Err(message) => {
+                    shared
+                        .log
+                        .event("store-error", &[("message", Value::Str(&message))]);
+                    refused(Reason::StoreFailed, None)
+                }
+            }
+        }
+    };
+    answer_and_close(stream, &answer, LINGER_BYTES).await;
+}
+
+/// `{"token":…,"id":…,"scopes":[…],"expires":…}`.
+fn paired_json(token: &TokenRef, secret: &Secret, scopes: Grants, expires: Option<u64>) -> String {
+    let mut json = String::from("{\"token\":");
+    log::json_string(&mut json, &String::from_utf8_lossy(secret.expose()));
+    json.push_str(",\"id\":");
+    log::json_string(&mut json, &token.id);
+    json.push_str(",\"scopes\":[");
+    for (i, name) in scopes.names().into_iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        log::json_string(&mut json, name);
+    }
+    json.push_str("],\"expires\":");
+    match expires {
+        Some(at) => log::json_string(&mut json, &date::format(at)),
+        None => json.push_str("null"),
+    }
+    json.push('}');
+    json
+}
+
+/// Reads a request body of `length` bytes, the first of which may have come with the
+/// head. `None` if the client closes first or sends more than it said.
+async fn read_body(stream: &mut TcpStream, mut body: Vec<u8>, length: usize) -> Option<Vec<u8>> {
+    if body.len() > length {
+        return None;
+    }
+    let mut chunk = [0u8; 512];
+    while body.len() < length {
+        let want = (length - body.len()).min(chunk.len());
+        match stream.read(&mut chunk[..want]).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => body.extend_from_slice(&chunk[..n]),
+        }
+    }
+    Some(body)
 }
 
 /// Bytes drained after an error answer before giving up on a graceful close.

@@ -1,0 +1,235 @@
+//! The commands that are not the daemon: `wsgate token …` (the token store) and
+//! `wsgate pair` (the pairing code of a running instance). Output goes to the writers
+//! given, so tests run them without a process.
+
+use std::io::Write;
+
+use serde_json::json;
+
+use crate::cli::TokenCommand;
+use crate::date;
+use crate::runtime;
+use crate::store::{self, Entry, Files, Status};
+
+/// Runs `wsgate token …` against the store in the configuration directory. The new
+/// token of `create` is the only thing written to `out`; what it is for goes to `note`.
+pub fn token(
+    command: TokenCommand,
+    out: &mut dyn Write,
+    note: &mut dyn Write,
+) -> Result<(), String> {
+    let files = Files::new(store::config_dir()?);
+    let now = date::now();
+    let io = |e: std::io::Error| format!("cannot write output: {e}");
+    match command {
+        TokenCommand::Create {
+            name,
+            scopes,
+            expires,
+        } => {
+            let (entry, token) = files.update(|entries| {
+                let (entry, token) = store::mint(entries, name.as_deref(), scopes, expires, now)?;
+                entries.push(entry.clone());
+                Ok((entry, token))
+            })?;
+            out.write_all(token.expose()).map_err(io)?;
+            out.write_all(b"\n").map_err(io)?;
+            writeln!(
+                note,
+                "created token {} ({}), scopes {}, expires {}; it is shown only now",
+                entry.id,
+                entry.name,
+                entry.scopes,
+                entry
+                    .expires
+                    .map_or_else(|| "never".to_owned(), date::format)
+            )
+            .map_err(io)
+        }
+        TokenCommand::List { json } => {
+            let entries = files.load()?;
+            let used = files.last_used();
+            let text = if json {
+                list_json(&entries, &used, now)
+            } else {
+                list_table(&entries, &used, now)
+            };
+            out.write_all(text.as_bytes()).map_err(io)
+        }
+        TokenCommand::Revoke(who) => {
+            let (entry, already) = files.update(|entries| {
+                let matching: Vec<usize> = entries
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, e)| e.id == who || e.name == who)
+                    .map(|(i, _)| i)
+                    .collect();
+                let i = match matching.as_slice() {
+                    [] => return Err(format!("no token has the id or name {who:?}")),
+                    [i] => *i,
+                    several => {
+                        let ids: Vec<&str> =
+                            several.iter().map(|&i| entries[i].id.as_str()).collect();
+                        return Err(format!(
+                            "{} tokens are named {who:?}: revoke one by id ({})",
+                            several.len(),
+                            ids.join(", ")
+                        ));
+                    }
+                };
+                let already = entries[i].revoked.is_some();
+                if !already {
+                    entries[i].revoked = Some(now);
+                }
+                Ok((entries[i].clone(), already))
+            })?;
+            let what = if already {
+                "was already revoked"
+            } else {
+                "revoked"
+            };
+            writeln!(note, "token {} ({}) {what}", entry.id, entry.name).map_err(io)
+        }
+        TokenCommand::Prune => {
+            let removed = files.update(|entries| {
+                let before = entries.len();
+                entries.retain(|e| e.status(now) == Status::Active);
+                Ok(before - entries.len())
+            })?;
+            writeln!(note, "removed {removed} expired or revoked token(s)").map_err(io)
+        }
+    }
+}
+
+fn list_table(
+    entries: &[Entry],
+    used: &std::collections::HashMap<String, u64>,
+    now: u64,
+) -> String {
+    let rows: Vec<[String; 7]> = entries
+        .iter()
+        .map(|e| {
+            [
+                e.id.clone(),
+                e.name.clone(),
+                e.scopes.to_string(),
+                date::format(e.created),
+                e.expires.map_or_else(|| "never".to_owned(), date::format),
+                used.get(&e.id)
+                    .map_or_else(|| "-".to_owned(), |&t| date::format(t)),
+                e.status(now).as_str().to_owned(),
+            ]
+        })
+        .collect();
+    let header = [
+        "ID",
+        "NAME",
+        "SCOPES",
+        "CREATED",
+        "EXPIRES",
+        "LAST USED",
+        "STATUS",
+    ]
+    .map(str::to_owned);
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, w)| format!("{cell}{}", " ".repeat(w - cell.chars().count())))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn list_json(entries: &[Entry], used: &std::collections::HashMap<String, u64>, now: u64) -> String {
+    let items: Vec<serde_json::Value> = entries
+        .iter()
+        .map(|e| {
+            json!({
+                "id": e.id,
+                "name": e.name,
+                "scopes": e.scopes.names(),
+                "created": date::format(e.created),
+                "expires": e.expires.map(date::format),
+                "revoked": e.revoked.map(date::format),
+                "last_used": used.get(&e.id).map(|&t| date::format(t)),
+                "status": e.status(now).as_str(),
+            })
+        })
+        .collect();
+    let mut text = serde_json::to_string_pretty(&items).unwrap_or_else(|_| "[]".into());
+    text.push('\n');
+    text
+}
+
+/// Runs `wsgate pair`: the current pairing code and link of every running instance
+/// that has pairing on.
+pub fn pair(out: &mut dyn Write) -> Result<(), String> {
+    let instances = runtime::list(&runtime::dir())?;
+    let pairing: Vec<_> = instances.iter().filter(|i| i.pair_code.is_some()).collect();
+    if pairing.is_empty() {
+        return Err(
+            "no running wsgate has pairing on (start one with --auth store --pairing)".into(),
+        );
+    }
+    for instance in pairing {
+        writeln!(
+            out,
+            "{}  {}",
+            instance.pair_code.as_deref().unwrap_or_default(),
+            instance.pair_url.as_deref().unwrap_or_default()
+        )
+        .map_err(|e| format!("cannot write output: {e}"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Grants;
+    use crate::token::Digest;
+
+    #[test]
+    fn listings() {
+        let entries = vec![Entry {
+            id: "0000000a".into(),
+            digest: Digest::from_bytes([1; 32]),
+            scopes: Grants::READ_WRITE,
+            created: 1_795_300_000,
+            expires: None,
+            revoked: None,
+            name: "my laptop".into(),
+        }];
+        let used = [("0000000a".to_owned(), 1_795_300_100)]
+            .into_iter()
+            .collect();
+        let table = list_table(&entries, &used, 1_795_300_200);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(
+            lines[0].starts_with("ID        NAME       SCOPES"),
+            "{table}"
+        );
+        assert!(
+            lines[1].contains("my laptop")
+                && lines[1].contains("read,write")
+                && lines[1].ends_with("active")
+        );
+        assert!(lines[1].contains("2026-11-21T22:28:20Z") && lines[1].contains("never"));
+        let json: serde_json::Value = serde_json::from_str(&list_json(&entries, &used, 0)).unwrap();
+        assert_eq!(json[0]["scopes"], json!(["read", "write"]));
+        assert_eq!(json[0]["expires"], serde_json::Value::Null);
+        assert_eq!(json[0]["status"], "active");
+        let text = format!("{table}{json}");
+        assert!(!text.contains("0101010101"), "no digest in listings");
+    }
+}

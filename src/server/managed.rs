@@ -1,0 +1,329 @@
+//! The daemon's side of `--auth store`: the token store kept current while it runs,
+//! when tokens were last used, and pairing.
+//!
+//! - The store file is polled (its metadata, every [`POLL`]): a change is read and
+//!   swapped in whole, which wakes every session to look at its own token again. A
+//!   store that cannot be read or parsed keeps the last good copy and logs an error;
+//!   it never lets everyone in.
+//! - Last use is kept in memory and written to its own file now and then, never into
+//!   the store, which only `wsgate token` and pairing change, under its lock.
+//! - Pairing holds the current code; whenever it changes, the operator is shown the
+//!   new one the same way (terminal and runtime file), and never in a log line.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::auth::TokenRef;
+use crate::backend::Stop;
+use crate::cli::PairingConfig;
+use crate::date;
+use crate::log::{Log, Value};
+use crate::page::Page;
+use crate::pairing::{Attempt, Code, Pairing};
+use crate::runtime::RuntimeFile;
+use crate::store::{self, Files, Store, StoreView};
+use crate::token::Secret;
+
+/// How often the store file is looked at.
+pub const POLL: Duration = Duration::from_millis(400);
+/// How often last use is written down, when something was used.
+const USED_FLUSH: Duration = Duration::from_secs(30);
+
+/// What `--auth store` keeps while the daemon runs.
+pub struct Managed {
+    /// The store's files.
+    pub files: Files,
+    /// The current store.
+    pub view: Arc<StoreView>,
+    used: Mutex<HashMap<String, u64>>,
+    used_dirty: AtomicBool,
+    /// Pairing, with `--pairing`.
+    pub pairing: Option<Desk>,
+}
+
+impl Managed {
+    /// Reads the store at startup: a store that cannot be read is a startup error.
+    pub fn open() -> Result<Managed, String> {
+        let files = Files::new(store::config_dir()?);
+        let entries = files.load()?;
+        Ok(Managed {
+            files,
+            view: Arc::new(StoreView::new(Store::new(entries))),
+            used: Mutex::new(HashMap::new()),
+            used_dirty: AtomicBool::new(false),
+            pairing: None,
+        })
+    }
+
+    /// Turns pairing on, for a daemon listening on `local`.
+    pub fn with_pairing(
+        mut self,
+        config: PairingConfig,
+        local: SocketAddr,
+    ) -> Result<Managed, String> {
+        self.pairing = Some(Desk::new(config, local)?);
+        Ok(self)
+    }
+
+    /// Notes that a token was just used.
+    pub fn record_use(&self, id: &str) {
+        if let Ok(mut used) = self.used.lock() {
+            used.insert(id.to_owned(), date::now());
+            self.used_dirty.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Keeps the view current until the daemon stops: polls the file, reads it when
+    /// it changed, swaps it in, and writes last use down now and then.
+    pub async fn maintain(&self, log: &Log, stop: &Stop) {
+        let mut stamp = self.files.stamp();
+        let mut failing = false;
+        let mut flushed = Instant::now();
+        let work = async {
+            loop {
+                async_std::task::sleep(POLL).await;
+                let now = self.files.stamp();
+                if now != stamp {
+                    stamp = now;
+                    let files = self.files.clone();
+                    match async_std::task::spawn_blocking(move || files.load()).await {
+                        Ok(entries) => {
+                            let count = entries.len() as u64;
+                            self.view.replace(Store::new(entries));
+                            failing = false;
+                            log.event("store-reloaded", &[("tokens", count.into())]);
+                        }
+                        Err(message) => {
+                            if !failing {
+                                log.event("store-error", &[("message", Value::Str(&message))]);
+                            }
+                            failing = true;
+                            // Look again at the next poll even if nothing changes.
+                            stamp = None;
+                        }
+                    }
+                }
+                if flushed.elapsed() >= USED_FLUSH {
+                    flushed = Instant::now();
+                    self.flush_used(log).await;
+                }
+            }
+        };
+        futures_lite::FutureExt::or(work, stop.wait()).await;
+        self.flush_used(log).await;
+    }
+
+    async fn flush_used(&self, log: &Log) {
+        if !self.used_dirty.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        let used = self.used.lock().map(|u| u.clone()).unwrap_or_default();
+        let files = self.files.clone();
+        let written = async_std::task::spawn_blocking(move || {
+            let mut all = files.last_used();
+            all.extend(used);
+            files.write_last_used(&all)
+        })
+        .await;
+        if let Err(message) = written {
+            log.event("store-error", &[("message", Value::Str(&message))]);
+        }
+    }
+
+    /// Stores a new token for a paired browser; the view is updated at once.
+    pub async fn store_paired(
+        &self,
+        config: &PairingConfig,
+        user_agent: Option<&[u8]>,
+    ) -> Result<(TokenRef, Secret, Option<u64>), String> {
+        let name = paired_name(user_agent);
+        let files = self.files.clone();
+        let (scopes, expires) = (config.scopes, config.expires);
+        let (entry, token) = async_std::task::spawn_blocking(move || {
+            files.update(|entries| {
+                let (entry, token) =
+                    store::mint(entries, Some(&name), scopes, expires, date::now())?;
+                entries.push(entry.clone());
+                Ok((entry, token))
+            })
+        })
+        .await?;
+        if let Ok(entries) = self.files.load() {
+            self.view.replace(Store::new(entries));
+        }
+        let token_ref = TokenRef {
+            id: entry.id.clone(),
+            name: entry.name.clone(),
+        };
+        Ok((token_ref, token, entry.expires))
+    }
+}
+
+/// `paired <user agent>`, cut to the longest name a token may have, without control
+/// characters.
+pub fn paired_name(user_agent: Option<&[u8]>) -> String {
+    let agent: String = user_agent
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default()
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let agent = agent.trim();
+    let agent = if agent.is_empty() { "browser" } else { agent };
+    let name: String = format!("paired {agent}")
+        .chars()
+        .take(store::MAX_NAME)
+        .collect();
+    name.trim_end().to_owned()
+}
+
+/// Pairing: the current code and how to show it.
+pub struct Desk {
+    /// `--pair-scopes`, `--pair-expires`, `--pair-code-ttl`.
+    pub config: PairingConfig,
+    state: Mutex<Pairing>,
+    /// The pairing page.
+    pub page: Page,
+    link: String,
+}
+
+impl Desk {
+    fn new(config: PairingConfig, local: SocketAddr) -> Result<Desk, String> {
+        let code = fresh_code()?;
+        let host = match local {
+            SocketAddr::V4(a) if a.ip().is_unspecified() => "127.0.0.1".to_owned(),
+            SocketAddr::V4(a) => a.ip().to_string(),
+            SocketAddr::V6(a) if a.ip().is_unspecified() => "[::1]".to_owned(),
+            SocketAddr::V6(a) => format!("[{}]", a.ip()),
+        };
+        Ok(Desk {
+            state: Mutex::new(Pairing::new(code, Instant::now(), config.code_lifetime)),
+            config,
+            page: Page::new(),
+            link: format!("http://{host}:{}/_wsgate/pair#code=", local.port()),
+        })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, Pairing> {
+        match self.state.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// The current code, its link and how long it has left.
+    pub fn current(&self) -> Shown {
+        let state = self.state();
+        Shown {
+            code: state.code(),
+            link: format!("{}{}", self.link, state.code().reveal()),
+            expires_in: state.expires().saturating_duration_since(Instant::now()),
+            generation: state.generation,
+        }
+    }
+
+    /// Judges a presented code.
+    pub fn attempt(&self, presented: &[u8]) -> Result<Attempt, String> {
+        let fresh = fresh_code()?;
+        Ok(self.state().attempt(presented, Instant::now(), fresh))
+    }
+
+    /// Replaces the code when it has expired; returns whether it did.
+    pub fn refresh(&self) -> Result<bool, String> {
+        let fresh = fresh_code()?;
+        Ok(self.state().refresh(Instant::now(), fresh))
+    }
+
+    /// How long until the current code expires.
+    pub fn remaining(&self) -> Duration {
+        self.state()
+            .expires()
+            .saturating_duration_since(Instant::now())
+    }
+}
+
+fn fresh_code() -> Result<Code, String> {
+    Code::draw(getrandom::u32).map_err(|e| format!("cannot draw a pairing code: {e}"))
+}
+
+/// A code as the operator is shown it.
+pub struct Shown {
+    /// The code.
+    pub code: Code,
+    /// `http://HOST:PORT/_wsgate/pair#code=NNNNNN`.
+    pub link: String,
+    /// Time left.
+    pub expires_in: Duration,
+    /// Which code this is.
+    pub generation: u64,
+}
+
+/// Shows the operator what only they may see: the terminal banner (when stderr is a
+/// terminal) and the runtime file. The log only says that something changed.
+pub struct Announcer {
+    /// The runtime file.
+    pub runtime: RuntimeFile,
+    /// What the runtime file always says.
+    pub fields: Vec<(String, String)>,
+    /// Whether stderr is a terminal.
+    pub terminal: bool,
+}
+
+impl Announcer {
+    /// Writes the runtime file with the current pairing code, if any, and shows the
+    /// code on the terminal.
+    pub fn pairing(&self, shown: Option<&Shown>, log: &Log) {
+        let mut fields: Vec<(&str, String)> = self
+            .fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        if let Some(shown) = shown {
+            fields.push(("pair_code", shown.code.reveal().to_owned()));
+            fields.push(("pair_url", shown.link.clone()));
+        }
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        if let Err(message) = self.runtime.rewrite(std::process::id(), &fields) {
+            log.event("runtime-error", &[("message", Value::Str(&message))]);
+        }
+        if let Some(shown) = shown {
+            if self.terminal {
+                eprintln!(
+                    "  pairing code: {}   {}   (valid for {} s, once)",
+                    shown.code.reveal(),
+                    shown.link,
+                    shown.expires_in.as_secs()
+                );
+            } else {
+                let file = self.runtime.path().display().to_string();
+                log.event(
+                    "pairing-code",
+                    &[
+                        ("generation", shown.generation.into()),
+                        ("runtime_file", Value::Str(&file)),
+                    ],
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paired_names() {
+        assert_eq!(paired_name(Some(b"curl/8.0")), "paired curl/8.0");
+        assert_eq!(paired_name(None), "paired browser");
+        assert_eq!(paired_name(Some(b"  ")), "paired browser");
+        assert_eq!(paired_name(Some(b"a\x01b\nc")), "paired a b c");
+        let long = paired_name(Some("Mozilla/5.0 ".repeat(20).as_bytes()));
+        assert!(long.chars().count() <= store::MAX_NAME);
+        assert!(store::valid_name(&long));
+        assert!(store::valid_name(&paired_name(Some(b"\xff\xfe"))));
+    }
+}

@@ -1,0 +1,622 @@
+//! `--auth store`: managed tokens from the command line to the daemon, scopes,
+//! revocation and expiry of live sessions, and pairing.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use async_tungstenite::tungstenite::Message;
+
+use crate::util::*;
+
+fn text(out: &std::process::Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn mode_of(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn url(d: &Daemon, token: &str) -> String {
+    format!("ws://{}/?token={token}", d.addr)
+}
+
+fn reason(response: &str) -> String {
+    response
+        .split("\"reason\":\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[test]
+fn create_list_revoke_prune() {
+    let scratch = Scratch::new("store-cli");
+    let config = scratch.path().join("config");
+    let laptop = create_token(&config, &["--name", "laptop", "--scope", "read,write"]);
+    assert_eq!(laptop.len(), 43, "32 bytes, base64url");
+    let phone = create_token(&config, &["--name", "phone", "--expires", "12h"]);
+    let old = create_token(&config, &["--name", "old", "--expires", "1s"]);
+    assert_ne!(laptop, phone);
+
+    // Modes, and only digests on disk.
+    assert_eq!(mode_of(&config), 0o700);
+    let store = config.join("tokens");
+    assert_eq!(mode_of(&store), 0o600);
+    let on_disk = std::fs::read_to_string(&store).unwrap();
+    for token in [&laptop, &phone, &old] {
+        assert!(!on_disk.contains(token.as_str()), "a token is on disk");
+    }
+
+    let (list, _) = text(&wsgate(&config, &["token", "list"]));
+    for needle in [
+        "laptop",
+        "phone",
+        "old",
+        "read,write",
+        "read,write,exec",
+        "never",
+    ] {
+        if needle != "never" {
+            assert!(list.contains(needle), "{needle}: {list}");
+        }
+    }
+    assert!(!list.contains(&laptop));
+    let (json, _) = text(&wsgate(&config, &["token", "list", "--json"]));
+    let items: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(items.as_array().map(Vec::len), Some(3));
+    assert!(
+        !json.contains(&laptop) && !json.contains(&on_disk[on_disk.len() - 80..on_disk.len() - 60])
+    );
+    let laptop_id = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "laptop")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let out = wsgate(&config, &["token", "revoke", "laptop"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let out = wsgate(&config, &["token", "revoke", "nobody"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).1.contains("nobody"));
+    std::thread::sleep(Duration::from_millis(1100));
+    let (json, _) = text(&wsgate(&config, &["token", "list", "--json"]));
+    let items: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let status = |name: &str| {
+        items
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["name"] == name)
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(status("laptop"), "revoked");
+    assert_eq!(status("old"), "expired");
+    assert_eq!(status("phone"), "active");
+
+    let out = wsgate(&config, &["token", "prune"]);
+    assert!(out.status.success());
+    assert!(text(&out).1.contains("removed 2"), "{}", text(&out).1);
+    let (json, _) = text(&wsgate(&config, &["token", "list", "--json"]));
+    let items: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(items.as_array().unwrap().len(), 1);
+    assert_eq!(items[0]["name"], "phone");
+    let out = wsgate(&config, &["token", "revoke", &laptop_id]);
+    assert_eq!(out.status.code(), Some(1), "pruned tokens are gone");
+}
+
+#[test]
+fn concurrent_creates_are_all_kept() {
+    let scratch = Scratch::new("store-race");
+    let config = scratch.path().join("config");
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            std::process::Command::new(BIN)
+                .args(["token", "create", "--name", &format!("t{i}")])
+                .env("WSGATE_CONFIG_DIR", &config)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let (json, _) = text(&wsgate(&config, &["token", "list", "--json"]));
+    let items: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let mut names: Vec<String> = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, (0..8).map(|i| format!("t{i}")).collect::<Vec<_>>());
+}
+
+#[test]
+fn corrupt_or_shared_store_is_an_error_and_left_alone() {
+    let scratch = Scratch::new("store-bad");
+    let config = scratch.path().join("config");
+    create_token(&config, &["--name", "good"]);
+    let store = config.join("tokens");
+    let mut bytes = std::fs::read(&store).unwrap();
+    bytes.extend_from_slice(b"this line is not an entry\n");
+    std::fs::write(&store, &bytes).unwrap();
+    let line = String::from_utf8_lossy(&bytes).lines().count();
+    for args in [
+        &["token", "create"][..],
+        &["token", "list"],
+        &["token", "prune"],
+        &["token", "revoke", "good"],
+    ] {
+        let out = wsgate(&config, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = text(&out).1;
+        assert!(
+            err.contains(&format!("{}:{line}:", store.display())),
+            "{args:?}: {err}"
+        );
+        assert_eq!(
+            std::fs::read(&store).unwrap(),
+            bytes,
+            "{args:?} changed a corrupt store"
+        );
+    }
+    // The daemon refuses to start on it too.
+    let out = std::process::Command::new(BIN)
+        .args(["--auth", "store", "--echo", "--listen", "127.0.0.1:0"])
+        .env("WSGATE_CONFIG_DIR", &config)
+        .env("WSGATE_RUNTIME_DIR", scratch.path().join("run"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out)
+            .1
+            .contains(&format!("{}:{line}:", store.display()))
+    );
+
+    // A store others can read is refused, with how to fix it.
+    let scratch = Scratch::new("store-mode");
+    let config = scratch.path().join("config");
+    create_token(&config, &[]);
+    let store = config.join("tokens");
+    set_mode(&store, 0o644);
+    let out = wsgate(&config, &["token", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out)
+            .1
+            .contains(&format!("chmod 600 {}", store.display())),
+        "{}",
+        text(&out).1
+    );
+    set_mode(&config, 0o755);
+    let out = wsgate(&config, &["token", "create"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).1.contains("chmod 700"), "{}", text(&out).1);
+}
+
+#[test]
+fn daemon_checks_store_tokens() {
+    let scratch = Scratch::new("store-daemon");
+    let config = scratch.path().join("config");
+    let config_s = config.to_str().unwrap().to_owned();
+    let good = create_token(&config, &["--name", "good one"]);
+    let revoked = create_token(&config, &["--name", "revoked"]);
+    let expired = create_token(&config, &["--name", "expired", "--expires", "1s"]);
+    assert!(
+        wsgate(&config, &["token", "revoke", "revoked"])
+            .status
+            .success()
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    let d = Daemon::with(Options::store(&config_s, &["--echo"]));
+    let head = |target: &str, extra: &str| raw(d.addr, upgrade_head(target, extra).as_bytes());
+    assert_eq!(status(&head(&format!("/?token={good}"), "")), 101);
+    assert_eq!(
+        status(&head("/", &format!("Authorization: Bearer {good}\r\n"))),
+        101
+    );
+    for (token, want) in [
+        ("not-a-token-not-a-token", "invalid-token"),
+        (&revoked, "revoked-token"),
+        (&expired, "expired-token"),
+    ] {
+        let r = head(&format!("/?token={token}"), "");
+        assert_eq!((status(&r), reason(&r).as_str()), (401, want), "{r}");
+    }
+    let both = head(
+        &format!("/?token={good}"),
+        &format!("Authorization: Bearer {good}\r\n"),
+    );
+    assert_eq!(status(&both), 400, "{both}");
+    let health = raw(
+        d.addr,
+        b"GET /_wsgate/healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    );
+    assert!(health.contains("\"auth\":\"store\""));
+    // Logs name the token by id and name, never the token.
+    assert!(
+        d.wait_for_log("token_name=\"good one\"", Duration::from_secs(5)),
+        "{}",
+        d.stderr()
+    );
+    let log = d.stderr();
+    for token in [&good, &revoked, &expired] {
+        assert!(!log.contains(token.as_str()), "{log}");
+    }
+}
+
+#[test]
+fn scopes_are_connection_authority() {
+    let scratch = Scratch::new("store-scopes");
+    let config = scratch.path().join("config");
+    let config_s = config.to_str().unwrap().to_owned();
+    let no_exec = create_token(&config, &["--scope", "read,write"]);
+    let read_only = create_token(&config, &["--scope", "read"]);
+    let write_only = create_token(&config, &["--scope", "write"]);
+    let everything = create_token(&config, &["--name", "all of it"]);
+
+    // A program needs exec.
+    let d = Daemon::with(Options::store(&config_s, &["--", "env"]));
+    let r = raw(
+        d.addr,
+        upgrade_head(&format!("/?token={no_exec}"), "").as_bytes(),
+    );
+    assert_eq!(status(&r), 403, "{r}");
+    assert_eq!(reason(&r), "insufficient-scope");
+    assert!(r.contains("error=\"insufficient_scope\""), "{r}");
+    let lines = block_on(async {
+        let mut ws = connect(&url(&d, &everything)).await.unwrap();
+        let mut lines = Vec::new();
+        while let Some(Message::Text(t)) = next(&mut ws).await {
+            lines.push(t.to_string());
+        }
+        lines
+    });
+    assert!(
+        lines.iter().any(|l| l == "WSGATE_TOKEN_NAME=all of it"),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l == "WSGATE_SCOPES=read,write,exec"),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("WSGATE_TOKEN_ID=")),
+        "{lines:?}"
+    );
+    assert!(!lines.join("\n").contains(&everything));
+
+    // Without write, sending closes the session; without read, nothing comes back.
+    let e = Daemon::with(Options::store(&config_s, &["--echo"]));
+    block_on(async {
+        let mut ws = connect(&url(&e, &read_only)).await.unwrap();
+        ws.send(Message::text("may I?")).await.unwrap();
+        assert_eq!(close_code(&mut ws).await, Some(1008));
+        let mut ws = connect(&url(&e, &write_only)).await.unwrap();
+        ws.send(Message::text("into the void")).await.unwrap();
+        ws.send(Message::Ping(b"still there".to_vec().into()))
+            .await
+            .unwrap();
+        // The pong arrives; the echo, which would have come first, never does.
+        let first = async_std::future::timeout(
+            Duration::from_secs(3),
+            futures_lite::StreamExt::next(&mut ws),
+        )
+        .await
+        .expect("an answer to the ping");
+        assert!(matches!(first, Some(Ok(Message::Pong(_)))), "{first:?}");
+    });
+}
+
+#[test]
+fn revoked_and_expiring_sessions_are_closed() {
+    let scratch = Scratch::new("store-live");
+    let config = scratch.path().join("config");
+    let config_s = config.to_str().unwrap().to_owned();
+    let revoke_me = create_token(&config, &["--name", "revoke me"]);
+    let d = Daemon::with(Options::store(&config_s, &["--echo"]));
+    block_on(async {
+        let mut ws = connect(&url(&d, &revoke_me)).await.unwrap();
+        ws.send(Message::text("hello")).await.unwrap();
+        assert_eq!(next(&mut ws).await, Some(Message::text("hello")));
+        assert!(
+            wsgate(&config, &["token", "revoke", "revoke me"])
+                .status
+                .success()
+        );
+        let started = Instant::now();
+        let frame = loop {
+            match next(&mut ws).await {
+                Some(Message::Close(frame)) => break frame.unwrap(),
+                Some(_) => continue,
+                None => panic!("closed without a frame"),
+            }
+        };
+        assert_eq!(
+            (u16::from(frame.code), frame.reason.as_str()),
+            (1008, "token revoked")
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    });
+    let short = create_token(&config, &["--name", "short-lived", "--expires", "3s"]);
+    // Created after the daemon started: it appears within a poll.
+    assert!(eventually(Duration::from_secs(3), || {
+        status(&raw(
+            d.addr,
+            b"GET /_wsgate/healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        )) == 200
+            && status(&raw(
+                d.addr,
+                format!(
+                    "GET /_wsgate/auth/check?token={short} HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                )
+                .as_bytes(),
+            )) == 200
+    }));
+    block_on(async {
+        let mut ws = connect(&url(&d, &short)).await.unwrap();
+        let frame = loop {
+            match next(&mut ws).await {
+                Some(Message::Close(frame)) => break frame.unwrap(),
+                Some(_) => continue,
+                None => panic!("closed without a frame"),
+            }
+        };
+        assert_eq!(
+            (u16::from(frame.code), frame.reason.as_str()),
+            (1008, "token expired")
+        );
+    });
+}
+
+#[test]
+fn unreadable_store_keeps_the_last_good_copy() {
+    let scratch = Scratch::new("store-keep");
+    let config = scratch.path().join("config");
+    let config_s = config.to_str().unwrap().to_owned();
+    let token = create_token(&config, &[]);
+    let d = Daemon::with(Options::store(&config_s, &["--echo"]));
+    let store = config.join("tokens");
+    let mut bytes = std::fs::read(&store).unwrap();
+    bytes.extend_from_slice(b"garbage\n");
+    std::fs::write(&store, bytes).unwrap();
+    assert!(
+        d.wait_for_log("event=store-error", Duration::from_secs(3)),
+        "{}",
+        d.stderr()
+    );
+    assert_eq!(
+        status(&raw(
+            d.addr,
+            upgrade_head(&format!("/?token={token}"), "").as_bytes()
+        )),
+        101
+    );
+    assert_eq!(
+        status(&raw(
+            d.addr,
+            upgrade_head("/?token=garbage-garbage-garbage", "").as_bytes()
+        )),
+        401
+    );
+}
+
+fn post_code(d: &Daemon, code: &str, extra: &str) -> String {
+    let body = format!("{{\"code\":\"{code}\"}}");
+    raw(
+        d.addr,
+        format!(
+            "POST /_wsgate/pair HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: TestBrowser/2.0\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+}
+
+fn current_code(d: &Daemon) -> String {
+    let file = std::fs::read_to_string(d.runtime_file()).unwrap();
+    file.lines()
+        .find_map(|l| l.strip_prefix("pair_code="))
+        .expect("a pairing code in the runtime file")
+        .to_owned()
+}
+
+#[test]
+fn pairing_exchanges_a_code_once() {
+    let scratch = Scratch::new("pair");
+    let config = scratch.path().join("config");
+    let config_s = config.to_str().unwrap().to_owned();
+    let d = Daemon::with(Options::store(&config_s, &["--echo", "--pairing"]));
+    let code = current_code(&d);
+    assert_eq!(code.len(), 6);
+    // `wsgate pair` shows it.
+    let out = std::process::Command::new(BIN)
+        .arg("pair")
+        .env("WSGATE_RUNTIME_DIR", d.runtime_dir())
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.starts_with(&code) && shown.contains(&format!("/_wsgate/pair#code={code}")),
+        "{shown}"
+    );
+
+    let r = post_code(&d, &code, "");
+    assert_eq!(status(&r), 200, "{r}");
+    let body: serde_json::Value =
+        serde_json::from_str(r.split_once("\r\n\r\n").unwrap().1).unwrap();
+    let token = body["token"].as_str().unwrap().to_owned();
+    assert_eq!(body["scopes"], serde_json::json!(["read", "write"]));
+    assert!(body["expires"].as_str().unwrap().ends_with('Z'));
+    // The token works at once, and is stored like any other.
+    assert_eq!(
+        status(&raw(
+            d.addr,
+            upgrade_head(&format!("/?token={token}"), "").as_bytes()
+        )),
+        101
+    );
+    let (list, _) = text(&wsgate(&config, &["token", "list"]));
+    assert!(list.contains("paired TestBrowser/2.0"), "{list}");
+    // The code was single-use, and a new one replaced it.
+    let again = post_code(&d, &code, "");
+    assert_eq!(status(&again), 401);
+    assert_eq!(
+        again.split_once("\r\n\r\n").unwrap().1,
+        "{\"error\":\"invalid_code\"}"
+    );
+    assert_ne!(current_code(&d), code);
+    // Neither the code nor the token reaches the log.
+    let log = d.stderr();
+    assert!(!log.contains(&code) && !log.contains(&token), "{log}");
+    assert!(log.contains("event=pair "), "{log}");
+}
+
+#[test]
+fn five_wrong_codes_rotate_and_pause() {
+    let scratch = Scratch::new("pair-wrong");
+    let config = scratch.path().join("config");
+    let config_s = config.to_str().unwrap().to_owned();
+    let d = Daemon::with(Options::store(&config_s, &["--echo", "--pairing"]));
+    let code = current_code(&d);
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    for _ in 0..5 {
+        assert_eq!(status(&post_code(&d, wrong, "")), 401);
+    }
+    let rotated = current_code(&d);
+    assert_ne!(rotated, code, "five wrong codes replace it");
+    let paused = post_code(&d, &rotated, "");
+    assert_eq!(status(&paused), 429, "{paused}");
+    assert!(paused.contains("\r\nRetry-After: "), "{paused}");
+    assert!(status(&post_code(&d, &code, "")) != 200);
+}
+
+#[test]
+fn expired_code_fails() {
+    let scratch = Scratch::new("pair-expired");
+    let config = scratch.path().join("config");
+    let config_s = config.to_str().unwrap().to_owned();
+    let d = Daemon::with(Options::store(
+        &config_s,
+        &["--echo", "--pairing", "--pair-code-ttl", "1s"],
+    ));
+    let code = current_code(&d);
+    std::thread::sleep(Duration::from_millis(1300));
+    assert_eq!(status(&post_code(&d, &code, "")), 401);
+    // A new one was issued when the old one expired.
+    assert!(eventually(Duration::from_secs(3), || current_code(&d) != code));
+}
+
+#[test]
+fn pairing_page_and_cors() {
+    let scratch = Scratch::new("pair-page");
+    let config = scratch.path().join("config");
+    let config_s = config.to_str().unwrap().to_owned();
+    let d = Daemon::with(Options::store(
+        &config_s,
+        &[
+            "--echo",
+            "--pairing",
+            "--allow-origin",
+            "https://app.example",
+        ],
+    ));
+    let page = raw(
+        d.addr,
+        b"GET /_wsgate/pair HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    );
+    assert_eq!(status(&page), 200);
+    assert!(page.contains("Content-Type: text/html"), "{page}");
+    assert!(
+        page.contains("Content-Security-Policy: default-src 'none'"),
+        "{page}"
+    );
+    let html = page.split_once("\r\n\r\n").unwrap().1;
+    assert!(
+        html.contains("localStorage")
+            && html.contains("location.hash")
+            && html.contains("replaceState")
+    );
+    for external in ["http://", "https://", "src=", "href="] {
+        assert!(!html.contains(external), "{external}");
+    }
+    let pre = raw(
+        d.addr,
+        b"OPTIONS /_wsgate/pair HTTP/1.1\r\nHost: localhost\r\nOrigin: https://app.example\r\nAccess-Control-Request-Method: POST\r\n\r\n",
+    );
+    assert_eq!(status(&pre), 204, "{pre}");
+    assert!(
+        pre.contains("Access-Control-Allow-Origin: https://app.example\r\n"),
+        "{pre}"
+    );
+    let r = post_code(&d, &current_code(&d), "Origin: https://app.example\r\n");
+    assert_eq!(status(&r), 200);
+    assert!(
+        r.contains("Access-Control-Allow-Origin: https://app.example\r\n"),
+        "{r}"
+    );
+    let denied = post_code(&d, &current_code(&d), "Origin: https://evil.example\r\n");
+    assert_eq!(status(&denied), 403);
+    // Without --pairing the path does not exist.
+    let plain = Daemon::with(Options::store(&config_s, &["--echo"]));
+    assert_eq!(
+        status(&raw(
+            plain.addr,
+            b"GET /_wsgate/pair HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        )),
+        404
+    );
+}
+
+#[test]
+fn store_mode_usage() {
+    for (args, want) in [
+        (vec!["--echo", "--pairing"], "--pairing needs --auth store"),
+        (
+            vec!["--echo", "--auth", "store", "--pair-scopes", "read"],
+            "needs --pairing",
+        ),
+        (
+            vec!["--echo", "--auth", "store", "--auth-token", TOKEN],
+            "does not apply to --auth store",
+        ),
+        (vec!["token", "create", "--expires", "soon"], "--expires"),
+        (vec!["token", "create", "--scope", "admin"], "--scope"),
+        (vec!["token"], "needs create"),
+    ] {
+        let out = std::process::Command::new(BIN)
+            .args(&args)
+            .env_remove("WSGATE_AUTH_TOKEN")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(want),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
