@@ -122,16 +122,20 @@ pub fn valid_name(name: &str) -> bool {
     (1..=MAX_NAME).contains(&count) && !name.chars().any(char::is_control) && name.trim() == name
 }
 
-/// Reads a store's text.
-pub fn parse(text: &str) -> Result<Vec<Entry>, ParseError> {
+/// Reads a store file's bytes. Each line must be UTF-8; an error names the first line
+/// that does not fit.
+pub fn parse(bytes: &[u8]) -> Result<Vec<Entry>, ParseError> {
     let mut entries: Vec<Entry> = Vec::new();
+    let mut ids = std::collections::HashSet::new();
+    let mut digests = std::collections::HashSet::new();
     let mut versioned = false;
-    for (i, line) in text.split('\n').enumerate() {
+    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
         let at = i + 1;
         let err = |message: &str| ParseError {
             line: at,
             message: message.to_owned(),
         };
+        let line = std::str::from_utf8(line).map_err(|_| err("not UTF-8 text"))?;
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
@@ -146,10 +150,10 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, ParseError> {
             continue;
         }
         let entry = parse_entry(line).map_err(err)?;
-        if entries.iter().any(|e| e.id == entry.id) {
+        if !ids.insert(entry.id.clone()) {
             return Err(err("an id that an earlier line already has"));
         }
-        if entries.iter().any(|e| e.digest.matches(&entry.digest)) {
+        if !digests.insert(Key(entry.digest)) {
             return Err(err("a digest that an earlier line already has"));
         }
         entries.push(entry);
@@ -442,9 +446,9 @@ impl Files {
             Err(e) => return Err(format!("cannot read token store {}: {e}", path.display())),
         };
         check_private_file(&path, &meta)?;
-        let text = fs::read_to_string(&path)
+        let bytes = fs::read(&path)
             .map_err(|e| format!("cannot read token store {}: {e}", path.display()))?;
-        parse(&text).map_err(|e| match e.line {
+        parse(&bytes).map_err(|e| match e.line {
             0 => format!("token store {} is not valid: {}", path.display(), e.message),
             n => format!("token store {}:{n}: {}", path.display(), e.message),
         })
@@ -622,16 +626,16 @@ mod tests {
         b.name = "paired Mozilla/5.0 (X11; Linux)".into();
         let entries = vec![a, b];
         let text = serialize(&entries);
-        assert_eq!(parse(&text), Ok(entries.clone()));
+        assert_eq!(parse(text.as_bytes()), Ok(entries.clone()));
         assert!(text.starts_with("# wsgate token store"));
         assert!(text.contains("\n0000000a 0101010101010101010101010101010101010101010101010101010101010101 read 2026-11-21T22:26:40Z never - name 0000000a\n"));
-        assert_eq!(parse(&serialize(&[])), Ok(vec![]));
+        assert_eq!(parse(serialize(&[]).as_bytes()), Ok(vec![]));
     }
 
     #[test]
     fn errors_name_the_line() {
         let good = serialize(&[entry("0000000a", 1)]);
-        let line_of = |text: &str| parse(text).unwrap_err().line;
+        let line_of = |text: &str| parse(text.as_bytes()).unwrap_err().line;
         assert_eq!(line_of(""), 0);
         assert_eq!(line_of("# only a comment\n"), 0);
         assert_eq!(line_of("wsgate-tokens 2\n"), 1);
@@ -654,6 +658,13 @@ mod tests {
             assert_eq!(line_of(&text), entry_line, "{bad}");
         }
         assert_eq!(line_of(&good.replace('\n', "\r\n")), 2);
+        let mut latin1 = format!("{good}# caf").into_bytes();
+        latin1.extend_from_slice(b"\xe9\n");
+        let err = parse(&latin1).unwrap_err();
+        assert_eq!(
+            (err.line, err.message.as_str()),
+            (entry_line, "not UTF-8 text")
+        );
     }
 
     #[test]
