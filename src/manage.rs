@@ -58,12 +58,16 @@ pub fn token(
         }
         TokenCommand::Revoke(who) => {
             let (entry, already) = files.update(|entries| {
-                let matching: Vec<usize> = entries
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, e)| e.id == who || e.name == who)
-                    .map(|(i, _)| i)
-                    .collect();
+                // An id names one token; a name may be shared (or look like an id).
+                let matching: Vec<usize> = match entries.iter().position(|e| e.id == who) {
+                    Some(i) => vec![i],
+                    None => entries
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, e)| e.name == who)
+                        .map(|(i, _)| i)
+                        .collect(),
+                };
                 let i = match matching.as_slice() {
                     [] => return Err(format!("no token has the id or name {who:?}")),
                     [i] => *i,
