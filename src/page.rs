@@ -37,14 +37,38 @@ const SCRIPT: &str = r#"(function () {
       document.getElementById('tid').textContent = r.body.id;
       document.getElementById('tscopes').textContent = r.body.scopes.join(', ');
       document.getElementById('texp').textContent = r.body.expires || 'never';
-      var url = (location.protocol.slice(-2) === 's:' ? 'wss://' : 'ws://') + location.host + '/';
+      var url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/';
       document.getElementById('example').textContent =
         "const token = localStorage.getItem('wsgate.token');\n" +
-        "const ws = new WebSocket('" + url + "?token=' + encodeURIComponent(token));";
+        "const b64url = (s) => btoa(s).replace(/\\+/g, '-').replace(/\\//g, '_').replace(/=+$/, '');\n" +
+        "const ws = new WebSocket('" + url + "', ['wsgate', 'wsgate.bearer.' + b64url(token)]);";
       show('Paired.', 'ok');
       manual.hidden = true;
       document.getElementById('done').hidden = false;
+      check(r.body.token);
     }).catch(function (e) { show('Pairing failed: ' + e.message, 'err'); manual.hidden = false; });
+  }
+  // Asks wsgate whether the token would be let in, without connecting (a connection
+  // could start the tool behind it).
+  function check(token) {
+    var verdict = document.getElementById('verdict');
+    fetch('/_wsgate/auth/check', {
+      headers: { 'Authorization': 'Bearer ' + token },
+      credentials: 'omit',
+      cache: 'no-store'
+    }).then(function (r) {
+      return r.json().then(function (body) {
+        if (body.valid) {
+          verdict.textContent = 'Checked: this browser can connect.';
+          verdict.className = 'ok';
+        } else {
+          verdict.textContent = body.error === 'insufficient_scope'
+            ? 'Paired, but the tool behind wsgate needs a scope this token lacks (exec): the operator can pair with --pair-scopes read,write,exec.'
+            : 'Paired, but wsgate did not accept the token just now (' + (body.reason || body.error) + ').';
+          verdict.className = 'err';
+        }
+      });
+    }).catch(function (e) { verdict.textContent = 'Could not check the token: ' + e.message; verdict.className = 'err'; });
   }
   var match = /(?:^#|&)code=([0-9]{6})(?:&|$)/.exec(location.hash);
   if (location.hash) { history.replaceState(null, '', location.pathname + location.search); }
@@ -87,7 +111,7 @@ impl Page {
              <code>wsgate.token</code> (id <code id=\"tid\"></code>, scopes <code id=\"tscopes\"></code>, \
              expires <code id=\"texp\"></code>). It is a secret: anyone who has it can connect.</p>\
              <p>A page served from this address, or from an origin wsgate allows, then connects with:</p>\
-             <pre id=\"example\"></pre></div>\n<script>{SCRIPT}</script>\n</body></html>\n"
+             <pre id=\"example\"></pre><p id=\"verdict\"></p></div>\n<script>{SCRIPT}</script>\n</body></html>\n"
         );
         Page { html, csp }
     }
@@ -107,9 +131,16 @@ mod tests {
     fn self_contained() {
         let page = Page::new();
         for external in [
-            "http://", "https://", "//cdn", "src=\"", "href=\"", "@import", "url(",
+            "http://", "https://", "//cdn", "src=\"", "href=\"", "@import",
         ] {
             assert!(!page.html.contains(external), "{external}");
+        }
+        // CSS would load from url(); the script only fetches wsgate's own paths.
+        assert!(!page.html.replace(SCRIPT, "").contains("url("));
+        let fetched: Vec<&str> = SCRIPT.split("fetch(").skip(1).collect();
+        assert_eq!(fetched.len(), 2);
+        for call in fetched {
+            assert!(call.starts_with("'/_wsgate/"), "{call}");
         }
         assert!(page.html.contains(&format!("<script>{SCRIPT}</script>")));
         assert!(page.html.contains(&format!("<style>{STYLE}</style>")));

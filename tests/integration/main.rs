@@ -2,6 +2,7 @@
 //! Every daemon binds 127.0.0.1 on a free port and is killed and reaped on drop.
 
 mod auth_modes;
+mod browser;
 mod cli;
 mod echo;
 mod handshake;

@@ -1,0 +1,283 @@
+//! The pairing page in a real browser: headless Chromium, driven over the DevTools
+//! protocol. It opens the pairing link, the page exchanges the code and keeps the
+//! token, and the browser then connects with it in the subprotocol form.
+//!
+//! `.ci/run` installs Chromium from Debian's packages, and with `CI` set a missing
+//! browser fails the test. Elsewhere, without a browser (`chromium`,
+//! `chromium-browser`, `google-chrome`, or `$WSGATE_TEST_CHROME`), the test says so on
+//! stderr and passes without running.
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use async_tungstenite::tungstenite::Message;
+use futures_lite::StreamExt as _;
+use serde_json::{Value, json};
+
+use crate::util::*;
+
+fn find_browser() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("WSGATE_TEST_CHROME") {
+        return Some(PathBuf::from(path));
+    }
+    let path = std::env::var_os("PATH")?;
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .flat_map(|name| std::env::split_paths(&path).map(move |dir| dir.join(name)))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Headless Chromium in a process group of its own, killed with it on drop.
+struct Browser {
+    child: Child,
+    port: u16,
+    _profile: Scratch,
+}
+
+impl Browser {
+    fn start(binary: &Path) -> Browser {
+        let profile = Scratch::new("chromium");
+        let child = Command::new(binary)
+            .args([
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--disable-extensions",
+                "--disable-background-networking",
+                "--remote-debugging-address=127.0.0.1",
+                "--remote-debugging-port=0",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("start the browser");
+        let mut browser = Browser {
+            child,
+            port: 0,
+            _profile: profile,
+        };
+        // The browser writes the port it picked into its profile.
+        let active = browser._profile.path().join("DevToolsActivePort");
+        let started = Instant::now();
+        while browser.port == 0 {
+            if let Ok(text) = std::fs::read_to_string(&active) {
+                browser.port = text
+                    .lines()
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(0);
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the browser did not open its DevTools port"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        browser
+    }
+
+    /// The DevTools WebSocket address of the open page.
+    fn page_target(&self) -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            s,
+            "GET /json/list HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+            self.port
+        )
+        .unwrap();
+        let mut response = String::new();
+        let _ = s.read_to_string(&mut response);
+        let body = response.split_once("\r\n\r\n").expect("an HTTP answer").1;
+        let targets: Value = serde_json::from_str(body).expect("a JSON target list");
+        targets
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["type"] == "page")
+            .and_then(|t| t["webSocketDebuggerUrl"].as_str())
+            .expect("a page target")
+            .to_owned()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let group = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
+        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        let _ = self.child.wait();
+    }
+}
+
+/// One DevTools session: commands out, their answers back by id.
+struct DevTools {
+    ws: async_tungstenite::WebSocketStream<async_std::net::TcpStream>,
+    next_id: u64,
+}
+
+impl DevTools {
+    async fn connect(url: &str) -> DevTools {
+        let authority = url
+            .strip_prefix("ws://")
+            .and_then(|rest| rest.split('/').next())
+            .unwrap();
+        let tcp = async_std::net::TcpStream::connect(authority).await.unwrap();
+        let (ws, _) = async_tungstenite::client_async(url, tcp).await.unwrap();
+        DevTools { ws, next_id: 0 }
+    }
+
+    async fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let command = json!({ "id": id, "method": method, "params": params });
+        self.ws
+            .send(Message::text(command.to_string()))
+            .await
+            .unwrap();
+        loop {
+            let message = async_std::future::timeout(Duration::from_secs(20), self.ws.next())
+                .await
+                .expect("a DevTools answer in time")
+                .expect("the DevTools connection open")
+                .unwrap();
+            let Message::Text(text) = message else {
+                continue;
+            };
+            let answer: Value = serde_json::from_str(&text).unwrap();
+            if answer["id"] == id {
+                assert!(answer.get("error").is_none(), "{method}: {answer}");
+                return answer["result"].clone();
+            }
+        }
+    }
+
+    /// Evaluates `expression` in the page (awaiting a promise) and returns its value.
+    async fn eval(&mut self, expression: &str) -> Value {
+        let result = self
+            .call(
+                "Runtime.evaluate",
+                json!({ "expression": expression, "awaitPromise": true, "returnByValue": true }),
+            )
+            .await;
+        assert!(
+            result.get("exceptionDetails").is_none(),
+            "{expression}: {result}"
+        );
+        result["result"]["value"].clone()
+    }
+}
+
+#[test]
+fn pairing_page_in_a_real_browser() {
+    let Some(binary) = find_browser() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs the browser test: install chromium (.ci/run does)"
+        );
+        eprintln!("browser test skipped: no chromium, chromium-browser or google-chrome in PATH");
+        return;
+    };
+    let scratch = Scratch::new("browser");
+    let config = scratch.path().join("config");
+    let config_s = config.to_str().unwrap().to_owned();
+    let d = Daemon::with(Options::store(&config_s, &["--pairing", "--echo"]));
+    let file = std::fs::read_to_string(d.runtime_file()).unwrap();
+    let field = |name: &str| {
+        file.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("{name} in {file}"))
+            .to_owned()
+    };
+    let (code, link) = (field("pair_code="), field("pair_url="));
+
+    let browser = Browser::start(&binary);
+    let target = browser.page_target();
+    let (stored, address, verdict, echoed) = block_on(async {
+        let mut tools = DevTools::connect(&target).await;
+        tools.call("Page.navigate", json!({ "url": link })).await;
+        // The page pairs by itself; wait for it to say how it went.
+        let started = Instant::now();
+        loop {
+            let verdict = tools
+                .eval("(document.getElementById('verdict') || {}).textContent || ''")
+                .await;
+            let status = tools
+                .eval("(document.getElementById('status') || {}).textContent || ''")
+                .await;
+            if verdict.as_str().is_some_and(|v| !v.is_empty()) {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the page did not pair: {status}"
+            );
+            async_io::Timer::after(Duration::from_millis(100)).await;
+        }
+        let stored = tools.eval("localStorage.getItem('wsgate.token')").await;
+        let address = tools.eval("location.href").await;
+        let verdict = tools
+            .eval("document.getElementById('verdict').textContent")
+            .await;
+        // Connect as a page would, with the token in the subprotocol form.
+        let echoed = tools
+            .eval(
+                r#"new Promise((resolve) => {
+                    const token = localStorage.getItem('wsgate.token');
+                    const b64url = (s) => btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+                    const ws = new WebSocket('ws://' + location.host + '/', ['wsgate', 'wsgate.bearer.' + b64url(token)]);
+                    ws.onopen = () => ws.send('hello from the browser');
+                    ws.onmessage = (e) => { resolve(ws.protocol + ' ' + e.data); ws.close(1000); };
+                    ws.onerror = () => resolve('error');
+                    setTimeout(() => resolve('timeout'), 10000);
+                })"#,
+            )
+            .await;
+        (stored, address, verdict, echoed)
+    });
+    drop(browser);
+
+    let token = stored.as_str().expect("a token in localStorage").to_owned();
+    assert_eq!(token.len(), 43, "{token}");
+    let address = address.as_str().unwrap();
+    assert!(
+        address.ends_with("/_wsgate/pair") && !address.contains(&code),
+        "the code stays in the address bar: {address}"
+    );
+    assert_eq!(verdict, "Checked: this browser can connect.");
+    assert_eq!(echoed, "wsgate hello from the browser");
+
+    // The store has it under the browser's name; the code was used up.
+    let (list, _) = {
+        let out = wsgate(&config, &["token", "list"]);
+        (String::from_utf8_lossy(&out.stdout).into_owned(), ())
+    };
+    assert!(list.contains("paired Mozilla/5.0"), "{list}");
+    assert!(eventually(Duration::from_secs(3), || {
+        let file = std::fs::read_to_string(d.runtime_file()).unwrap_or_default();
+        !file.contains(&format!("pair_code={code}"))
+    }));
+    // Neither the code nor the token reached the log.
+    assert!(
+        d.wait_for_log("event=pair ", Duration::from_secs(5)),
+        "{}",
+        d.stderr()
+    );
+    assert!(
+        d.wait_for_log("protocol=wsgate", Duration::from_secs(5)),
+        "{}",
+        d.stderr()
+    );
+    let log = d.stderr();
+    assert!(!log.contains(&code) && !log.contains(&token), "{log}");
+}
