@@ -453,6 +453,46 @@ fn spawn_ceiling(seconds: f64) -> f64 {
     total as f64 / started.elapsed().as_secs_f64()
 }
 
+/// How many 64-byte lines a second this machine can send through `cat` and read back,
+/// 8 programs at a time, each driven by a thread with blocking pipes and nothing else
+/// going on: the program's part of an echo round trip, without any WebSocket. No
+/// daemon relaying to `cat` can do more round trips than this.
+fn pipe_echo_ceiling(seconds: f64) -> f64 {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let cat = find_in_path("cat").expect("cat on PATH");
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let started = Instant::now();
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let cat = cat.clone();
+            std::thread::spawn(move || {
+                let mut child = Command::new(&cat)
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .expect("start cat");
+                let mut stdin = child.stdin.take().expect("stdin");
+                let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+                let mut line = [b'x'; 64];
+                line[63] = b'\n';
+                let mut back = Vec::with_capacity(64);
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    stdin.write_all(&line).expect("write");
+                    back.clear();
+                    stdout.read_until(b'\n', &mut back).expect("read");
+                    n += 1;
+                }
+                drop(stdin);
+                let _ = child.wait();
+                n
+            })
+        })
+        .collect();
+    let total: u64 = threads.into_iter().map(|t| t.join().unwrap_or(0)).sum();
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
 /// Instructions per request under callgrind, when valgrind is installed.
 fn pure_path_instructions(paths: &Paths, head: &str) -> Option<f64> {
     let valgrind = find_in_path("valgrind")?;
@@ -554,6 +594,7 @@ fn suite(seconds: f64, rounds: usize) -> bool {
     let browser_ns = pure_path_ns(&paths, "browser");
     let browser_instructions = pure_path_instructions(&paths, "browser");
     let ceiling = spawn_ceiling(seconds.min(3.0));
+    let pipe_ceiling = pipe_echo_ceiling(seconds.min(3.0));
 
     let m = |i: usize| {
         let r = &rows[i];
@@ -629,6 +670,10 @@ fn suite(seconds: f64, rounds: usize) -> bool {
     println!(
         "| reference: `cat` started and reaped directly, 4 at a time, no network | {ceiling:.0}/s | | {:.2}× websocketd | | |",
         ceiling / dh
+    );
+    println!(
+        "| reference: 64 B lines through `cat` and back directly, 8 at a time, no network | {pipe_ceiling:.0}/s | | {:.2}× websocketd | | |",
+        pipe_ceiling / de
     );
     println!();
     println!("| measurement | wsgate | target | |");

@@ -3,9 +3,10 @@
 //! The input is `AUTHORIZATION \0 SEC-WEBSOCKET-PROTOCOL` (either part may be absent).
 //! Properties: the same input gives the same answer; a bearer token is non-empty,
 //! holds no whitespace or control bytes and ends the header value; a subprotocol token
-//! is non-empty and its base64url form appears in the header; both forms at once are
-//! never accepted; what a backend is shown of the subprotocol header holds no wsgate
-//! entry.
+//! is non-empty and its base64url form appears in the header after the prefix (in any
+//! case); both forms at once are never accepted; what a backend is shown of the
+//! subprotocol header holds no wsgate entry in any case; a selected subprotocol is one
+//! of wsgate's own names.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -37,11 +38,15 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(Some(token)) = &found {
             assert!(!token.is_empty());
             let entry = bearer::subprotocol_for(token);
-            assert!(protocol.windows(entry.len()).any(|w| w == entry.as_bytes()));
+            let prefix = SUBPROTOCOL_PREFIX.len();
+            assert!(protocol.windows(entry.len()).any(|w| {
+                w[..prefix].eq_ignore_ascii_case(&entry.as_bytes()[..prefix])
+                    && w[prefix..] == entry.as_bytes()[prefix..]
+            }));
         }
         let shown = bearer::without_credential(protocol);
         let mut entries = shown.split(|&b| b == b',').map(|e| e.trim_ascii());
-        assert!(!entries.any(|e| e.starts_with(SUBPROTOCOL_PREFIX.as_bytes())));
+        assert!(!entries.any(bearer::is_credential_entry));
 
         let headers = [
             Header {
@@ -55,6 +60,13 @@ fuzz_target!(|data: &[u8]| {
         ];
         if matches!((&parsed, &found), (Ok(Some(_)), Ok(Some(_)))) {
             assert!(bearer::credential(&headers).is_err(), "both forms accepted");
+        }
+        let spoken = ["chat".to_owned()];
+        if let Some(selected) = bearer::select(&headers, &spoken) {
+            assert!(
+                selected == "chat" || selected == bearer::MARKER,
+                "{selected}"
+            );
         }
     }
 });
