@@ -118,6 +118,28 @@ pub fn credential<'a>(headers: &[Header<'a>]) -> Result<Option<Credential<'a>>, 
     }
 }
 
+/// Every bearer token a request's headers present, in either form, well-formed or
+/// not quite (several, say): to be kept out of logs and programs.
+pub fn presented(headers: &[Header<'_>]) -> Vec<Vec<u8>> {
+    let mut found = Vec::new();
+    for h in headers {
+        if h.name.eq_ignore_ascii_case("authorization") {
+            if let Ok(Some(token)) = parse_authorization(h.value) {
+                found.push(token.to_vec());
+            }
+        } else if h.name.eq_ignore_ascii_case("sec-websocket-protocol") {
+            for entry in entries(std::iter::once(h.value)).filter(|e| is_credential_entry(e)) {
+                let encoded = &entry[SUBPROTOCOL_PREFIX.len()..];
+                if let Ok(token) = data_encoding::BASE64URL_NOPAD.decode(encoded) {
+                    found.push(token);
+                }
+            }
+        }
+    }
+    found.retain(|t| !t.is_empty());
+    found
+}
+
 /// A `Sec-WebSocket-Protocol` value without wsgate's entries: what a backend may see.
 pub fn without_credential(value: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(value.len());
@@ -273,6 +295,23 @@ mod tests {
         );
         assert_eq!(without_credential(b"wsgate.bearer.dG9r"), b"");
         assert_eq!(without_credential(b"WSGATE.Bearer.dG9r,,x"), b"x");
+    }
+
+    #[test]
+    fn everything_presented_is_found() {
+        let found = presented(&[
+            h("Authorization", b"Bearer one"),
+            h("authorization", b"Basic eA=="),
+            h(
+                "Sec-WebSocket-Protocol",
+                b"chat, wsgate.bearer.dHdv, WSGATE.BEARER.dGhyZWU",
+            ),
+            h("Sec-WebSocket-Protocol", b"wsgate.bearer.!!"),
+        ]);
+        assert_eq!(
+            found,
+            vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]
+        );
     }
 
     #[test]

@@ -41,7 +41,7 @@ Usage:
   wsgate token create [--name NAME] [--scope read,write,exec] [--expires 90d|12h|never]
   wsgate token list [--json]               the store's tokens (never a secret)
   wsgate token revoke ID|NAME              open sessions of the token close within a second
-  wsgate token prune                       remove expired and revoked tokens
+  wsgate token prune [--revoked]           remove expired tokens (and revoked ones)
 
 Options:
   --listen ADDR            IPv4 or [IPv6] address with port; port 0 picks a free one
@@ -132,8 +132,12 @@ pub enum TokenCommand {
     },
     /// `revoke ID|NAME`.
     Revoke(String),
-    /// `prune`.
-    Prune,
+    /// `prune [--revoked]`: removes expired entries, and revoked ones too with
+    /// `--revoked`.
+    Prune {
+        /// Also remove revoked entries.
+        revoked: bool,
+    },
 }
 
 /// Default `--expires` of `wsgate token create`: 90 days.
@@ -698,7 +702,7 @@ fn parse_token(args: Vec<OsString>) -> Result<TokenCommand, UsageError> {
                         let v = value()?;
                         if !crate::store::valid_name(&v) {
                             return Err(usage(format!(
-                                "--name must be 1 to {} characters without control characters or spaces at either end",
+                                "--name must be 1 to {} characters without control or bidirectional formatting characters or spaces at either end",
                                 crate::store::MAX_NAME
                             )));
                         }
@@ -739,9 +743,10 @@ fn parse_token(args: Vec<OsString>) -> Result<TokenCommand, UsageError> {
             (Some(who), None) => Ok(TokenCommand::Revoke(who)),
             _ => Err(usage("'token revoke' takes one ID or NAME")),
         },
-        "prune" => match args.next() {
-            None => Ok(TokenCommand::Prune),
-            Some(_) => Err(usage("'token prune' takes no arguments")),
+        "prune" => match (args.next(), args.next()) {
+            (None, _) => Ok(TokenCommand::Prune { revoked: false }),
+            (Some(flag), None) if flag == "--revoked" => Ok(TokenCommand::Prune { revoked: true }),
+            _ => Err(usage("'token prune' takes only --revoked")),
         },
         _ => Err(usage(what)),
     }

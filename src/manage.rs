@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::cli::TokenCommand;
 use crate::date;
 use crate::runtime;
-use crate::store::{self, Entry, Files, Status};
+use crate::store::{self, Entry, Files};
 
 /// Runs `wsgate token …` against the store in the configuration directory. The new
 /// token of `create` is the only thing written to `out`; what it is for goes to `note`.
@@ -94,13 +94,23 @@ pub fn token(
             };
             writeln!(note, "token {} ({}) {what}", entry.id, entry.name).map_err(io)
         }
-        TokenCommand::Prune => {
+        TokenCommand::Prune { revoked } => {
+            // An expired entry goes even when it was also revoked: it can never be
+            // used again either way. A revoked one that has not expired stays unless
+            // asked, so that it keeps being refused as revoked, not as unknown.
+            let expired = |e: &Entry| e.expires.is_some_and(|at| now >= at);
             let removed = files.update(|entries| {
                 let before = entries.len();
-                entries.retain(|e| e.status(now) == Status::Active);
+                let goes = |e: &Entry| expired(e) || (revoked && e.revoked.is_some());
+                entries.retain(|e| !goes(e));
                 Ok(before - entries.len())
             })?;
-            writeln!(note, "removed {removed} expired or revoked token(s)").map_err(io)
+            let what = if revoked {
+                "expired or revoked"
+            } else {
+                "expired"
+            };
+            writeln!(note, "removed {removed} {what} token(s)").map_err(io)
         }
     }
 }

@@ -37,18 +37,49 @@ fn dir_from(own: Option<OsString>, xdg: Option<OsString>, tmp: Option<OsString>)
 }
 
 /// Creates a directory (mode 0700) if needed and checks that it is private: a real
-/// directory, owned by this user, with no access for group or others. `what` names it
-/// in errors ("runtime directory").
+/// directory (not a symbolic link), owned by this user, with no access for group or
+/// others. `what` names it in errors ("runtime directory").
 pub fn ensure_private_dir(dir: &Path, what: &str) -> Result<(), String> {
-    if let Err(e) = fs::DirBuilder::new()
+    create_dir(dir, what)?;
+    check_private_dir(dir, what, Links::Refuse).map(|_| ())
+}
+
+/// Whether a directory that is a symbolic link is followed (to a private directory
+/// of this user's) or refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Links {
+    /// For a directory in a shared place such as `/tmp`.
+    Refuse,
+    /// For a directory under the user's home, which dotfile managers often link.
+    Follow,
+}
+
+/// Creates a directory, mode 0700, with its parents.
+pub fn create_dir(dir: &Path, what: &str) -> Result<(), String> {
+    fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
-    {
-        return Err(format!("cannot create {what} {}: {e}", dir.display()));
+        .map_err(|e| format!("cannot create {what} {}: {e}", dir.display()))
+}
+
+/// Checks that a directory is private to this user; `Ok(false)` if it does not exist.
+pub fn check_private_dir(dir: &Path, what: &str, links: Links) -> Result<bool, String> {
+    let meta = match links {
+        Links::Refuse => fs::symlink_metadata(dir),
+        Links::Follow => fs::metadata(dir),
+    };
+    let meta = match meta {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(format!("cannot inspect {what} {}: {e}", dir.display())),
+    };
+    if meta.file_type().is_symlink() {
+        return Err(format!(
+            "{what} {} is a symbolic link; it must be a directory of its own",
+            dir.display()
+        ));
     }
-    let meta = fs::symlink_metadata(dir)
-        .map_err(|e| format!("cannot inspect {what} {}: {e}", dir.display()))?;
     if !meta.is_dir() {
         return Err(format!("{what} {} is not a directory", dir.display()));
     }
@@ -63,7 +94,35 @@ pub fn ensure_private_dir(dir: &Path, what: &str) -> Result<(), String> {
             dir.display()
         ));
     }
-    Ok(())
+    Ok(true)
+}
+
+/// Flushes a file to stable storage. Where the strongest flush is not supported (on
+/// macOS, `F_FULLFSYNC` fails on some network and FUSE volumes), a plain `fsync` is
+/// tried; where the file system supports neither, the write stands without it.
+pub fn sync_file(file: &fs::File) -> io::Result<()> {
+    use rustix::io::Errno;
+    let unsupported = |e: &io::Error| {
+        e.raw_os_error()
+            .map(Errno::from_raw_os_error)
+            .is_some_and(|e| e == Errno::INVAL || e == Errno::NOTSUP || e == Errno::OPNOTSUPP)
+    };
+    match file.sync_all() {
+        Err(e) if unsupported(&e) => match rustix::fs::fsync(file) {
+            Err(e) if unsupported(&e.into()) => Ok(()),
+            other => other.map_err(io::Error::from),
+        },
+        other => other,
+    }
+}
+
+/// Flushes a directory's entries after a rename, as far as the file system allows:
+/// the rename has happened either way, so a directory that cannot be flushed (some
+/// network volumes refuse) does not make the write fail.
+pub fn sync_dir(dir: &Path) {
+    if let Ok(dir) = fs::File::open(dir) {
+        let _ = dir.sync_all();
+    }
 }
 
 /// A running instance as its runtime file describes it.
@@ -105,7 +164,7 @@ impl RuntimeFile {
                 .mode(0o600)
                 .open(&tmp)?;
             file.write_all(text.as_bytes())?;
-            file.sync_all()?;
+            sync_file(&file)?;
             fs::rename(&tmp, &path)
         };
         write().map_err(|e| {

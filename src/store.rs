@@ -115,11 +115,23 @@ pub struct ParseError {
     pub message: String,
 }
 
-/// Whether a name is acceptable: 1 to [`MAX_NAME`] characters, no control characters,
-/// no whitespace at either end.
+/// Whether a name is acceptable: 1 to [`MAX_NAME`] characters, no control characters
+/// and no bidirectional formatting characters (which would make `token list` show
+/// something other than what is stored), no whitespace at either end.
 pub fn valid_name(name: &str) -> bool {
     let count = name.chars().count();
-    (1..=MAX_NAME).contains(&count) && !name.chars().any(char::is_control) && name.trim() == name
+    (1..=MAX_NAME).contains(&count)
+        && !name.chars().any(|c| c.is_control() || is_bidi_control(c))
+        && name.trim() == name
+}
+
+/// Unicode's bidirectional formatting characters (UAX #9): marks, embeddings,
+/// overrides and isolates.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 /// Reads a store file's bytes. Each line must be UTF-8; an error names the first line
@@ -399,6 +411,9 @@ pub struct Stamp {
     ctime: (i64, i64),
 }
 
+/// How long a change waits for another process's lock on the store.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The store's files in one directory: `tokens`, `tokens.lock`, `last-used`.
 #[derive(Clone, Debug)]
 pub struct Files {
@@ -436,17 +451,37 @@ impl Files {
         })
     }
 
-    /// Reads the store: no file is an empty store; a file that is not private to the
-    /// user, cannot be read or does not parse is an error naming it (and the line).
+    /// Reads the store: no directory or no file is an empty store; a directory or file
+    /// that is not private to the user, a file that is not a regular file (a symbolic
+    /// link, a FIFO), cannot be read or does not parse is an error naming it (and the
+    /// line). The file is checked as opened, so it cannot be swapped in between.
     pub fn load(&self) -> Result<Vec<Entry>, String> {
+        use crate::runtime::{Links, check_private_dir};
+        if !check_private_dir(&self.dir, "configuration directory", Links::Follow)? {
+            return Ok(Vec::new());
+        }
         let path = self.path();
-        let meta = match fs::symlink_metadata(&path) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        let flags = rustix::fs::OFlags::RDONLY
+            | rustix::fs::OFlags::NOFOLLOW
+            | rustix::fs::OFlags::NONBLOCK
+            | rustix::fs::OFlags::CLOEXEC;
+        let mut file = match rustix::fs::open(&path, flags, rustix::fs::Mode::empty()) {
+            Ok(fd) => fs::File::from(fd),
+            Err(rustix::io::Errno::NOENT) => return Ok(Vec::new()),
+            Err(rustix::io::Errno::LOOP) => {
+                return Err(format!(
+                    "token store {} is a symbolic link; it must be a regular file",
+                    path.display()
+                ));
+            }
             Err(e) => return Err(format!("cannot read token store {}: {e}", path.display())),
         };
+        let meta = file
+            .metadata()
+            .map_err(|e| format!("cannot read token store {}: {e}", path.display()))?;
         check_private_file(&path, &meta)?;
-        let bytes = fs::read(&path)
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        std::io::Read::read_to_end(&mut file, &mut bytes)
             .map_err(|e| format!("cannot read token store {}: {e}", path.display()))?;
         parse(&bytes).map_err(|e| match e.line {
             0 => format!("token store {} is not valid: {}", path.display(), e.message),
@@ -456,12 +491,14 @@ impl Files {
 
     /// Changes the store under an exclusive lock: reads it, lets `change` edit the
     /// entries, and replaces the file atomically. Nothing is written if reading or
-    /// `change` fails.
+    /// `change` fails, or if the lock is not had within [`LOCK_WAIT`].
     pub fn update<T>(
         &self,
         change: impl FnOnce(&mut Vec<Entry>) -> Result<T, String>,
     ) -> Result<T, String> {
-        crate::runtime::ensure_private_dir(&self.dir, "configuration directory")?;
+        use crate::runtime::{Links, check_private_dir, create_dir};
+        create_dir(&self.dir, "configuration directory")?;
+        check_private_dir(&self.dir, "configuration directory", Links::Follow)?;
         let _lock = self.lock()?;
         let mut entries = self.load()?;
         let out = change(&mut entries)?;
@@ -470,6 +507,7 @@ impl Files {
     }
 
     fn lock(&self) -> Result<fs::File, String> {
+        use rustix::fs::FlockOperation;
         let path = self.lock_path();
         let file = fs::OpenOptions::new()
             .read(true)
@@ -477,11 +515,28 @@ impl Files {
             .create(true)
             .truncate(false)
             .mode(0o600)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(&path)
             .map_err(|e| format!("cannot open lock file {}: {e}", path.display()))?;
-        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
-            .map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
-        Ok(file)
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        loop {
+            match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => return Ok(file),
+                Err(rustix::io::Errno::WOULDBLOCK | rustix::io::Errno::INTR)
+                    if std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(rustix::io::Errno::WOULDBLOCK) => {
+                    return Err(format!(
+                        "the token store is locked by another process ({}) for more than {} s; try again",
+                        path.display(),
+                        LOCK_WAIT.as_secs()
+                    ));
+                }
+                Err(e) => return Err(format!("cannot lock {}: {e}", path.display())),
+            }
+        }
     }
 
     fn write(&self, entries: &[Entry]) -> Result<(), String> {
@@ -541,7 +596,8 @@ fn check_private_file(path: &Path, meta: &fs::Metadata) -> Result<(), String> {
 }
 
 /// Replaces `path` with `bytes`: a temporary file in the same directory, mode 0600,
-/// flushed to disk, renamed over `path`, and the directory flushed too.
+/// flushed to disk, renamed over `path`, and the directory flushed too (as far as the
+/// file system allows: see [`crate::runtime::sync_dir`]).
 fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
@@ -556,9 +612,10 @@ fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()
             .mode(0o600)
             .open(&tmp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        crate::runtime::sync_file(&file)?;
         fs::rename(&tmp, path)?;
-        fs::File::open(dir)?.sync_all()
+        crate::runtime::sync_dir(dir);
+        Ok(())
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -677,6 +734,8 @@ mod tests {
         assert!(!valid_name("trail "));
         assert!(!valid_name("tab\there"));
         assert!(!valid_name(&"x".repeat(MAX_NAME + 1)));
+        assert!(!valid_name("a\u{202e}b"));
+        assert!(!valid_name("a\u{2066}b"));
     }
 
     #[test]

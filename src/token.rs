@@ -501,6 +501,18 @@ pub fn redact(target: &str) -> String {
     out
 }
 
+/// The decoded values of every non-empty pair whose decoded name is `token`: what a
+/// request presents in its query, valid or not, to be kept out of logs and programs.
+pub fn credential_values(query: &str) -> Vec<Vec<u8>> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(name, value)| !value.is_empty() && decode_lossy(name.as_bytes()) == PARAM)
+        .map(|(_, value)| decode_lossy(value.as_bytes()))
+        .filter(|value| !value.is_empty())
+        .collect()
+}
+
 /// The query without its credential pairs (and without undecodable ones), for what a
 /// backend is told about the request.
 pub fn strip_credential(query: &str) -> String {

@@ -40,6 +40,9 @@ pub struct Managed {
     pub view: Arc<StoreView>,
     used: Mutex<HashMap<String, u64>>,
     used_dirty: AtomicBool,
+    /// The file as it was just before the copy in `view` was read: polling starts from
+    /// it, so a change made while the daemon starts is still noticed.
+    loaded: Option<store::Stamp>,
     /// Pairing, with `--pairing`.
     pub pairing: Option<Desk>,
 }
@@ -47,13 +50,20 @@ pub struct Managed {
 impl Managed {
     /// Reads the store at startup: a store that cannot be read is a startup error.
     pub fn open() -> Result<Managed, String> {
-        let files = Files::new(store::config_dir()?);
+        Managed::open_in(store::config_dir()?)
+    }
+
+    /// Reads the store in `dir`.
+    pub fn open_in(dir: std::path::PathBuf) -> Result<Managed, String> {
+        let files = Files::new(dir);
+        let loaded = files.stamp();
         let entries = files.load()?;
         Ok(Managed {
             files,
             view: Arc::new(StoreView::new(Store::new(entries))),
             used: Mutex::new(HashMap::new()),
             used_dirty: AtomicBool::new(false),
+            loaded,
             pairing: None,
         })
     }
@@ -79,7 +89,7 @@ impl Managed {
     /// Keeps the view current until the daemon stops: polls the file, reads it when
     /// it changed, swaps it in, and writes last use down now and then.
     pub async fn maintain(&self, log: &Log, stop: &Stop) {
-        let mut stamp = self.files.stamp();
+        let mut stamp = self.loaded;
         let mut failing = false;
         let mut flushed = Instant::now();
         let work = async {
@@ -142,16 +152,17 @@ impl Managed {
         let name = paired_name(user_agent);
         let files = self.files.clone();
         let (scopes, expires) = (config.scopes, config.expires);
-        let (entry, token) = async_std::task::spawn_blocking(move || {
-            files.update(|entries| {
+        let (entry, token, entries) = async_std::task::spawn_blocking(move || {
+            let (entry, token) = files.update(|entries| {
                 let (entry, token) =
                     store::mint(entries, Some(&name), scopes, expires, date::now())?;
                 entries.push(entry.clone());
                 Ok((entry, token))
-            })
+            })?;
+            Ok::<_, String>((entry, token, files.load()))
         })
         .await?;
-        if let Ok(entries) = self.files.load() {
+        if let Ok(entries) = entries {
             self.view.replace(Store::new(entries));
         }
         let token_ref = TokenRef {
@@ -169,7 +180,13 @@ pub fn paired_name(user_agent: Option<&[u8]>) -> String {
         .map(String::from_utf8_lossy)
         .unwrap_or_default()
         .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| {
+            if c.is_control() || store::is_bidi_control(c) {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect();
     let agent = agent.trim();
     let agent = if agent.is_empty() { "browser" } else { agent };
@@ -270,9 +287,18 @@ pub struct Announcer {
     pub fields: Vec<(String, String)>,
     /// Whether stderr is a terminal.
     pub terminal: bool,
+    /// One announcement at a time, so the file always ends with the newest code.
+    pub writing: Mutex<()>,
 }
 
 impl Announcer {
+    /// Shows the desk's current code: reads it and writes it under one lock, so two
+    /// announcements racing each other cannot leave an older code in the file.
+    pub fn code(&self, desk: &Desk, log: &Log) {
+        let _one = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        self.pairing(Some(&desk.current()), log);
+    }
+
     /// Writes the runtime file with the current pairing code, if any, and shows the
     /// code on the terminal.
     pub fn pairing(&self, shown: Option<&Shown>, log: &Log) {
@@ -316,11 +342,48 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_change_made_while_starting_is_noticed() {
+        let dir = std::env::temp_dir().join(format!("wsgate-managed-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let files = Files::new(dir.clone());
+        let id = files
+            .update(|entries| {
+                let all = crate::auth::Grants::ALL;
+                let (entry, _) = store::mint(entries, Some("victim"), all, None, date::now())?;
+                entries.push(entry.clone());
+                Ok(entry.id)
+            })
+            .unwrap();
+        let managed = Managed::open_in(dir.clone()).unwrap();
+        // Revoked after the daemon read the store, before it started polling.
+        files
+            .update(|entries| {
+                entries[0].revoked = Some(date::now());
+                Ok(())
+            })
+            .unwrap();
+        let (log, stop) = (Log::new(crate::log::Format::Text), Stop::default());
+        async_std::task::block_on(futures_lite::future::zip(
+            managed.maintain(&log, &stop),
+            async {
+                async_std::task::sleep(POLL * 3).await;
+                stop.trigger();
+            },
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(
+            managed.view.status(&id, date::now()),
+            store::Status::Revoked
+        );
+    }
+
+    #[test]
     fn paired_names() {
         assert_eq!(paired_name(Some(b"curl/8.0")), "paired curl/8.0");
         assert_eq!(paired_name(None), "paired browser");
         assert_eq!(paired_name(Some(b"  ")), "paired browser");
         assert_eq!(paired_name(Some(b"a\x01b\nc")), "paired a b c");
+        assert_eq!(paired_name(Some("x\u{202e}y".as_bytes())), "paired x y");
         let long = paired_name(Some("Mozilla/5.0 ".repeat(20).as_bytes()));
         assert!(long.chars().count() <= store::MAX_NAME);
         assert!(store::valid_name(&long));

@@ -87,7 +87,7 @@ struct Shared {
     /// The token store and pairing, in `store` mode.
     managed: Option<Arc<Managed>>,
     /// The runtime file and the terminal, for what only the operator may see.
-    announcer: Announcer,
+    announcer: Arc<Announcer>,
 }
 
 /// Runs the daemon until SIGINT or SIGTERM. Errors are startup failures, described
@@ -187,6 +187,7 @@ async fn serve(mut config: Config) -> Result<(), String> {
         runtime: runtime_file,
         fields: base_fields,
         terminal: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        writing: std::sync::Mutex::new(()),
     };
     if let Some(shown) = &shown_code {
         announcer.pairing(Some(shown), &log);
@@ -262,7 +263,7 @@ async fn serve(mut config: Config) -> Result<(), String> {
         idle: Event::new(),
         programs: Arc::default(),
         managed,
-        announcer,
+        announcer: Arc::new(announcer),
     });
     let chores = Chores::start(&shared);
 
@@ -404,7 +405,7 @@ async fn renew_codes(shared: &Shared) {
             return;
         }
         match desk.refresh() {
-            Ok(true) => shared.announcer.pairing(Some(&desk.current()), &shared.log),
+            Ok(true) => announce_code(shared).await,
             Ok(false) => {}
             Err(message) => shared
                 .log
@@ -754,7 +755,7 @@ async fn handshake(
             return None;
         }
         Verdict::Check(decision) => {
-            let target = target_for_log(request.target, &shared.hidden);
+            let target = target_for_log(request.target, &shared.hidden, &presented(&request));
             let authority = &shared.gate.authority;
             let answer = response::check(&decision, authority.mode(), authority.enforced());
             let peer = peer.to_string();
@@ -777,7 +778,7 @@ async fn handshake(
             return None;
         }
         Verdict::Reject(reason) => {
-            let target = target_for_log(request.target, &shared.hidden);
+            let target = target_for_log(request.target, &shared.hidden, &presented(&request));
             reject(shared, stream, peer, conn, reason, target).await;
             return None;
         }
@@ -801,7 +802,11 @@ async fn handshake(
         }
         Verdict::Accept { upgrade, grant } => (upgrade, grant),
     };
-    let target = target_for_log(upgrade.target(), &shared.hidden).unwrap_or_default();
+    // The credential this request presented, whatever the mode, is hidden like the
+    // daemon's own secrets: in store and jwt modes the daemon holds no secret that
+    // would hide it where it appears a second time (another parameter, the path).
+    let presented = presented(&request);
+    let target = target_for_log(upgrade.target(), &shared.hidden, &presented).unwrap_or_default();
     if shared.sessions.fetch_add(1, Ordering::SeqCst) >= shared.max_connections {
         shared.sessions.fetch_sub(1, Ordering::SeqCst);
         let reason = Reason::TooManyConnections;
@@ -823,7 +828,10 @@ async fn handshake(
                 grants: grant.grants,
                 protocol,
             };
-            let env = exec::environment(&shared.base_env, &info, &shared.hidden);
+            let hidden: Vec<Secret> = (shared.hidden.iter().cloned())
+                .chain(presented.iter().cloned())
+                .collect();
+            let env = exec::environment(&shared.base_env, &info, &hidden);
             match exec::spawn(program, args, env, &shared.programs) {
                 Ok(program) => Some(program),
                 Err(e) => {
@@ -973,16 +981,6 @@ async fn pair(shared: &Shared, mut stream: TcpStream, asked: Asked, peer: Socket
         }
         Err(_) => return reject(shared, stream, peer, conn, Reason::HandshakeTimeout, None).await,
     };
-    let code = pairing::code_from_body(&body).unwrap_or_default();
-    let attempt = match desk.attempt(&code) {
-        Ok(attempt) => attempt,
-        Err(message) => {
-            shared
-                .log
-                .event("pairing-error", &[("message", Value::Str(&message))]);
-            return reject(shared, stream, peer, conn, Reason::StoreFailed, None).await;
-        }
-    };
     let peer_text = peer.to_string();
     let mode = shared.gate.authority.mode().as_str();
     let refused = |reason: Reason, retry: Option<u64>| {
@@ -996,16 +994,31 @@ async fn pair(shared: &Shared, mut stream: TcpStream, asked: Asked, peer: Socket
         shared.log.event("reject", &fields);
         response::pair_refused(reason, retry, &cors)
     };
+    // A body without a code is no guess at one: 400, and the attempts are not counted.
+    let Some(code) = pairing::code_from_body(&body) else {
+        let answer = refused(Reason::MalformedRequest, None);
+        return answer_and_close(stream, &answer, LINGER_BYTES).await;
+    };
+    let attempt = match desk.attempt(&code) {
+        Ok(attempt) => attempt,
+        Err(message) => {
+            shared
+                .log
+                .event("pairing-error", &[("message", Value::Str(&message))]);
+            let answer = refused(Reason::StoreFailed, None);
+            return answer_and_close(stream, &answer, LINGER_BYTES).await;
+        }
+    };
     let answer = match attempt {
         Attempt::Paused(left) => refused(Reason::RateLimited, Some(left.as_secs().max(1))),
         Attempt::Refused { rotated } => {
             if rotated {
-                shared.announcer.pairing(Some(&desk.current()), &shared.log);
+                announce_code(shared).await;
             }
             refused(Reason::InvalidCode, None)
         }
         Attempt::Accepted => {
-            shared.announcer.pairing(Some(&desk.current()), &shared.log);
+            announce_code(shared).await;
             match managed
                 .store_paired(&desk.config, asked.agent.as_deref())
                 .await
@@ -1037,6 +1050,31 @@ async fn pair(shared: &Shared, mut stream: TcpStream, asked: Asked, peer: Socket
     answer_and_close(stream, &answer, LINGER_BYTES).await;
 }
 
+/// Shows the operator the current pairing code, off the executor's threads (the
+/// runtime file is flushed to disk).
+async fn announce_code(shared: &Shared) {
+    let Some(managed) = shared.managed.clone() else {
+        return;
+    };
+    let (announcer, log) = (shared.announcer.clone(), shared.log.clone());
+    async_std::task::spawn_blocking(move || {
+        if let Some(desk) = &managed.pairing {
+            announcer.code(desk, &log);
+        }
+    })
+    .await;
+}
+
+/// Every credential a request presents, in the query or in the headers.
+fn presented(request: &crate::request::Request<'_>) -> Vec<Secret> {
+    let query = token::query_of(request.target);
+    token::credential_values(query)
+        .into_iter()
+        .chain(crate::bearer::presented(request.headers))
+        .map(Secret::new)
+        .collect()
+}
+
 /// `{"token":…,"id":…,"scopes":[…],"expires":…}`.
 fn paired_json(token: &TokenRef, secret: &Secret, scopes: Grants, expires: Option<u64>) -> String {
     let mut json = String::from("{\"token\":");
@@ -1059,12 +1097,12 @@ fn paired_json(token: &TokenRef, secret: &Secret, scopes: Grants, expires: Optio
     json
 }
 
-/// Reads a request body of `length` bytes, the first of which may have come with the
-/// head. `None` if the client closes first or sends more than it said.
+/// Reads a request body of exactly `length` bytes, the first of which may have come
+/// with the head. Whatever follows it, in the same read or later, is not read as part
+/// of it (the connection is closed after the answer). `None` if the client closes
+/// first.
 async fn read_body(stream: &mut TcpStream, mut body: Vec<u8>, length: usize) -> Option<Vec<u8>> {
-    if body.len() > length {
-        return None;
-    }
+    body.truncate(length);
     let mut chunk = [0u8; 512];
     while body.len() < length {
         let want = (length - body.len()).min(chunk.len());
@@ -1082,7 +1120,7 @@ const LINGER_BYTES: usize = 64 * 1024;
 /// A request target as it may appear in a log line: credential values redacted, and
 /// the whole target hidden if a secret still hides in it, percent-encoded or in
 /// another parameter. Targets that are not visible ASCII are not logged at all.
-fn target_for_log(target: &str, secrets: &[Secret]) -> Option<String> {
+fn target_for_log(target: &str, secrets: &[Secret], presented: &[Secret]) -> Option<String> {
     if !target.bytes().all(|b| (0x21..0x7f).contains(&b)) {
         return None;
     }
@@ -1090,6 +1128,7 @@ fn target_for_log(target: &str, secrets: &[Secret]) -> Option<String> {
     let decoded = token::decode_lossy(redacted.as_bytes());
     if secrets
         .iter()
+        .chain(presented)
         .any(|s| token::contains(&decoded, s.expose()))
     {
         return Some(token::REDACTED.to_owned());
@@ -1174,7 +1213,7 @@ mod tests {
     #[test]
     fn log_targets() {
         let s = [Secret::new("sekrit-sekrit")];
-        let t = |target| target_for_log(target, &s);
+        let t = |target| target_for_log(target, &s, &[]);
         assert_eq!(t("/?token=abc").as_deref(), Some("/?token=REDACTED"));
         assert_eq!(
             t("/?token=sekrit-sekrit").as_deref(),

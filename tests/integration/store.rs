@@ -103,13 +103,34 @@ fn create_list_revoke_prune() {
     assert_eq!(status("old"), "expired");
     assert_eq!(status("phone"), "active");
 
+    let names = || {
+        let (json, _) = text(&wsgate(&config, &["token", "list", "--json"]));
+        let items: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let mut names: Vec<String> = items
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["name"].as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    // Expired entries go; a revoked one stays (refused as revoked) until asked.
     let out = wsgate(&config, &["token", "prune"]);
     assert!(out.status.success());
-    assert!(text(&out).1.contains("removed 2"), "{}", text(&out).1);
-    let (json, _) = text(&wsgate(&config, &["token", "list", "--json"]));
-    let items: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(items.as_array().unwrap().len(), 1);
-    assert_eq!(items[0]["name"], "phone");
+    assert!(
+        text(&out).1.contains("removed 1 expired"),
+        "{}",
+        text(&out).1
+    );
+    assert_eq!(names(), ["laptop", "phone"]);
+    let out = wsgate(&config, &["token", "prune", "--revoked"]);
+    assert!(
+        text(&out).1.contains("removed 1 expired or revoked"),
+        "{}",
+        text(&out).1
+    );
+    assert_eq!(names(), ["phone"]);
     let out = wsgate(&config, &["token", "revoke", &laptop_id]);
     assert_eq!(out.status.code(), Some(1), "pruned tokens are gone");
 }
@@ -234,10 +255,50 @@ fn corrupt_or_shared_store_is_an_error_and_left_alone() {
         "{}",
         text(&out).1
     );
+    set_mode(&store, 0o600);
+    // A directory others can enter is refused by writers and readers alike.
     set_mode(&config, 0o755);
-    let out = wsgate(&config, &["token", "create"]);
+    for args in [&["token", "create"][..], &["token", "list"]] {
+        let out = wsgate(&config, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(text(&out).1.contains("chmod 700"), "{}", text(&out).1);
+    }
+    set_mode(&config, 0o700);
+    // A store that is a link or not a file at all is refused, and a FIFO does not
+    // make anyone wait.
+    let target = scratch.path().join("elsewhere");
+    std::fs::rename(&store, &target).unwrap();
+    std::os::unix::fs::symlink(&target, &store).unwrap();
+    let out = wsgate(&config, &["token", "list"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out).1.contains("chmod 700"), "{}", text(&out).1);
+    assert!(
+        text(&out).1.contains("is a symbolic link"),
+        "{}",
+        text(&out).1
+    );
+    std::fs::remove_file(&store).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&store)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    set_mode(&store, 0o600);
+    let started = std::time::Instant::now();
+    let out = wsgate(&config, &["token", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).1.contains("not a regular file"),
+        "{}",
+        text(&out).1
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // A linked directory is fine when what it links to is private.
+    let linked = scratch.path().join("linked");
+    std::fs::remove_file(&store).unwrap();
+    std::fs::rename(&target, &store).unwrap();
+    std::os::unix::fs::symlink(&config, &linked).unwrap();
+    let out = wsgate(&linked, &["token", "list"]);
+    assert!(out.status.success(), "{}", text(&out).1);
 }
 
 #[test]
@@ -403,6 +464,15 @@ fn revoked_and_expiring_sessions_are_closed() {
                 .as_bytes(),
             )) == 200
     }));
+    let (json, _) = text(&wsgate(&config, &["token", "list", "--json"]));
+    let items: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let expires = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "short-lived")
+        .and_then(|i| wsgate::date::parse(i["expires"].as_str()?))
+        .unwrap() as f64;
     block_on(async {
         let mut ws = connect(&url(&d, &short)).await.unwrap();
         let frame = loop {
@@ -416,7 +486,78 @@ fn revoked_and_expiring_sessions_are_closed() {
             (u16::from(frame.code), frame.reason.as_str()),
             (1008, "token expired")
         );
+        let closed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        assert!(
+            closed >= expires - 0.05 && closed < expires + 2.0,
+            "closed at {closed}, expiry at {expires}"
+        );
     });
+}
+
+#[test]
+fn program_scopes_and_what_it_is_shown() {
+    let scratch = Scratch::new("store-program");
+    let config = scratch.path().join("config");
+    let config_s = config.to_str().unwrap().to_owned();
+    let read_exec = create_token(&config, &["--scope", "read,exec"]);
+    let write_exec = create_token(&config, &["--scope", "write,exec"]);
+    let all = create_token(&config, &["--name", "all"]);
+    let d = Daemon::with(Options::store(&config_s, &["--", "cat"]));
+    block_on(async {
+        // Without write, the first message sent closes the session.
+        let mut ws = connect(&url(&d, &read_exec)).await.unwrap();
+        ws.send(Message::text("may I?")).await.unwrap();
+        assert_eq!(close_code(&mut ws).await, Some(1008));
+        // Without read, what the program says never arrives.
+        let mut ws = connect(&url(&d, &write_exec)).await.unwrap();
+        ws.send(Message::text("echo me")).await.unwrap();
+        // Give cat the time to answer before asking for a pong.
+        async_io::Timer::after(Duration::from_millis(300)).await;
+        ws.send(Message::Ping(b"there?".to_vec().into()))
+            .await
+            .unwrap();
+        let first = async_std::future::timeout(
+            Duration::from_secs(3),
+            futures_lite::StreamExt::next(&mut ws),
+        )
+        .await
+        .expect("an answer to the ping");
+        assert!(matches!(first, Some(Ok(Message::Pong(_)))), "{first:?}");
+        // With both, it is an echo.
+        let mut ws = connect(&url(&d, &all)).await.unwrap();
+        ws.send(Message::text("echo me")).await.unwrap();
+        assert_eq!(next(&mut ws).await, Some(Message::text("echo me")));
+    });
+
+    // The presented token, wherever else it appears, reaches neither the log nor a
+    // program (the daemon holds no secret of its own in store mode).
+    let e = Daemon::with(Options::store(&config_s, &["--", "env"]));
+    let lines = block_on(async {
+        let mut request =
+            async_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+                format!("ws://{}/app?q={all}&x=1", e.addr),
+            )
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("Authorization", format!("Bearer {all}").parse().unwrap());
+        let tcp = async_std::net::TcpStream::connect(e.addr).await.unwrap();
+        let (mut ws, _) = async_tungstenite::client_async(request, tcp).await.unwrap();
+        let mut lines = Vec::new();
+        while let Some(Message::Text(t)) = next(&mut ws).await {
+            lines.push(t.to_string());
+        }
+        lines
+    });
+    assert!(lines.iter().any(|l| l == "QUERY_STRING=x=1"), "{lines:?}");
+    assert!(!lines.join("\n").contains(&all), "{lines:?}");
+    assert!(e.wait_for_log("event=accept", Duration::from_secs(5)));
+    let log = e.stderr();
+    assert!(log.contains("target=REDACTED"), "{log}");
+    assert!(!log.contains(&all), "{log}");
 }
 
 #[test]
@@ -506,8 +647,13 @@ fn pairing_exchanges_a_code_once() {
         )),
         101
     );
-    let (list, _) = text(&wsgate(&config, &["token", "list"]));
-    assert!(list.contains("paired TestBrowser/2.0"), "{list}");
+    // Stored with the configured scopes, not only answered with them.
+    let (json, _) = text(&wsgate(&config, &["token", "list", "--json"]));
+    let items: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(items[0]["name"], "paired TestBrowser/2.0");
+    assert_eq!(items[0]["scopes"], serde_json::json!(["read", "write"]));
+    assert_eq!(items[0]["id"], body["id"]);
+    assert_eq!(items[0]["expires"], body["expires"]);
     // The code was single-use, and a new one replaced it.
     let again = post_code(&d, &code, "");
     assert_eq!(status(&again), 401);
@@ -520,6 +666,68 @@ fn pairing_exchanges_a_code_once() {
     let log = d.stderr();
     assert!(!log.contains(&code) && !log.contains(&token), "{log}");
     assert!(log.contains("event=pair "), "{log}");
+}
+
+#[test]
+fn pairing_bodies() {
+    let scratch = Scratch::new("pair-bodies");
+    let config = scratch.path().join("config");
+    let config_s = config.to_str().unwrap().to_owned();
+    let d = Daemon::with(Options::store(
+        &config_s,
+        &[
+            "--echo",
+            "--pairing",
+            "--pair-scopes",
+            "read",
+            "--pair-expires",
+            "1h",
+        ],
+    ));
+    let post = |body: &[u8], length: usize| {
+        let mut request = format!(
+            "POST /_wsgate/pair HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {length}\r\n\r\n"
+        )
+        .into_bytes();
+        request.extend_from_slice(body);
+        raw(d.addr, &request)
+    };
+    // Bodies without a code are 400 and no guess: six of them do not rotate the code.
+    let code = current_code(&d);
+    for body in [
+        &b"{}"[..],
+        b"{\"code\":[1]}",
+        b"not=it",
+        b"\xff\xfe",
+        b"{\"code\":\"1\"}x",
+    ] {
+        let r = post(body, body.len());
+        assert_eq!(status(&r), 400, "{body:?}: {r}");
+    }
+    assert_eq!(current_code(&d), code);
+    // Bytes after Content-Length are not part of the body.
+    let mut body = format!("code={code}").into_bytes();
+    let length = body.len();
+    body.extend_from_slice(b"GARBAGE");
+    let r = post(&body, length);
+    assert_eq!(status(&r), 200, "{r}");
+    let answer: serde_json::Value =
+        serde_json::from_str(r.split_once("\r\n\r\n").unwrap().1).unwrap();
+    assert_eq!(answer["scopes"], serde_json::json!(["read"]));
+    let (json, _) = text(&wsgate(&config, &["token", "list", "--json"]));
+    let items: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(items[0]["scopes"], serde_json::json!(["read"]));
+    assert_eq!(items[0]["name"], "paired browser");
+    let expires = wsgate::date::parse(items[0]["expires"].as_str().unwrap()).unwrap();
+    let created = wsgate::date::parse(items[0]["created"].as_str().unwrap()).unwrap();
+    assert_eq!(expires - created, 3600);
+    // Without Content-Length, or with too much.
+    let r = raw(
+        d.addr,
+        b"POST /_wsgate/pair HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n{\"code\":\"123456\"}",
+    );
+    assert_eq!(status(&r), 411, "{r}");
+    assert_eq!(status(&post(&[b'x'; 1025], 1025)), 413);
 }
 
 #[test]
