@@ -191,6 +191,8 @@ enum Kind {
     PlainEcho,
     WsgateCat,
     WebsocketdCat,
+    /// bench/ideal_relay.rs: the least work a relay to `cat` can do, for reference.
+    IdealCat,
 }
 
 impl Kind {
@@ -200,6 +202,7 @@ impl Kind {
             Kind::PlainEcho => "plain echo",
             Kind::WsgateCat => "wsgate -- cat",
             Kind::WebsocketdCat => "websocketd cat",
+            Kind::IdealCat => "least-work relay",
         }
     }
 }
@@ -209,6 +212,7 @@ struct Paths {
     plain: PathBuf,
     pure_path: PathBuf,
     websocketd: PathBuf,
+    ideal: PathBuf,
     scratch: PathBuf,
 }
 
@@ -250,6 +254,11 @@ impl Server {
                 c.args(["--address", "127.0.0.1", "--port", &port.to_string(), "cat"]);
                 c
             }
+            Kind::IdealCat => {
+                let mut c = Command::new(&paths.ideal);
+                c.args(["--port", &free_port().to_string()]);
+                c
+            }
         };
         let child = cmd
             .stdin(Stdio::null())
@@ -258,7 +267,7 @@ impl Server {
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", kind.name()));
         let addr = match kind {
-            Kind::WebsocketdCat => {
+            Kind::WebsocketdCat | Kind::IdealCat => {
                 let port = cmd
                     .get_args()
                     .map(|a| a.to_string_lossy().into_owned())
@@ -537,6 +546,7 @@ fn suite(seconds: f64, rounds: usize) -> bool {
         plain: dir.join("examples/plain_echo"),
         pure_path: dir.join("examples/pure_path"),
         websocketd: find_in_path("websocketd").expect("websocketd on PATH (bench/run installs it)"),
+        ideal: dir.join("examples/ideal_relay"),
         scratch: scratch.clone(),
     };
     let kinds = [
@@ -544,6 +554,7 @@ fn suite(seconds: f64, rounds: usize) -> bool {
         Kind::PlainEcho,
         Kind::WsgateCat,
         Kind::WebsocketdCat,
+        Kind::IdealCat,
     ];
     let mut rows = vec![Row::default(); kinds.len()];
 
@@ -571,7 +582,7 @@ fn suite(seconds: f64, rounds: usize) -> bool {
 
     eprintln!("idle memory");
     let mut memory = Vec::new();
-    for &kind in &kinds {
+    for &kind in &kinds[..4] {
         let count = match kind {
             Kind::WsgateEcho | Kind::PlainEcho => 2000,
             _ => 500,
@@ -604,6 +615,7 @@ fn suite(seconds: f64, rounds: usize) -> bool {
     let (ph, pp, pe) = m(1);
     let (ch, cp, ce) = m(2);
     let (dh, dp, de) = m(3);
+    let (ih, _, ie) = m(4);
     let mut check = Check { ok: true };
     let kib = |b: f64| format!("{:.1} KiB", b / 1024.0);
 
@@ -674,6 +686,14 @@ fn suite(seconds: f64, rounds: usize) -> bool {
     println!(
         "| reference: 64 B lines through `cat` and back directly, 8 at a time, no network | {pipe_ceiling:.0}/s | | {:.2}× websocketd | | |",
         pipe_ceiling / de
+    );
+    println!(
+        "| reference: least-work relay to `cat` (bench/ideal_relay.rs), handshakes/s | {ih:.0} | | {:.2}× websocketd | | |",
+        ih / dh
+    );
+    println!(
+        "| reference: least-work relay to `cat`, echo round trips/s | {ie:.0} | | {:.2}× websocketd | | |",
+        ie / de
     );
     println!();
     println!("| measurement | wsgate | target | |");

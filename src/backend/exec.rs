@@ -402,11 +402,15 @@ pub async fn relay(ws: Socket, mut program: Program, framing: Framing, cx: Conte
         let exit = async {
             exited = child.status().await.ok();
             async_io::Timer::after(OUTPUT_GRACE).await;
-            FromProgram::Eof
+            Ended::Program(FromProgram::Eof)
         };
-        async { Ended::Client(client.await) }
-            .or(async { Ended::Program(output.or(exit).await) })
-            .await
+        // Each direction is polled only when its own descriptor is ready.
+        super::race::Race::new(vec![
+            Box::pin(async { Ended::Client(client.await) }),
+            Box::pin(async { Ended::Program(output.await) }),
+            Box::pin(exit),
+        ])
+        .await
     };
     // Both directions are dropped here: the program's stdin and stdout are closed.
     let Ok(mut ws) = WebSocketStream::reunite(tx, rx) else {

@@ -6,6 +6,7 @@
 
 pub mod echo;
 pub mod exec;
+pub mod race;
 
 use std::future::Future;
 use std::pin::Pin;
