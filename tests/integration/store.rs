@@ -33,6 +33,50 @@ fn reason(response: &str) -> String {
         .to_owned()
 }
 
+/// `wsgate token list --json`, parsed.
+fn listed(config: &Path) -> Vec<serde_json::Value> {
+    let (json, _) = text(&wsgate(config, &["token", "list", "--json"]));
+    match serde_json::from_str(&json) {
+        Ok(serde_json::Value::Array(items)) => items,
+        other => panic!("not a JSON array: {other:?} from {json}"),
+    }
+}
+
+/// The names in the store, sorted.
+fn names(config: &Path) -> Vec<String> {
+    let mut names: Vec<String> = listed(config)
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The close frame that ends a session, skipping whatever comes before it.
+async fn close_frame(ws: &mut Ws) -> (u16, String) {
+    loop {
+        match next(ws).await {
+            Some(Message::Close(Some(frame))) => {
+                return (u16::from(frame.code), frame.reason.to_string());
+            }
+            Some(Message::Close(None)) | None => panic!("closed without a frame"),
+            Some(_) => continue,
+        }
+    }
+}
+
+/// Pings and returns what arrives first: the pong, unless a message was queued.
+async fn first_after_ping(
+    ws: &mut Ws,
+) -> Option<Result<Message, async_tungstenite::tungstenite::Error>> {
+    ws.send(Message::Ping(b"there?".to_vec().into()))
+        .await
+        .unwrap();
+    async_std::future::timeout(Duration::from_secs(3), futures_lite::StreamExt::next(ws))
+        .await
+        .expect("an answer to the ping")
+}
+
 #[test]
 fn create_list_revoke_prune() {
     let scratch = Scratch::new("store-cli");
@@ -65,19 +109,14 @@ fn create_list_revoke_prune() {
         assert!(list.contains(needle), "{needle}: {list}");
     }
     let (json, _) = text(&wsgate(&config, &["token", "list", "--json"]));
-    let items: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(items.as_array().map(Vec::len), Some(3));
+    let items = listed(&config);
+    assert_eq!(items.len(), 3);
     for token in [&laptop, &phone, &old] {
         for shown in [&list, &json] {
             assert!(!shown.contains(token.as_str()) && !shown.contains(&hex(token)[..16]));
         }
     }
-    let laptop_id = items
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["name"] == "laptop")
-        .unwrap()["id"]
+    let laptop_id = items.iter().find(|i| i["name"] == "laptop").unwrap()["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -88,33 +127,12 @@ fn create_list_revoke_prune() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).1.contains("nobody"));
     std::thread::sleep(Duration::from_millis(1100));
-    let (json, _) = text(&wsgate(&config, &["token", "list", "--json"]));
-    let items: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let status = |name: &str| {
-        items
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["name"] == name)
-            .unwrap()["status"]
-            .clone()
-    };
+    let items = listed(&config);
+    let status = |name: &str| items.iter().find(|i| i["name"] == name).unwrap()["status"].clone();
     assert_eq!(status("laptop"), "revoked");
     assert_eq!(status("old"), "expired");
     assert_eq!(status("phone"), "active");
 
-    let names = || {
-        let (json, _) = text(&wsgate(&config, &["token", "list", "--json"]));
-        let items: serde_json::Value = serde_json::from_str(&json).unwrap();
-        let mut names: Vec<String> = items
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["name"].as_str().unwrap().to_owned())
-            .collect();
-        names.sort();
-        names
-    };
     // Expired entries go; a revoked one stays (refused as revoked) until asked.
     let out = wsgate(&config, &["token", "prune"]);
     assert!(out.status.success());
@@ -123,14 +141,14 @@ fn create_list_revoke_prune() {
         "{}",
         text(&out).1
     );
-    assert_eq!(names(), ["laptop", "phone"]);
+    assert_eq!(names(&config), ["laptop", "phone"]);
     let out = wsgate(&config, &["token", "prune", "--revoked"]);
     assert!(
         text(&out).1.contains("removed 1 expired or revoked"),
         "{}",
         text(&out).1
     );
-    assert_eq!(names(), ["phone"]);
+    assert_eq!(names(&config), ["phone"]);
     let out = wsgate(&config, &["token", "revoke", &laptop_id]);
     assert_eq!(out.status.code(), Some(1), "pruned tokens are gone");
 }
@@ -149,8 +167,7 @@ fn revoke_by_shared_name_or_id_like_name() {
         text(&out).1
     );
     // An id names one token, even when another token's name looks like it.
-    let (json, _) = text(&wsgate(&config, &["token", "list", "--json"]));
-    let items: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let items = listed(&config);
     let first = items[0]["id"].as_str().unwrap().to_owned();
     let _ = create_token(&config, &["--name", &first]);
     let out = wsgate(&config, &["token", "revoke", &first]);
@@ -185,16 +202,8 @@ fn concurrent_creates_are_all_kept() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let (json, _) = text(&wsgate(&config, &["token", "list", "--json"]));
-    let items: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let mut names: Vec<String> = items
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["name"].as_str().unwrap().to_owned())
-        .collect();
-    names.sort();
-    assert_eq!(names, (0..8).map(|i| format!("t{i}")).collect::<Vec<_>>());
+    let expected: Vec<String> = (0..8).map(|i| format!("t{i}")).collect();
+    assert_eq!(names(&config), expected);
 }
 
 #[test]
@@ -401,16 +410,8 @@ fn scopes_are_connection_authority() {
         assert_eq!(close_code(&mut ws).await, Some(1008));
         let mut ws = connect(&url(&e, &write_only)).await.unwrap();
         ws.send(Message::text("into the void")).await.unwrap();
-        ws.send(Message::Ping(b"still there".to_vec().into()))
-            .await
-            .unwrap();
         // The pong arrives; the echo, which would have come first, never does.
-        let first = async_std::future::timeout(
-            Duration::from_secs(3),
-            futures_lite::StreamExt::next(&mut ws),
-        )
-        .await
-        .expect("an answer to the ping");
+        let first = first_after_ping(&mut ws).await;
         assert!(matches!(first, Some(Ok(Message::Pong(_)))), "{first:?}");
     });
 }
@@ -432,17 +433,8 @@ fn revoked_and_expiring_sessions_are_closed() {
                 .success()
         );
         let started = Instant::now();
-        let frame = loop {
-            match next(&mut ws).await {
-                Some(Message::Close(frame)) => break frame.unwrap(),
-                Some(_) => continue,
-                None => panic!("closed without a frame"),
-            }
-        };
-        assert_eq!(
-            (u16::from(frame.code), frame.reason.as_str()),
-            (1008, "token revoked")
-        );
+        let (code, reason) = close_frame(&mut ws).await;
+        assert_eq!((code, reason.as_str()), (1008, "token revoked"));
         assert!(
             started.elapsed() < Duration::from_secs(2),
             "{:?}",
@@ -464,28 +456,15 @@ fn revoked_and_expiring_sessions_are_closed() {
                 .as_bytes(),
             )) == 200
     }));
-    let (json, _) = text(&wsgate(&config, &["token", "list", "--json"]));
-    let items: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let expires = items
-        .as_array()
-        .unwrap()
+    let expires = listed(&config)
         .iter()
         .find(|i| i["name"] == "short-lived")
         .and_then(|i| wsgate::date::parse(i["expires"].as_str()?))
         .unwrap() as f64;
     block_on(async {
         let mut ws = connect(&url(&d, &short)).await.unwrap();
-        let frame = loop {
-            match next(&mut ws).await {
-                Some(Message::Close(frame)) => break frame.unwrap(),
-                Some(_) => continue,
-                None => panic!("closed without a frame"),
-            }
-        };
-        assert_eq!(
-            (u16::from(frame.code), frame.reason.as_str()),
-            (1008, "token expired")
-        );
+        let (code, reason) = close_frame(&mut ws).await;
+        assert_eq!((code, reason.as_str()), (1008, "token expired"));
         let closed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
@@ -516,15 +495,7 @@ fn program_scopes_and_what_it_is_shown() {
         ws.send(Message::text("echo me")).await.unwrap();
         // Give cat the time to answer before asking for a pong.
         async_io::Timer::after(Duration::from_millis(300)).await;
-        ws.send(Message::Ping(b"there?".to_vec().into()))
-            .await
-            .unwrap();
-        let first = async_std::future::timeout(
-            Duration::from_secs(3),
-            futures_lite::StreamExt::next(&mut ws),
-        )
-        .await
-        .expect("an answer to the ping");
+        let first = first_after_ping(&mut ws).await;
         assert!(matches!(first, Some(Ok(Message::Pong(_)))), "{first:?}");
         // With both, it is an echo.
         let mut ws = connect(&url(&d, &all)).await.unwrap();
@@ -648,8 +619,7 @@ fn pairing_exchanges_a_code_once() {
         101
     );
     // Stored with the configured scopes, not only answered with them.
-    let (json, _) = text(&wsgate(&config, &["token", "list", "--json"]));
-    let items: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let items = listed(&config);
     assert_eq!(items[0]["name"], "paired TestBrowser/2.0");
     assert_eq!(items[0]["scopes"], serde_json::json!(["read", "write"]));
     assert_eq!(items[0]["id"], body["id"]);
@@ -714,8 +684,7 @@ fn pairing_bodies() {
     let answer: serde_json::Value =
         serde_json::from_str(r.split_once("\r\n\r\n").unwrap().1).unwrap();
     assert_eq!(answer["scopes"], serde_json::json!(["read"]));
-    let (json, _) = text(&wsgate(&config, &["token", "list", "--json"]));
-    let items: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let items = listed(&config);
     assert_eq!(items[0]["scopes"], serde_json::json!(["read"]));
     assert_eq!(items[0]["name"], "paired browser");
     let expires = wsgate::date::parse(items[0]["expires"].as_str().unwrap()).unwrap();
