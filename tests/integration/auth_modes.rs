@@ -135,12 +135,8 @@ fn bearer_header_accepted_query_ignored() {
     }
     // A real client with the header.
     block_on(async {
-        let mut request = d.url_without_token().into_client_request().unwrap();
-        request
-            .headers_mut()
-            .insert("Authorization", format!("Bearer {TOKEN}").parse().unwrap());
-        let tcp = async_std::net::TcpStream::connect(d.addr).await.unwrap();
-        let (mut ws, _) = async_tungstenite::client_async(request, tcp).await.unwrap();
+        let bearer = format!("Bearer {TOKEN}");
+        let mut ws = connect_with(&d.url_without_token(), &[("Authorization", &bearer)]).await;
         ws.send(Message::text("over bearer")).await.unwrap();
         assert_eq!(next(&mut ws).await, Some(Message::text("over bearer")));
     });
@@ -228,11 +224,7 @@ fn browser_subprotocol_form_with_a_real_client() {
     let lines = block_on(async {
         let (mut ws, selected) = offer(&p, &["chat", &entry, "wsgate"]).await.unwrap();
         assert_eq!(selected.as_deref(), Some("chat"));
-        let mut lines = Vec::new();
-        while let Some(Message::Text(t)) = next(&mut ws).await {
-            lines.push(t.to_string());
-        }
-        lines
+        text_messages(&mut ws).await
     });
     assert!(
         lines.iter().any(|l| l == "WSGATE_PROTOCOL=chat"),
@@ -546,17 +538,9 @@ fn jwt_subject_reaches_the_program_and_nothing_else() {
     let (d, _keys) = jwt_daemon(&["--", "env"]);
     let token = mint(HS256, &claims("", 60), JWT_KEY);
     let lines = block_on(async {
-        let mut request = d.url_without_token().into_client_request().unwrap();
-        request
-            .headers_mut()
-            .insert("Authorization", format!("Bearer {token}").parse().unwrap());
-        let tcp = async_std::net::TcpStream::connect(d.addr).await.unwrap();
-        let (mut ws, _) = async_tungstenite::client_async(request, tcp).await.unwrap();
-        let mut lines = Vec::new();
-        while let Some(Message::Text(t)) = next(&mut ws).await {
-            lines.push(t.to_string());
-        }
-        lines
+        let bearer = format!("Bearer {token}");
+        let mut ws = connect_with(&d.url_without_token(), &[("Authorization", &bearer)]).await;
+        text_messages(&mut ws).await
     });
     assert!(
         lines.iter().any(|l| l == "WSGATE_SUBJECT=alice"),
@@ -574,12 +558,8 @@ fn jwt_session_closed_at_expiry() {
     let (d, _keys) = jwt_daemon(&["--echo"]);
     let token = mint(HS256, &claims("", 2), JWT_KEY);
     block_on(async {
-        let mut request = d.url_without_token().into_client_request().unwrap();
-        request
-            .headers_mut()
-            .insert("Authorization", format!("Bearer {token}").parse().unwrap());
-        let tcp = async_std::net::TcpStream::connect(d.addr).await.unwrap();
-        let (mut ws, _) = async_tungstenite::client_async(request, tcp).await.unwrap();
+        let bearer = format!("Bearer {token}");
+        let mut ws = connect_with(&d.url_without_token(), &[("Authorization", &bearer)]).await;
         ws.send(Message::text("before")).await.unwrap();
         assert_eq!(next(&mut ws).await, Some(Message::text("before")));
         let started = Instant::now();

@@ -382,11 +382,7 @@ fn scopes_are_connection_authority() {
     assert!(r.contains("error=\"insufficient_scope\""), "{r}");
     let lines = block_on(async {
         let mut ws = connect(&url(&d, &everything)).await.unwrap();
-        let mut lines = Vec::new();
-        while let Some(Message::Text(t)) = next(&mut ws).await {
-            lines.push(t.to_string());
-        }
-        lines
+        text_messages(&mut ws).await
     });
     assert!(
         lines.iter().any(|l| l == "WSGATE_TOKEN_NAME=all of it"),
@@ -507,21 +503,10 @@ fn program_scopes_and_what_it_is_shown() {
     // program (the daemon holds no secret of its own in store mode).
     let e = Daemon::with(Options::store(&config_s, &["--", "env"]));
     let lines = block_on(async {
-        let mut request =
-            async_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
-                format!("ws://{}/app?q={all}&x=1", e.addr),
-            )
-            .unwrap();
-        request
-            .headers_mut()
-            .insert("Authorization", format!("Bearer {all}").parse().unwrap());
-        let tcp = async_std::net::TcpStream::connect(e.addr).await.unwrap();
-        let (mut ws, _) = async_tungstenite::client_async(request, tcp).await.unwrap();
-        let mut lines = Vec::new();
-        while let Some(Message::Text(t)) = next(&mut ws).await {
-            lines.push(t.to_string());
-        }
-        lines
+        let bearer = format!("Bearer {all}");
+        let target = format!("ws://{}/app?q={all}&x=1", e.addr);
+        let mut ws = connect_with(&target, &[("Authorization", &bearer)]).await;
+        text_messages(&mut ws).await
     });
     assert!(lines.iter().any(|l| l == "QUERY_STRING=x=1"), "{lines:?}");
     assert!(!lines.join("\n").contains(&all), "{lines:?}");

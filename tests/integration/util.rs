@@ -310,6 +310,33 @@ pub async fn connect(url: &str) -> Result<Ws, async_tungstenite::tungstenite::Er
     Ok(ws)
 }
 
+/// Connects with async-tungstenite, sending extra request headers.
+pub async fn connect_with(url: &str, headers: &[(&'static str, &str)]) -> Ws {
+    use async_tungstenite::tungstenite::client::IntoClientRequest as _;
+    let mut request = url.into_client_request().unwrap();
+    for (name, value) in headers {
+        request
+            .headers_mut()
+            .insert(*name, value.parse().expect("a header value"));
+    }
+    let authority = url
+        .strip_prefix("ws://")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap();
+    let tcp = AsyncTcp::connect(authority).await.unwrap();
+    let (ws, _) = async_tungstenite::client_async(request, tcp).await.unwrap();
+    ws
+}
+
+/// Every text message until the session ends (a program's output, say).
+pub async fn text_messages(ws: &mut Ws) -> Vec<String> {
+    let mut lines = Vec::new();
+    while let Some(Message::Text(t)) = next(ws).await {
+        lines.push(t.to_string());
+    }
+    lines
+}
+
 /// The next data or close message, within 10 s.
 pub async fn next(ws: &mut Ws) -> Option<Message> {
     loop {
