@@ -23,14 +23,14 @@ fuzz_target!(|data: &[u8]| {
         let (name, _) = policy::split_port(host).expect("an accepted host splits");
         assert!(policy::is_loopback_name(name));
     }
-    if let Some(origin) = origin {
-        if answer.is_ok() {
-            let lower = origin.to_ascii_lowercase();
-            assert!(
-                lower.starts_with(b"http://") || lower.starts_with(b"https://"),
-                "{origin:?}"
-            );
-            assert!(!origin.contains(&b'/') || origin.iter().filter(|&&b| b == b'/').count() == 2);
-        }
+    if let Some(origin) = origin
+        && answer.is_ok()
+    {
+        let lower = origin.to_ascii_lowercase();
+        assert!(
+            lower.starts_with(b"http://") || lower.starts_with(b"https://"),
+            "{origin:?}"
+        );
+        assert!(!origin.contains(&b'/') || origin.iter().filter(|&&b| b == b'/').count() == 2);
     }
 });

@@ -10,6 +10,7 @@
 use libfuzzer_sys::fuzz_target;
 use wsgate::auth::Authority;
 use wsgate::gate::{Gate, Verdict};
+use wsgate::outcome::Reason;
 use wsgate::policy::Policy;
 use wsgate::request::{self, Head, Route};
 use wsgate::response;
@@ -82,6 +83,8 @@ fuzz_target!(|data: &[u8]| {
         Verdict::Check(decision) => response::check(&decision, gate.authority.mode(), true),
         Verdict::Accept { upgrade, .. } => response::switching_protocols(upgrade.key, None),
         Verdict::Reject(reason) => response::reject(reason, gate.authority.mode()),
+        // This gate has no pairing desk: the daemon answers the path as not found.
+        Verdict::Pair(..) => response::reject(Reason::NotFound, gate.authority.mode()),
     };
     assert!(answer.starts_with(b"HTTP/1.1 "));
 });
