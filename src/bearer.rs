@@ -124,12 +124,21 @@ pub fn presented(headers: &[Header<'_>]) -> Vec<Vec<u8>> {
     let mut found = Vec::new();
     for h in headers {
         if h.name.eq_ignore_ascii_case("authorization") {
-            if let Ok(Some(token)) = parse_authorization(h.value) {
-                found.push(token.to_vec());
+            match parse_authorization(h.value) {
+                Ok(Some(token)) => found.push(token.to_vec()),
+                Ok(None) => {}
+                // `Bearer a b`: each piece may be (part of) a secret.
+                Err(Malformed) => found.extend(
+                    h.value
+                        .split(|b| b.is_ascii_whitespace())
+                        .skip(1)
+                        .map(<[u8]>::to_vec),
+                ),
             }
         } else if h.name.eq_ignore_ascii_case("sec-websocket-protocol") {
             for entry in entries(std::iter::once(h.value)).filter(|e| is_credential_entry(e)) {
                 let encoded = &entry[SUBPROTOCOL_PREFIX.len()..];
+                found.push(encoded.to_vec());
                 if let Ok(token) = data_encoding::BASE64URL_NOPAD.decode(encoded) {
                     found.push(token);
                 }
@@ -308,10 +317,10 @@ mod tests {
             ),
             h("Sec-WebSocket-Protocol", b"wsgate.bearer.!!"),
         ]);
-        assert_eq!(
-            found,
-            vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]
-        );
+        let want: Vec<&[u8]> = vec![b"one", b"dHdv", b"two", b"dGhyZWU", b"three", b"!!"];
+        assert_eq!(found, want);
+        let split = presented(&[h("Authorization", b"Bearer  a  b")]);
+        assert_eq!(split, vec![b"a".to_vec(), b"b".to_vec()]);
     }
 
     #[test]

@@ -71,7 +71,16 @@ pub fn check_private_dir(dir: &Path, what: &str, links: Links) -> Result<bool, S
     };
     let meta = match meta {
         Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            // A link to nothing is a mistake to point out, not a missing directory.
+            if fs::symlink_metadata(dir).is_ok() {
+                return Err(format!(
+                    "{what} {} is a symbolic link to nothing",
+                    dir.display()
+                ));
+            }
+            return Ok(false);
+        }
         Err(e) => return Err(format!("cannot inspect {what} {}: {e}", dir.display())),
     };
     if meta.file_type().is_symlink() {
@@ -97,22 +106,21 @@ pub fn check_private_dir(dir: &Path, what: &str, links: Links) -> Result<bool, S
     Ok(true)
 }
 
-/// Flushes a file to stable storage. Where the strongest flush is not supported (on
-/// macOS, `F_FULLFSYNC` fails on some network and FUSE volumes), a plain `fsync` is
-/// tried; where the file system supports neither, the write stands without it.
+/// Flushes a file to stable storage. On macOS the strongest flush (`F_FULLFSYNC`) is
+/// tried first and a plain `fsync` after it when the volume refuses it (network,
+/// WebDAV and FUSE volumes, some external disks do); where the file system supports
+/// no flush at all, the write stands without it.
 pub fn sync_file(file: &fs::File) -> io::Result<()> {
     use rustix::io::Errno;
-    let unsupported = |e: &io::Error| {
-        e.raw_os_error()
-            .map(Errno::from_raw_os_error)
-            .is_some_and(|e| e == Errno::INVAL || e == Errno::NOTSUP || e == Errno::OPNOTSUPP)
-    };
-    match file.sync_all() {
-        Err(e) if unsupported(&e) => match rustix::fs::fsync(file) {
-            Err(e) if unsupported(&e.into()) => Ok(()),
-            other => other.map_err(io::Error::from),
-        },
-        other => other,
+    #[cfg(target_vendor = "apple")]
+    if rustix::fs::fcntl_fullfsync(file).is_ok() {
+        return Ok(());
+    }
+    match rustix::fs::fsync(file) {
+        Err(e) if [Errno::INVAL, Errno::NOTSUP, Errno::OPNOTSUPP, Errno::NOTTY].contains(&e) => {
+            Ok(())
+        }
+        other => other.map_err(io::Error::from),
     }
 }
 

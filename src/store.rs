@@ -411,6 +411,9 @@ pub struct Stamp {
     ctime: (i64, i64),
 }
 
+/// The largest store file read: about 100,000 tokens.
+pub const MAX_STORE_BYTES: u64 = 16 << 20;
+
 /// How long a change waits for another process's lock on the store.
 pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -480,9 +483,27 @@ impl Files {
             .metadata()
             .map_err(|e| format!("cannot read token store {}: {e}", path.display()))?;
         check_private_file(&path, &meta)?;
+        if meta.len() > MAX_STORE_BYTES {
+            return Err(format!(
+                "token store {} is {} bytes, more than a store of tokens can be ({} MiB at most)",
+                path.display(),
+                meta.len(),
+                MAX_STORE_BYTES >> 20
+            ));
+        }
         let mut bytes = Vec::with_capacity(meta.len() as usize);
-        std::io::Read::read_to_end(&mut file, &mut bytes)
-            .map_err(|e| format!("cannot read token store {}: {e}", path.display()))?;
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(&mut file, MAX_STORE_BYTES + 1),
+            &mut bytes,
+        )
+        .map_err(|e| format!("cannot read token store {}: {e}", path.display()))?;
+        if bytes.len() as u64 > MAX_STORE_BYTES {
+            return Err(format!(
+                "token store {} grew past {} MiB while it was read",
+                path.display(),
+                MAX_STORE_BYTES >> 20
+            ));
+        }
         parse(&bytes).map_err(|e| match e.line {
             0 => format!("token store {} is not valid: {}", path.display(), e.message),
             n => format!("token store {}:{n}: {}", path.display(), e.message),
@@ -517,7 +538,13 @@ impl Files {
             .mode(0o600)
             .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(&path)
-            .map_err(|e| format!("cannot open lock file {}: {e}", path.display()))?;
+            .map_err(|e| match fs::symlink_metadata(&path) {
+                Ok(m) if m.file_type().is_symlink() => format!(
+                    "lock file {} is a symbolic link; it must be a regular file",
+                    path.display()
+                ),
+                _ => format!("cannot open lock file {}: {e}", path.display()),
+            })?;
         let deadline = std::time::Instant::now() + LOCK_WAIT;
         loop {
             match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {

@@ -26,9 +26,10 @@ impl Wake for Mark {
 
     fn wake_by_ref(self: &Arc<Self>) {
         self.woken.store(true, Ordering::SeqCst);
-        let task = self.task.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(task) = task.as_ref() {
-            task.wake_by_ref();
+        // Woken outside the lock: an executor may poll the task from `wake`.
+        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(task) = task {
+            task.wake();
         }
     }
 }

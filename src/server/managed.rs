@@ -43,6 +43,9 @@ pub struct Managed {
     /// The file as it was just before the copy in `view` was read: polling starts from
     /// it, so a change made while the daemon starts is still noticed.
     loaded: Option<store::Stamp>,
+    /// Held while the view is read from the file and replaced, so that a reload and a
+    /// pairing's own update replace it in the order the file changed.
+    swap: async_std::sync::Mutex<()>,
     /// Pairing, with `--pairing`.
     pub pairing: Option<Desk>,
 }
@@ -64,6 +67,7 @@ impl Managed {
             used: Mutex::new(HashMap::new()),
             used_dirty: AtomicBool::new(false),
             loaded,
+            swap: async_std::sync::Mutex::new(()),
             pairing: None,
         })
     }
@@ -95,6 +99,7 @@ impl Managed {
         let work = async {
             loop {
                 async_std::task::sleep(POLL).await;
+                let swap = self.swap.lock().await;
                 let now = self.files.stamp();
                 if now != stamp {
                     stamp = now;
@@ -116,6 +121,7 @@ impl Managed {
                         }
                     }
                 }
+                drop(swap);
                 if flushed.elapsed() >= USED_FLUSH {
                     flushed = Instant::now();
                     self.flush_used(log).await;
@@ -152,17 +158,21 @@ impl Managed {
         let name = paired_name(user_agent);
         let files = self.files.clone();
         let (scopes, expires) = (config.scopes, config.expires);
+        // What was written, under the store's lock, is what the view becomes: no
+        // second read that could fail or see something else.
         let (entry, token, entries) = async_std::task::spawn_blocking(move || {
-            let (entry, token) = files.update(|entries| {
+            files.update(|entries| {
                 let (entry, token) =
                     store::mint(entries, Some(&name), scopes, expires, date::now())?;
                 entries.push(entry.clone());
-                Ok((entry, token))
-            })?;
-            Ok::<_, String>((entry, token, files.load()))
+                Ok((entry, token, entries.clone()))
+            })
         })
         .await?;
-        if let Ok(entries) = entries {
+        {
+            // After the file was replaced: a reload that started before it waits
+            // here and then reads the new file, so it cannot undo this.
+            let _swap = self.swap.lock().await;
             self.view.replace(Store::new(entries));
         }
         let token_ref = TokenRef {
@@ -287,16 +297,27 @@ pub struct Announcer {
     pub fields: Vec<(String, String)>,
     /// Whether stderr is a terminal.
     pub terminal: bool,
-    /// One announcement at a time, so the file always ends with the newest code.
-    pub writing: Mutex<()>,
+    /// One announcement at a time, so the file always ends with the newest code;
+    /// `true` once the file is removed, after which nothing writes it again.
+    pub writing: Mutex<bool>,
 }
 
 impl Announcer {
     /// Shows the desk's current code: reads it and writes it under one lock, so two
     /// announcements racing each other cannot leave an older code in the file.
     pub fn code(&self, desk: &Desk, log: &Log) {
-        let _one = self.writing.lock().unwrap_or_else(|p| p.into_inner());
-        self.pairing(Some(&desk.current()), log);
+        let removed = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        if !*removed {
+            self.pairing(Some(&desk.current()), log);
+        }
+    }
+
+    /// Removes the runtime file for good: an announcement still on its way cannot
+    /// write it again (with a pairing code in it) after the daemon is gone.
+    pub fn remove(&self) {
+        let mut removed = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        *removed = true;
+        self.runtime.remove();
     }
 
     /// Writes the runtime file with the current pairing code, if any, and shows the

@@ -187,7 +187,7 @@ async fn serve(mut config: Config) -> Result<(), String> {
         runtime: runtime_file,
         fields: base_fields,
         terminal: std::io::IsTerminal::is_terminal(&std::io::stderr()),
-        writing: std::sync::Mutex::new(()),
+        writing: std::sync::Mutex::new(false),
     };
     if let Some(shown) = &shown_code {
         announcer.pairing(Some(shown), &log);
@@ -326,7 +326,7 @@ async fn serve(mut config: Config) -> Result<(), String> {
     // Sessions that did not end in time end with the process; their programs too.
     shared.programs.kill_all();
     let _ = timeout(Duration::from_millis(300), chores.finish()).await;
-    shared.announcer.runtime.remove();
+    shared.announcer.remove();
     log.event("exit", &[]);
     Ok(())
 }
