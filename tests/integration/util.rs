@@ -365,7 +365,7 @@ pub fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
     async_std::task::block_on(f)
 }
 
-/// Processes whose parent is `pid` (Linux: from /proc).
+/// Processes whose parent is `pid`. Linux: from /proc (slim CI images have no `ps`).
 #[cfg(target_os = "linux")]
 pub fn children_of(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();
@@ -391,6 +391,53 @@ pub fn children_of(pid: u32) -> Vec<u32> {
     out
 }
 
+/// Processes whose parent is `pid`. Elsewhere (macOS): from `ps`.
+#[cfg(not(target_os = "linux"))]
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let out = Command::new("ps")
+        .args(["-A", "-o", "pid=,ppid="])
+        .output()
+        .expect("run ps");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace().map(|f| f.parse::<u32>().ok());
+            let (child, parent) = (fields.next()??, fields.next()??);
+            (parent == pid).then_some(child)
+        })
+        .collect()
+}
+
+/// Whether a process with this id exists (a zombie counts until it is reaped).
+pub fn is_running(pid: u32) -> bool {
+    rustix::process::Pid::from_raw(pid as i32)
+        .is_some_and(|p| rustix::process::test_kill_process(p).is_ok())
+}
+
+/// Resident memory of `pid` in KiB. Linux: from /proc.
+#[cfg(target_os = "linux")]
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+        .unwrap()
+}
+
+/// Resident memory of `pid` in KiB. Elsewhere (macOS): from `ps`.
+#[cfg(not(target_os = "linux"))]
+pub fn rss_kib(pid: u32) -> u64 {
+    let out = Command::new("ps")
+        .args(["-o", "rss=", "-p", &pid.to_string()])
+        .output()
+        .expect("run ps");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("ps prints the resident size in KiB")
+}
+
 /// Open file descriptors of `pid` (Linux: from /proc).
 #[cfg(target_os = "linux")]
 pub fn fd_count(pid: u32) -> usize {
@@ -400,14 +447,29 @@ pub fn fd_count(pid: u32) -> usize {
 }
 
 /// Runs a `wsgate` command (not the daemon) with this configuration directory.
+/// Killed after 30 s, so a command that hangs fails its test instead of the run.
 pub fn wsgate(config: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
+    let child = Command::new(BIN)
         .args(args)
         .env("WSGATE_CONFIG_DIR", config)
         .env_remove("WSGATE_AUTH_TOKEN")
         .stdin(Stdio::null())
-        .output()
-        .expect("run wsgate")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run wsgate");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(out) => out.expect("wait for wsgate"),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("wsgate {args:?} did not finish within 30 s");
+        }
+    }
 }
 
 /// `wsgate token create ARGS` in `config`; the new token.
