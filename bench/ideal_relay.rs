@@ -55,8 +55,9 @@ fn main() {
                     break;
                 }
             }
+            // Ended as wsgate ends its programs: end of input, then wait for the exit.
+            // (Killing it instead would skip the end of a `cat` still starting up.)
             drop(stdin);
-            let _ = child.kill();
             let _ = child.wait();
         });
     }

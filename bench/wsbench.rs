@@ -260,6 +260,7 @@ impl Server {
                 c
             }
         };
+        same_environment(&mut cmd);
         let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -434,6 +435,31 @@ fn pure_path_ns(paths: &Paths, head: &str) -> f64 {
 
 /// How many times a second this machine can start `cat` and reap it, four at a time,
 /// with nothing else going on: no daemon can start programs faster.
+/// Every server and every reference program starts with `PATH` as its whole
+/// environment, so each `cat` runs in the same one. websocketd passes its programs
+/// only `PATH` (and library paths) unless told otherwise; wsgate passes the daemon's
+/// environment. With `LANG` set, `cat` reads a dozen locale files at start, about
+/// 150 µs on this machine: that would measure the environment, not the gateway.
+fn same_environment(cmd: &mut Command) -> &mut Command {
+    let keep: Vec<_> = ["PATH", "WSGATE_RUNTIME_DIR"]
+        .into_iter()
+        .filter_map(|name| Some((name, cmd_env(cmd, name)?)))
+        .collect();
+    cmd.env_clear();
+    for (name, value) in keep {
+        cmd.env(name, value);
+    }
+    cmd
+}
+
+/// The value `cmd` will give `name`: its own setting, else this process's.
+fn cmd_env(cmd: &Command, name: &str) -> Option<std::ffi::OsString> {
+    match cmd.get_envs().find(|(k, _)| *k == name) {
+        Some((_, value)) => value.map(|v| v.to_owned()),
+        None => std::env::var_os(name),
+    }
+}
+
 fn spawn_ceiling(seconds: f64) -> f64 {
     let cat = find_in_path("cat").expect("cat on PATH");
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
@@ -444,7 +470,7 @@ fn spawn_ceiling(seconds: f64) -> f64 {
             std::thread::spawn(move || {
                 let mut n = 0u64;
                 while Instant::now() < deadline {
-                    let mut child = Command::new(&cat)
+                    let mut child = same_environment(&mut Command::new(&cat))
                         .stdin(Stdio::piped())
                         .stdout(Stdio::piped())
                         .stderr(Stdio::piped())
@@ -475,7 +501,7 @@ fn pipe_echo_ceiling(seconds: f64) -> f64 {
         .map(|_| {
             let cat = cat.clone();
             std::thread::spawn(move || {
-                let mut child = Command::new(&cat)
+                let mut child = same_environment(&mut Command::new(&cat))
                     .stdin(Stdio::piped())
                     .stdout(Stdio::piped())
                     .spawn()
