@@ -46,6 +46,10 @@ pub struct Managed {
     /// Held while the view is read from the file and replaced, so that a reload and a
     /// pairing's own update replace it in the order the file changed.
     swap: async_std::sync::Mutex<()>,
+    /// Set by a pairing after it put its own copy in the view: the next poll reads the
+    /// file whether or not it changed since, so a change another process made between
+    /// the pairing's write and its swap (a revocation) is not lost.
+    reread: AtomicBool,
     /// Pairing, with `--pairing`.
     pub pairing: Option<Desk>,
 }
@@ -68,6 +72,7 @@ impl Managed {
             used_dirty: AtomicBool::new(false),
             loaded,
             swap: async_std::sync::Mutex::new(()),
+            reread: AtomicBool::new(false),
             pairing: None,
         })
     }
@@ -101,7 +106,7 @@ impl Managed {
                 async_std::task::sleep(POLL).await;
                 let swap = self.swap.lock().await;
                 let now = self.files.stamp();
-                if now != stamp {
+                if self.reread.swap(false, Ordering::SeqCst) || now != stamp {
                     stamp = now;
                     let files = self.files.clone();
                     match async_std::task::spawn_blocking(move || files.load()).await {
@@ -149,6 +154,16 @@ impl Managed {
         }
     }
 
+    /// Makes what this daemon just wrote to the file the view. A reload that started
+    /// before the write waits for the swap lock and cannot undo it; a change another
+    /// process made after the write (a revocation) is read at the next poll, even if
+    /// the reload that saw it ran before this.
+    async fn install_written(&self, entries: Vec<store::Entry>) {
+        let _swap = self.swap.lock().await;
+        self.view.replace(Store::new(entries));
+        self.reread.store(true, Ordering::SeqCst);
+    }
+
     /// Stores a new token for a paired browser; the view is updated at once.
     pub async fn store_paired(
         &self,
@@ -169,12 +184,7 @@ impl Managed {
             })
         })
         .await?;
-        {
-            // After the file was replaced: a reload that started before it waits
-            // here and then reads the new file, so it cannot undo this.
-            let _swap = self.swap.lock().await;
-            self.view.replace(Store::new(entries));
-        }
+        self.install_written(entries).await;
         let token_ref = TokenRef {
             id: entry.id.clone(),
             name: entry.name.clone(),
@@ -387,6 +397,50 @@ mod tests {
         async_std::task::block_on(futures_lite::future::zip(
             managed.maintain(&log, &stop),
             async {
+                async_std::task::sleep(POLL * 3).await;
+                stop.trigger();
+            },
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(
+            managed.view.status(&id, date::now()),
+            store::Status::Revoked
+        );
+    }
+
+    #[test]
+    fn a_revocation_read_before_a_pairing_swaps_its_copy_in_is_not_lost() {
+        let dir = std::env::temp_dir().join(format!("wsgate-managed-swap-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let files = Files::new(dir.clone());
+        // What a pairing wrote: the victim, not revoked.
+        let (id, written) = files
+            .update(|entries| {
+                let all = crate::auth::Grants::ALL;
+                let (entry, _) = store::mint(entries, Some("victim"), all, None, date::now())?;
+                entries.push(entry.clone());
+                Ok((entry.id, entries.clone()))
+            })
+            .unwrap();
+        let managed = Managed::open_in(dir.clone()).unwrap();
+        let (log, stop) = (Log::new(crate::log::Format::Text), Stop::default());
+        async_std::task::block_on(futures_lite::future::zip(
+            managed.maintain(&log, &stop),
+            async {
+                // Another process revokes it, and the daemon reads that...
+                files
+                    .update(|entries| {
+                        entries[0].revoked = Some(date::now());
+                        Ok(())
+                    })
+                    .unwrap();
+                async_std::task::sleep(POLL * 3).await;
+                assert_eq!(
+                    managed.view.status(&id, date::now()),
+                    store::Status::Revoked
+                );
+                // ...before the pairing swaps in its older copy.
+                managed.install_written(written).await;
                 async_std::task::sleep(POLL * 3).await;
                 stop.trigger();
             },
