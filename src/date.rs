@@ -18,14 +18,21 @@ pub fn system_time(secs: u64) -> Option<SystemTime> {
 
 /// `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn format(secs: u64) -> String {
+    let (y, m, d, hh, mm, ss) = fields(secs);
+    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`, for the log.
+pub fn format_millis(secs: u64, millis: u32) -> String {
+    let (y, m, d, hh, mm, ss) = fields(secs);
+    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{millis:03}Z")
+}
+
+/// Year, month, day, hour, minute, second of `secs` after the epoch.
+fn fields(secs: u64) -> (i64, u32, u32, u64, u64, u64) {
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// Reads what [`format`] writes, from 1970 to 9999.
@@ -75,7 +82,7 @@ fn days_in_month(y: u64, m: u64) -> u64 {
 }
 
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant).
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -89,7 +96,7 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 /// (year, month, day) → days since 1970-01-01 (H. Hinnant).
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y.rem_euclid(400);
