@@ -126,44 +126,36 @@ impl Log {
     pub fn line(&self, ts: SystemTime, event: &str, fields: &[(&str, Value<'_>)]) -> String {
         let ts = rfc3339(ts);
         let mut out = String::with_capacity(128);
-        match self.format {
-            Format::Text => {
-                let _ = write!(out, "ts={ts} event=");
-                text_value(&mut out, event);
-                for (key, value) in fields {
-                    out.push(' ');
-                    out.push_str(key);
-                    out.push('=');
-                    match value {
-                        Value::Str(s) => text_value(&mut out, s),
-                        Value::Num(n) => {
-                            let _ = write!(out, "{n}");
-                        }
-                        Value::Bool(b) => {
-                            let _ = write!(out, "{b}");
-                        }
-                    }
+        let json = self.format == Format::Json;
+        let string = if json { json_string } else { text_value };
+        if json {
+            let _ = write!(out, "{{\"ts\":\"{ts}\",\"event\":");
+        } else {
+            let _ = write!(out, "ts={ts} event=");
+        }
+        string(&mut out, event);
+        for (key, value) in fields {
+            if json {
+                out.push(',');
+                json_string(&mut out, key);
+                out.push(':');
+            } else {
+                out.push(' ');
+                out.push_str(key);
+                out.push('=');
+            }
+            match value {
+                Value::Str(s) => string(&mut out, s),
+                Value::Num(n) => {
+                    let _ = write!(out, "{n}");
+                }
+                Value::Bool(b) => {
+                    let _ = write!(out, "{b}");
                 }
             }
-            Format::Json => {
-                let _ = write!(out, "{{\"ts\":\"{ts}\",\"event\":");
-                json_string(&mut out, event);
-                for (key, value) in fields {
-                    out.push(',');
-                    json_string(&mut out, key);
-                    out.push(':');
-                    match value {
-                        Value::Str(s) => json_string(&mut out, s),
-                        Value::Num(n) => {
-                            let _ = write!(out, "{n}");
-                        }
-                        Value::Bool(b) => {
-                            let _ = write!(out, "{b}");
-                        }
-                    }
-                }
-                out.push('}');
-            }
+        }
+        if json {
+            out.push('}');
         }
         out
     }

@@ -372,35 +372,52 @@ impl Announcer {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_change_made_while_starting_is_noticed() {
-        let dir = std::env::temp_dir().join(format!("wsgate-managed-{}", std::process::id()));
+    /// A new store in a temporary directory holding one token, `victim`: the
+    /// directory, its files, the token's id and the entries as written.
+    fn store_with_victim(tag: &str) -> (std::path::PathBuf, Files, String, Vec<store::Entry>) {
+        let dir = std::env::temp_dir().join(format!("wsgate-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let files = Files::new(dir.clone());
-        let id = files
+        let (id, written) = files
             .update(|entries| {
                 let all = crate::auth::Grants::ALL;
                 let (entry, _) = store::mint(entries, Some("victim"), all, None, date::now())?;
                 entries.push(entry.clone());
-                Ok(entry.id)
+                Ok((entry.id, entries.clone()))
             })
             .unwrap();
-        let managed = Managed::open_in(dir.clone()).unwrap();
-        // Revoked after the daemon read the store, before it started polling.
+        (dir, files, id, written)
+    }
+
+    /// What `wsgate token revoke` does to the victim, from another process.
+    fn revoke_victim(files: &Files) {
         files
             .update(|entries| {
                 entries[0].revoked = Some(date::now());
                 Ok(())
             })
             .unwrap();
+    }
+
+    /// Keeps `managed` maintained while `work` runs, then stops.
+    fn maintained(managed: &Managed, work: impl std::future::Future<Output = ()>) {
         let (log, stop) = (Log::new(crate::log::Format::Text), Stop::default());
         async_std::task::block_on(futures_lite::future::zip(
             managed.maintain(&log, &stop),
             async {
-                async_std::task::sleep(POLL * 3).await;
+                work.await;
                 stop.trigger();
             },
         ));
+    }
+
+    #[test]
+    fn a_change_made_while_starting_is_noticed() {
+        let (dir, files, id, _) = store_with_victim("managed");
+        let managed = Managed::open_in(dir.clone()).unwrap();
+        // Revoked after the daemon read the store, before it started polling.
+        revoke_victim(&files);
+        maintained(&managed, async_std::task::sleep(POLL * 3));
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(
             managed.view.status(&id, date::now()),
@@ -410,41 +427,21 @@ mod tests {
 
     #[test]
     fn a_revocation_read_before_a_pairing_swaps_its_copy_in_is_not_lost() {
-        let dir = std::env::temp_dir().join(format!("wsgate-managed-swap-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let files = Files::new(dir.clone());
         // What a pairing wrote: the victim, not revoked.
-        let (id, written) = files
-            .update(|entries| {
-                let all = crate::auth::Grants::ALL;
-                let (entry, _) = store::mint(entries, Some("victim"), all, None, date::now())?;
-                entries.push(entry.clone());
-                Ok((entry.id, entries.clone()))
-            })
-            .unwrap();
+        let (dir, files, id, written) = store_with_victim("managed-swap");
         let managed = Managed::open_in(dir.clone()).unwrap();
-        let (log, stop) = (Log::new(crate::log::Format::Text), Stop::default());
-        async_std::task::block_on(futures_lite::future::zip(
-            managed.maintain(&log, &stop),
-            async {
-                // Another process revokes it, and the daemon reads that...
-                files
-                    .update(|entries| {
-                        entries[0].revoked = Some(date::now());
-                        Ok(())
-                    })
-                    .unwrap();
-                async_std::task::sleep(POLL * 3).await;
-                assert_eq!(
-                    managed.view.status(&id, date::now()),
-                    store::Status::Revoked
-                );
-                // ...before the pairing swaps in its older copy.
-                managed.install_written(written).await;
-                async_std::task::sleep(POLL * 3).await;
-                stop.trigger();
-            },
-        ));
+        maintained(&managed, async {
+            // Another process revokes it, and the daemon reads that...
+            revoke_victim(&files);
+            async_std::task::sleep(POLL * 3).await;
+            assert_eq!(
+                managed.view.status(&id, date::now()),
+                store::Status::Revoked
+            );
+            // ...before the pairing swaps in its older copy.
+            managed.install_written(written).await;
+            async_std::task::sleep(POLL * 3).await;
+        });
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(
             managed.view.status(&id, date::now()),
