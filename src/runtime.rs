@@ -133,8 +133,9 @@ pub fn sync_dir(dir: &Path) {
     }
 }
 
-/// A running instance as its runtime file describes it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A running instance as its runtime file describes it. Its `Debug` shows the pid
+/// only: the URL may hold the token, and the pairing fields hold the code.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Instance {
     /// The daemon's process id.
     pub pid: u32,
@@ -144,6 +145,14 @@ pub struct Instance {
     pub pair_code: Option<String>,
     /// The pairing link (with the code in its fragment).
     pub pair_url: Option<String>,
+}
+
+impl std::fmt::Debug for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instance")
+            .field("pid", &self.pid)
+            .finish_non_exhaustive()
+    }
 }
 
 /// This instance's runtime file; removed by [`RuntimeFile::remove`] on a clean exit.
@@ -274,6 +283,19 @@ fn is_running(pid: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instance_debug_shows_no_url_or_code() {
+        let instance = Instance {
+            pid: 7,
+            url: "ws://127.0.0.1:7331/?token=SECRET-TOKEN".into(),
+            pair_code: Some("123456".into()),
+            pair_url: Some("http://127.0.0.1:7331/_wsgate/pair#code=123456".into()),
+        };
+        let shown = format!("{instance:?}");
+        assert!(!shown.contains("SECRET") && !shown.contains("123456"), "{shown}");
+        assert!(shown.contains("pid: 7"), "{shown}");
+    }
     use std::os::unix::fs::PermissionsExt as _;
 
     fn scratch(name: &str) -> PathBuf {
