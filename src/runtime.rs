@@ -293,7 +293,10 @@ mod tests {
             pair_url: Some("http://127.0.0.1:7331/_wsgate/pair#code=123456".into()),
         };
         let shown = format!("{instance:?}");
-        assert!(!shown.contains("SECRET") && !shown.contains("123456"), "{shown}");
+        assert!(
+            !shown.contains("SECRET") && !shown.contains("123456"),
+            "{shown}"
+        );
         assert!(shown.contains("pid: 7"), "{shown}");
     }
     use std::os::unix::fs::PermissionsExt as _;

@@ -8,8 +8,8 @@
 //!
 //! The two directions run concurrently and each waits for its writer, so a slow client
 //! or a slow program makes the other side wait and nothing buffers without bound.
-//! While the program is silent the client is pinged every [`HEARTBEAT`], so a client
-//! that went away is noticed even when the program reads nothing.
+//! The client is pinged every [`HEARTBEAT`], so a client that went away is noticed
+//! even when the program says and reads nothing.
 //!
 //! The program runs in a process group of its own, and the whole group ends with the
 //! session. When the program exits its remaining output is delivered (for at most
@@ -553,12 +553,17 @@ async fn to_program(
             // The program closed its stdin; its output may still be coming.
             continue;
         };
-        data.clear();
-        data.extend_from_slice(&msg.into_data());
-        if !framing.binary {
+        let payload = msg.into_data();
+        let written = if framing.binary {
+            unless_ended(watch, pipe.write_all(&payload)).await
+        } else {
+            // The line and its end in one write.
+            data.clear();
+            data.extend_from_slice(&payload);
             data.push(b'\n');
-        }
-        match unless_ended(watch, pipe.write_all(&data)).await {
+            unless_ended(watch, pipe.write_all(&data)).await
+        };
+        match written {
             Err(ending) => return FromClient::Ended(ending),
             Ok(Ok(())) => {}
             Ok(Err(_)) => stdin = None,

@@ -230,12 +230,7 @@ pub struct Desk {
 impl Desk {
     fn new(config: PairingConfig, local: SocketAddr) -> Result<Desk, String> {
         let code = fresh_code()?;
-        let host = match local {
-            SocketAddr::V4(a) if a.ip().is_unspecified() => "127.0.0.1".to_owned(),
-            SocketAddr::V4(a) => a.ip().to_string(),
-            SocketAddr::V6(a) if a.ip().is_unspecified() => "[::1]".to_owned(),
-            SocketAddr::V6(a) => format!("[{}]", a.ip()),
-        };
+        let host = super::client_host(local);
         Ok(Desk {
             state: Mutex::new(Pairing::new(code, Instant::now(), config.code_lifetime)),
             config,
@@ -318,7 +313,7 @@ impl Announcer {
     pub fn code(&self, desk: &Desk, log: &Log) {
         let removed = self.writing.lock().unwrap_or_else(|p| p.into_inner());
         if !*removed {
-            self.pairing(Some(&desk.current()), log);
+            self.pairing(&desk.current(), log);
         }
     }
 
@@ -330,40 +325,38 @@ impl Announcer {
         self.runtime.remove();
     }
 
-    /// Writes the runtime file with the current pairing code, if any, and shows the
-    /// code on the terminal.
-    pub fn pairing(&self, shown: Option<&Shown>, log: &Log) {
-        let mut fields: Vec<(&str, String)> = self
-            .fields
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.clone()))
+    /// Writes the runtime file with this pairing code and shows the code.
+    fn pairing(&self, shown: &Shown, log: &Log) {
+        let mut fields: Vec<(&str, &str)> = (self.fields.iter())
+            .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        if let Some(shown) = shown {
-            fields.push(("pair_code", shown.code.reveal().to_owned()));
-            fields.push(("pair_url", shown.link.clone()));
-        }
-        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        fields.push(("pair_code", shown.code.reveal()));
+        fields.push(("pair_url", &shown.link));
         if let Err(message) = self.runtime.rewrite(std::process::id(), &fields) {
             log.event("runtime-error", &[("message", Value::Str(&message))]);
         }
-        if let Some(shown) = shown {
-            if self.terminal {
-                eprintln!(
-                    "  pairing code: {}   {}   (valid for {} s, once)",
-                    shown.code.reveal(),
-                    shown.link,
-                    shown.expires_in.as_secs()
-                );
-            } else {
-                let file = self.runtime.path().display().to_string();
-                log.event(
-                    "pairing-code",
-                    &[
-                        ("generation", shown.generation.into()),
-                        ("runtime_file", Value::Str(&file)),
-                    ],
-                );
-            }
+        self.show(shown, log);
+    }
+
+    /// Shows the code on the terminal; elsewhere, logs that a new one is in the
+    /// runtime file (never the code itself).
+    pub fn show(&self, shown: &Shown, log: &Log) {
+        if self.terminal {
+            eprintln!(
+                "  pairing code: {}   {}   (valid for {} s, once)",
+                shown.code.reveal(),
+                shown.link,
+                shown.expires_in.as_secs()
+            );
+        } else {
+            let file = self.runtime.path().display().to_string();
+            log.event(
+                "pairing-code",
+                &[
+                    ("generation", shown.generation.into()),
+                    ("runtime_file", Value::Str(&file)),
+                ],
+            );
         }
     }
 }

@@ -151,6 +151,11 @@ async fn serve(mut config: Config) -> Result<(), String> {
             ));
         }
     }
+    // What the runtime file always says; the pairing code is added to it.
+    let base_fields: Vec<(String, String)> = fields
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
     let shown_code = managed
         .as_ref()
         .and_then(|m| m.pairing.as_ref())
@@ -159,11 +164,6 @@ async fn serve(mut config: Config) -> Result<(), String> {
         fields.push(("pair_code", shown.code.reveal().to_owned()));
         fields.push(("pair_url", shown.link.clone()));
     }
-    let base_fields: Vec<(String, String)> = fields
-        .iter()
-        .filter(|(k, _)| !k.starts_with("pair_"))
-        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-        .collect();
     let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let runtime_file = RuntimeFile::create(&runtime::dir(), std::process::id(), &fields)?;
     let backend_name = match &config.backend {
@@ -181,16 +181,19 @@ async fn serve(mut config: Config) -> Result<(), String> {
             ("max_fds", descriptors.into()),
         ],
     );
-    announce(&log, mode, &url, shown.as_ref(), runtime_file.path(), local);
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let file = runtime_file.path();
+    announce(&log, terminal, mode, &url, shown.as_ref(), file, local);
     drop(shown);
     let announcer = Announcer {
         runtime: runtime_file,
         fields: base_fields,
-        terminal: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        terminal,
         writing: std::sync::Mutex::new(false),
     };
+    // The file already holds the code: only show it.
     if let Some(shown) = &shown_code {
-        announcer.pairing(Some(shown), &log);
+        announcer.show(shown, &log);
     }
     if let Some(managed) = &managed {
         if managed.view.current().entries().is_empty() {
@@ -527,15 +530,21 @@ fn warn_if_shared(path: &std::path::Path, what: &str, log: &Log) {
     }
 }
 
-/// The URL a client connects to: with the token in query-token mode, without it in
-/// the header modes.
-pub fn connect_url(local: SocketAddr, mode: Mode, secret: Option<&Secret>) -> String {
-    let host = match local {
+/// The host a client on this machine reaches the listener by: loopback for a
+/// wildcard address, brackets around IPv6.
+pub fn client_host(local: SocketAddr) -> String {
+    match local {
         SocketAddr::V4(a) if a.ip().is_unspecified() => "127.0.0.1".to_owned(),
         SocketAddr::V4(a) => a.ip().to_string(),
         SocketAddr::V6(a) if a.ip().is_unspecified() => "[::1]".to_owned(),
         SocketAddr::V6(a) => format!("[{}]", a.ip()),
-    };
+    }
+}
+
+/// The URL a client connects to: with the token in query-token mode, without it in
+/// the header modes.
+pub fn connect_url(local: SocketAddr, mode: Mode, secret: Option<&Secret>) -> String {
+    let host = client_host(local);
     match (mode, secret) {
         (Mode::QueryToken, Some(secret)) => format!(
             "ws://{host}:{}/?token={}",
@@ -551,13 +560,13 @@ pub fn connect_url(local: SocketAddr, mode: Mode, secret: Option<&Secret>) -> St
 /// file). Otherwise a log line with every secret hidden and where the runtime file is.
 fn announce(
     log: &Log,
+    terminal: bool,
     mode: Mode,
     url: &str,
     shown: Option<&Secret>,
     runtime_file: &std::path::Path,
     local: SocketAddr,
 ) {
-    use std::io::IsTerminal as _;
     let token = shown.map(|s| String::from_utf8_lossy(s.expose()).into_owned());
     let header = match (mode, &token) {
         (Mode::QueryToken, _) => None,
@@ -568,7 +577,7 @@ fn announce(
             "Authorization: Bearer <a token from `wsgate token create`> (or ?token=)".to_owned(),
         ),
     };
-    if std::io::stderr().is_terminal() {
+    if terminal {
         let mut banner = format!(
             "\n  wsgate {} is gating ws://{local} (auth: {mode})\n\n  connect: {url}\n",
             crate::VERSION
@@ -828,9 +837,8 @@ async fn handshake(
                 grants: grant.grants,
                 protocol,
             };
-            let hidden: Vec<Secret> = (shared.hidden.iter().cloned())
-                .chain(presented.iter().cloned())
-                .collect();
+            let mut hidden = presented;
+            hidden.extend(shared.hidden.iter().cloned());
             let env = exec::environment(&shared.base_env, &info, &hidden);
             match exec::spawn(program, args, env, &shared.programs) {
                 Ok(program) => Some(program),
