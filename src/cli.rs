@@ -658,17 +658,8 @@ fn token_source(
 
 /// 64 hex digits.
 fn parse_digest(hex: &str) -> Result<Digest, UsageError> {
-    let mut bytes = [0u8; 32];
-    let ok = hex.len() == 64
-        && data_encoding::HEXLOWER_PERMISSIVE
-            .decode_mut(hex.as_bytes(), &mut bytes)
-            .is_ok();
-    if !ok {
-        return Err(usage(
-            "--auth-token-sha256 must be 64 hex digits (a SHA-256 digest)",
-        ));
-    }
-    Ok(Digest::from_bytes(bytes))
+    Digest::from_hex(hex, &data_encoding::HEXLOWER_PERMISSIVE)
+        .ok_or_else(|| usage("--auth-token-sha256 must be 64 hex digits (a SHA-256 digest)"))
 }
 
 /// `wsgate token` and what follows it.

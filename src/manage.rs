@@ -98,10 +98,9 @@ pub fn token(
             // An expired entry goes even when it was also revoked: it can never be
             // used again either way. A revoked one that has not expired stays unless
             // asked, so that it keeps being refused as revoked, not as unknown.
-            let expired = |e: &Entry| e.expires.is_some_and(|at| now >= at);
             let removed = files.update(|entries| {
                 let before = entries.len();
-                let goes = |e: &Entry| expired(e) || (revoked && e.revoked.is_some());
+                let goes = |e: &Entry| e.expired(now) || (revoked && e.revoked.is_some());
                 entries.retain(|e| !goes(e));
                 Ok(before - entries.len())
             })?;

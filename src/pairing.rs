@@ -156,8 +156,7 @@ impl Pairing {
             }
             self.paused_until = None;
         }
-        if now >= self.expires() {
-            self.replace(now, fresh);
+        if self.refresh(now, fresh) {
             return Attempt::Refused { rotated: true };
         }
         if self.code.matches(presented) {

@@ -92,18 +92,59 @@ pub fn check_private_dir(dir: &Path, what: &str, links: Links) -> Result<bool, S
     if !meta.is_dir() {
         return Err(format!("{what} {} is not a directory", dir.display()));
     }
+    check_owner_and_mode(dir, &meta, what, "700")?;
+    Ok(true)
+}
+
+/// That `path` (described by `meta`) belongs to this user and is private to them;
+/// else an error that says how to fix it (`chmod MODE PATH`).
+pub fn check_owner_and_mode(
+    path: &Path,
+    meta: &fs::Metadata,
+    what: &str,
+    chmod: &str,
+) -> Result<(), String> {
     if meta.uid() != rustix::process::getuid().as_raw() {
-        return Err(format!("{what} {} belongs to another user", dir.display()));
+        return Err(format!("{what} {} belongs to another user", path.display()));
     }
     if meta.mode() & 0o077 != 0 {
         return Err(format!(
-            "{what} {} has mode {:o}; it must be private to you (chmod 700 {})",
-            dir.display(),
+            "{what} {} has mode {:o}; it must be private to you (chmod {chmod} {})",
+            path.display(),
             meta.mode() & 0o777,
-            dir.display()
+            path.display()
         ));
     }
-    Ok(true)
+    Ok(())
+}
+
+/// Replaces `path` with `bytes`: a temporary file in the same directory, mode 0600,
+/// flushed to disk, renamed over `path`, and the directory flushed too (as far as the
+/// file system allows: see [`sync_dir`]). The temporary file is removed on failure.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
+        std::process::id()
+    ));
+    let _ = fs::remove_file(&tmp);
+    let result = (|| {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        sync_file(&file)?;
+        fs::rename(&tmp, path)?;
+        sync_dir(dir);
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// Flushes a file to stable storage. On macOS the strongest flush (`F_FULLFSYNC`) is
@@ -159,6 +200,7 @@ impl std::fmt::Debug for Instance {
 #[derive(Debug)]
 pub struct RuntimeFile {
     path: PathBuf,
+    pid: u32,
 }
 
 impl RuntimeFile {
@@ -167,34 +209,20 @@ impl RuntimeFile {
     pub fn create(dir: &Path, pid: u32, fields: &[(&str, &str)]) -> Result<RuntimeFile, String> {
         ensure_private_dir(dir, "runtime directory")?;
         let path = dir.join(format!("{pid}{SUFFIX}"));
-        let tmp = dir.join(format!(".{pid}{SUFFIX}.tmp"));
         let mut text = format!("pid={pid}\n");
         for (key, value) in fields {
             debug_assert!(!value.contains('\n'));
             text.push_str(&format!("{key}={value}\n"));
         }
-        let write = || -> io::Result<()> {
-            let _ = fs::remove_file(&tmp);
-            let mut file = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            file.write_all(text.as_bytes())?;
-            sync_file(&file)?;
-            fs::rename(&tmp, &path)
-        };
-        write().map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            format!("cannot write runtime file {}: {e}", path.display())
-        })?;
-        Ok(RuntimeFile { path })
+        write_atomically(&path, text.as_bytes())
+            .map_err(|e| format!("cannot write runtime file {}: {e}", path.display()))?;
+        Ok(RuntimeFile { path, pid })
     }
 
     /// Replaces the file's content (the pid line stays first).
-    pub fn rewrite(&self, pid: u32, fields: &[(&str, &str)]) -> Result<(), String> {
+    pub fn rewrite(&self, fields: &[(&str, &str)]) -> Result<(), String> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        RuntimeFile::create(dir, pid, fields).map(|_| ())
+        RuntimeFile::create(dir, self.pid, fields).map(|_| ())
     }
 
     /// Where the file is.
@@ -243,7 +271,7 @@ pub fn list(dir: &Path) -> Result<Vec<Instance>, String> {
             ));
         }
     };
-    ensure_private_dir(dir, "runtime directory")?;
+    check_private_dir(dir, "runtime directory", Links::Refuse)?;
     let mut found = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();

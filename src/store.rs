@@ -22,7 +22,6 @@ use std::collections::HashMap;
 use std::fmt;
 use std::fs;
 use std::hash::{Hash, Hasher};
-use std::io::Write as _;
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
@@ -94,11 +93,16 @@ impl Status {
 }
 
 impl Entry {
+    /// Whether the token has expired at `now`, revoked or not.
+    pub fn expired(&self, now: u64) -> bool {
+        self.expires.is_some_and(|e| now >= e)
+    }
+
     /// The token's status at `now`; revocation wins over expiry.
     pub fn status(&self, now: u64) -> Status {
         if self.revoked.is_some() {
             Status::Revoked
-        } else if self.expires.is_some_and(|e| now >= e) {
+        } else if self.expired(now) {
             Status::Expired
         } else {
             Status::Active
@@ -196,14 +200,8 @@ fn parse_entry(line: &str) -> Result<Entry, &'static str> {
     if !valid_id(id) {
         return Err("the id is not 8 lowercase hex digits");
     }
-    let mut bytes = [0u8; 32];
-    let ok = digest.len() == 64
-        && data_encoding::HEXLOWER
-            .decode_mut(digest.as_bytes(), &mut bytes)
-            .is_ok();
-    if !ok {
-        return Err("the digest is not 64 lowercase hex digits");
-    }
+    let digest = Digest::from_hex(digest, &data_encoding::HEXLOWER)
+        .ok_or("the digest is not 64 lowercase hex digits")?;
     let scopes =
         Grants::parse(scopes).ok_or("scopes must be read, write and exec, comma-separated")?;
     let created = date::parse(created).ok_or("created is not a time like 2026-11-22T08:00:00Z")?;
@@ -220,7 +218,7 @@ fn parse_entry(line: &str) -> Result<Entry, &'static str> {
     }
     Ok(Entry {
         id: id.to_owned(),
-        digest: Digest::from_bytes(bytes),
+        digest,
         scopes,
         created,
         expires,
@@ -568,7 +566,7 @@ impl Files {
 
     fn write(&self, entries: &[Entry]) -> Result<(), String> {
         let path = self.path();
-        write_atomically(&self.dir, &path, serialize(entries).as_bytes())
+        crate::runtime::write_atomically(&path, serialize(entries).as_bytes())
             .map_err(|e| format!("cannot write token store {}: {e}", path.display()))
     }
 
@@ -578,7 +576,8 @@ impl Files {
         text.lines()
             .filter_map(|line| {
                 let (id, at) = line.split_once(' ')?;
-                (valid_id(id)).then(|| Some((id.to_owned(), date::parse(at)?)))?
+                valid_id(id).then_some(())?;
+                Some((id.to_owned(), date::parse(at)?))
             })
             .collect()
     }
@@ -593,7 +592,7 @@ impl Files {
             .map(|(id, at)| format!("{id} {}\n", date::format(*at)))
             .collect();
         let path = self.used_path();
-        write_atomically(&self.dir, &path, text.as_bytes())
+        crate::runtime::write_atomically(&path, text.as_bytes())
             .map_err(|e| format!("cannot write {}: {e}", path.display()))
     }
 }
@@ -605,49 +604,7 @@ fn check_private_file(path: &Path, meta: &fs::Metadata) -> Result<(), String> {
             path.display()
         ));
     }
-    if meta.uid() != rustix::process::getuid().as_raw() {
-        return Err(format!(
-            "token store {} belongs to another user",
-            path.display()
-        ));
-    }
-    if meta.mode() & 0o077 != 0 {
-        return Err(format!(
-            "token store {} has mode {:o}; it must be private to you (chmod 600 {})",
-            path.display(),
-            meta.mode() & 0o777,
-            path.display()
-        ));
-    }
-    Ok(())
-}
-
-/// Replaces `path` with `bytes`: a temporary file in the same directory, mode 0600,
-/// flushed to disk, renamed over `path`, and the directory flushed too (as far as the
-/// file system allows: see [`crate::runtime::sync_dir`]).
-fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("store"),
-        std::process::id()
-    ));
-    let _ = fs::remove_file(&tmp);
-    let result = (|| {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        crate::runtime::sync_file(&file)?;
-        fs::rename(&tmp, path)?;
-        crate::runtime::sync_dir(dir);
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    crate::runtime::check_owner_and_mode(path, meta, "token store", "600")
 }
 
 /// Makes a new token and its entry (not yet stored): 32 random bytes, base64url; the

@@ -78,6 +78,15 @@ impl Digest {
         Digest(bytes)
     }
 
+    /// A digest written as 64 hex digits in `encoding` (lower case only, or either
+    /// case); `None` for anything else.
+    pub fn from_hex(hex: &str, encoding: &data_encoding::Encoding) -> Option<Digest> {
+        let mut bytes = [0u8; 32];
+        // `decode_mut` wants exactly the length that decodes to 32 bytes.
+        let ok = hex.len() == 64 && encoding.decode_mut(hex.as_bytes(), &mut bytes).is_ok();
+        ok.then_some(Digest(bytes))
+    }
+
     /// The digest's bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0

@@ -332,7 +332,7 @@ impl Announcer {
             .collect();
         fields.push(("pair_code", shown.code.reveal()));
         fields.push(("pair_url", &shown.link));
-        if let Err(message) = self.runtime.rewrite(std::process::id(), &fields) {
+        if let Err(message) = self.runtime.rewrite(&fields) {
             log.event("runtime-error", &[("message", Value::Str(&message))]);
         }
         self.show(shown, log);
