@@ -79,8 +79,9 @@ pub enum JwtError {
     WrongIssuer,
 }
 
-/// The three parts of a compact token, decoded.
-#[derive(Debug, PartialEq, Eq)]
+/// The three parts of a compact token, decoded. Its `Debug` shows only sizes: the
+/// signing input and signature together are the whole token.
+#[derive(PartialEq, Eq)]
 pub struct Parts<'a> {
     /// What the signature covers: the first two parts as sent, with their dot.
     pub signing_input: &'a [u8],
@@ -90,6 +91,17 @@ pub struct Parts<'a> {
     pub payload: Vec<u8>,
     /// The decoded signature.
     pub signature: Vec<u8>,
+}
+
+impl std::fmt::Debug for Parts<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Parts {{ header: {} bytes, payload: {} bytes, signature: <redacted> }}",
+            self.header.len(),
+            self.payload.len()
+        )
+    }
 }
 
 /// Splits and decodes a compact token without judging its content.
@@ -278,6 +290,16 @@ pub fn verify(token: &[u8], key: &Secret, rules: &Rules, now: f64) -> Result<Cla
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parts_debug_shows_no_part_of_the_token() {
+        let token = encode(br#"{"alg":"HS256"}"#, br#"{"sub":"someone"}"#, &[7; 32]);
+        let parts = split(token.as_bytes()).unwrap();
+        let printed = format!("{parts:?}");
+        let pieces: Vec<&str> = token.split('.').collect();
+        assert!(pieces.iter().all(|p| !printed.contains(p)), "{printed}");
+        assert!(!printed.contains("someone"), "{printed}");
+    }
 
     const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
     const NOW: f64 = 1_800_000_000.0;

@@ -97,6 +97,13 @@ impl Reason {
         Reason::NotFound,
         Reason::TooManyConnections,
         Reason::BackendFailed,
+        Reason::RevokedToken,
+        Reason::InsufficientScope,
+        Reason::InvalidCode,
+        Reason::RateLimited,
+        Reason::LengthRequired,
+        Reason::BodyTooLarge,
+        Reason::StoreFailed,
         Reason::Served,
     ];
 

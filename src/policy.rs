@@ -156,7 +156,7 @@ pub fn split_port(authority: &[u8]) -> Option<(&[u8], Option<u16>)> {
 }
 
 /// A decimal number of 1 to `max_digits` ASCII digits.
-fn decimal(digits: &[u8], max_digits: usize) -> Option<u32> {
+pub(crate) fn decimal(digits: &[u8], max_digits: usize) -> Option<u32> {
     if digits.is_empty() || digits.len() > max_digits {
         return None;
     }

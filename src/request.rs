@@ -21,6 +21,7 @@ use std::fmt;
 use std::mem::MaybeUninit;
 
 use crate::outcome::Reason;
+use crate::token;
 
 /// Largest request head accepted, in bytes.
 pub const MAX_HEAD: usize = 8 * 1024;
@@ -99,8 +100,9 @@ pub enum Head<'b> {
     },
 }
 
-// Debug output never shows a credential: targets are redacted like log lines, and
-// the values of headers that carry credentials are hidden.
+// Debug output never shows a credential: targets (and the page URL in `Referer`) are
+// redacted like log lines, and the values of headers that carry credentials are
+// hidden.
 
 /// Headers whose values are never printed.
 const SENSITIVE: &[&str] = &[
@@ -120,6 +122,8 @@ impl fmt::Debug for Headers<'_> {
             let hidden = SENSITIVE.iter().any(|s| h.name.eq_ignore_ascii_case(s));
             let value = if hidden {
                 std::borrow::Cow::Borrowed("<redacted>")
+            } else if h.name.eq_ignore_ascii_case("referer") {
+                std::borrow::Cow::Owned(token::redact(&String::from_utf8_lossy(h.value)))
             } else {
                 String::from_utf8_lossy(h.value)
             };
@@ -261,7 +265,8 @@ impl Upgrade<'_> {
 /// headers that must appear once, and, for anything but a reserved path, RFC 6455's
 /// upgrade fields.
 pub fn route<'r>(req: &Request<'r>) -> Result<Route<'r>, Reason> {
-    let pairing = req.target.split('?').next() == Some(PAIR_PATH);
+    let (path, query) = (token::path_of(req.target), token::query_of(req.target));
+    let pairing = path == PAIR_PATH;
     let allowed = match req.method {
         "GET" => true,
         "POST" | "OPTIONS" => pairing,
@@ -285,20 +290,16 @@ pub fn route<'r>(req: &Request<'r>) -> Result<Route<'r>, Reason> {
     if fields.transfer_encoding {
         return Err(Reason::MalformedRequest);
     }
-    let exchange = pairing && req.method == "POST";
-    if exchange {
+    let mut body_length = 0;
+    if pairing && req.method == "POST" {
         let length = length.ok_or(Reason::LengthRequired)?;
-        let length = decimal(length).ok_or(Reason::MalformedRequest)?;
-        if length > MAX_PAIR_BODY {
+        body_length = decimal(length).ok_or(Reason::MalformedRequest)?;
+        if body_length > MAX_PAIR_BODY {
             return Err(Reason::BodyTooLarge);
         }
     } else if length.is_some_and(|v| v != b"0") {
         return Err(Reason::MalformedRequest);
     }
-    let (path, query) = match memchr::memchr(b'?', req.target.as_bytes()) {
-        Some(i) => (&req.target[..i], &req.target[i + 1..]),
-        None => (req.target, ""),
-    };
     let common = Common {
         target: req.target,
         query,
@@ -312,10 +313,12 @@ pub fn route<'r>(req: &Request<'r>) -> Result<Route<'r>, Reason> {
             (CHECK_PATH, _) => Ok(Route::Check(common)),
             (PAIR_PATH, "GET") => Ok(Route::Pair(common, PairRequest::Page)),
             (PAIR_PATH, "OPTIONS") => Ok(Route::Pair(common, PairRequest::Preflight)),
-            (PAIR_PATH, _) => {
-                let length = length.and_then(decimal).unwrap_or(0);
-                Ok(Route::Pair(common, PairRequest::Exchange { length }))
-            }
+            (PAIR_PATH, _) => Ok(Route::Pair(
+                common,
+                PairRequest::Exchange {
+                    length: body_length,
+                },
+            )),
             _ => Err(Reason::NotFound),
         };
     }
@@ -334,10 +337,7 @@ pub fn route<'r>(req: &Request<'r>) -> Result<Route<'r>, Reason> {
 
 /// A `Content-Length` value: 1 to 6 ASCII digits (anything larger is refused anyway).
 fn decimal(value: &[u8]) -> Option<usize> {
-    if value.is_empty() || value.len() > 6 || !value.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    Some(value.iter().fold(0, |n, &d| n * 10 + usize::from(d - b'0')))
+    crate::policy::decimal(value, 6).map(|n| n as usize)
 }
 
 /// A header that may appear at most once.
@@ -637,6 +637,19 @@ mod tests {
         for cut in 1..head.len() {
             assert!(may_end_head(head, head.len() - cut), "{cut}");
         }
+    }
+
+    #[test]
+    fn debug_hides_a_token_in_the_referer() {
+        let bytes = upgrade_with(
+            "GET / HTTP/1.1",
+            &["Referer: http://localhost:3000/app?token=s3cr3t-value&x=1"],
+            &[],
+        );
+        let mut storage = header_storage();
+        let printed = format!("{:?}", parse(&bytes, &mut storage));
+        assert!(!printed.contains("s3cr3t"), "{printed}");
+        assert!(printed.contains("app?token=REDACTED&x=1"), "{printed}");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The bytes of every response wsgate writes before a WebSocket starts: the 101, the
 //! health answer, and each rejection.
 //!
-//! No response echoes any part of the request: bodies are built only from the fixed
+//! No response echoes any part of the request but an `Origin` the policy accepted
+//! (in the pairing endpoint's CORS headers): bodies are built only from the fixed
 //! vocabulary in [`crate::outcome`] and the daemon's own configuration.
 
 use async_tungstenite::tungstenite::handshake::derive_accept_key;

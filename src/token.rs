@@ -256,7 +256,7 @@ impl fmt::Debug for Credential<'_> {
 }
 
 /// Equal decoded bytes. Not constant-time: for tests; the daemon compares
-/// [`Fingerprint`]s and [`Digest`]s.
+/// [`HeldSecret`]s and [`Digest`]s.
 impl PartialEq for Credential<'_> {
     fn eq(&self, other: &Self) -> bool {
         self.to_secret() == other.to_secret()
