@@ -97,15 +97,9 @@ fn bearer_header_accepted_query_ignored() {
     let d = bearer_daemon(&["--echo"]);
     let ok = raw(d.addr, bearer_head(TOKEN).as_bytes());
     assert_eq!(status(&ok), 101, "{ok}");
-    let lower = raw(
-        d.addr,
-        upgrade_head("/", &format!("Authorization: bEaReR {TOKEN}\r\n")).as_bytes(),
-    );
+    let lower = upgrade(d.addr, "/", &format!("Authorization: bEaReR {TOKEN}\r\n"));
     assert_eq!(status(&lower), 101, "{lower}");
-    let query_only = raw(
-        d.addr,
-        upgrade_head(&format!("/?token={TOKEN}"), "").as_bytes(),
-    );
+    let query_only = upgrade(d.addr, &format!("/?token={TOKEN}"), "");
     assert_eq!(status(&query_only), 401);
     assert_eq!(reason(&query_only), "missing-token");
     assert_eq!(
@@ -121,10 +115,7 @@ fn bearer_header_accepted_query_ignored() {
         )
     );
     for bad in [format!("Bearer {TOKEN} extra"), "Bearer".to_owned()] {
-        let r = raw(
-            d.addr,
-            upgrade_head("/", &format!("Authorization: {bad}\r\n")).as_bytes(),
-        );
+        let r = upgrade(d.addr, "/", &format!("Authorization: {bad}\r\n"));
         assert_eq!(status(&r), 400, "{bad}: {r}");
         assert!(
             header(&r, "WWW-Authenticate")
@@ -171,10 +162,7 @@ fn bearer_subprotocol_form_accepted_and_not_echoed() {
         "wsgate.bearer.{}",
         data_encoding::BASE64URL_NOPAD.encode(b"nope-nope-nope")
     );
-    let r = raw(
-        d.addr,
-        upgrade_head("/", &format!("Sec-WebSocket-Protocol: {wrong}\r\n")).as_bytes(),
-    );
+    let r = upgrade(d.addr, "/", &format!("Sec-WebSocket-Protocol: {wrong}\r\n"));
     assert_eq!(status(&r), 401);
 }
 
@@ -237,11 +225,7 @@ fn browser_subprotocol_form_with_a_real_client() {
         "{lines:?}"
     );
     assert!(!lines.join("\n").contains(&entry[14..]), "{lines:?}");
-    assert!(
-        p.wait_for_log("protocol=chat", Duration::from_secs(5)),
-        "{}",
-        p.stderr()
-    );
+    p.expect_log("protocol=chat", Duration::from_secs(5));
     let log = p.stderr();
     assert!(!log.contains(&entry[14..]) && !log.contains(TOKEN), "{log}");
 }
@@ -523,10 +507,7 @@ fn jwt_reasons_from_outside() {
     assert_eq!((status(&r), reason(&r)), (401, "invalid-signature"), "{r}");
     // The subprotocol form carries a JWT too.
     let entry = format!("wsgate.bearer.{}", b64.encode(valid.as_bytes()));
-    let r = raw(
-        d.addr,
-        upgrade_head("/", &format!("Sec-WebSocket-Protocol: {entry}\r\n")).as_bytes(),
-    );
+    let r = upgrade(d.addr, "/", &format!("Sec-WebSocket-Protocol: {entry}\r\n"));
     assert_eq!(status(&r), 101, "{r}");
     // No token or claim in the log.
     let log = d.stderr();

@@ -220,8 +220,7 @@ fn pairing_page_in_a_real_browser() {
     };
     let scratch = Scratch::new("browser");
     let config = scratch.path().join("config");
-    let config_s = config.to_str().unwrap().to_owned();
-    let d = Daemon::with(Options::store(&config_s, &["--pairing", "--echo"]));
+    let d = Daemon::with(Options::store(&config, &["--pairing", "--echo"]));
     let file = std::fs::read_to_string(d.runtime_file()).unwrap();
     let field = |name: &str| {
         file.lines()
@@ -311,16 +310,8 @@ fn pairing_page_in_a_real_browser() {
         !file.contains(&format!("pair_code={code}"))
     }));
     // Neither the code nor the token reached the log.
-    assert!(
-        d.wait_for_log("event=pair ", Duration::from_secs(5)),
-        "{}",
-        d.stderr()
-    );
-    assert!(
-        d.wait_for_log("protocol=wsgate", Duration::from_secs(5)),
-        "{}",
-        d.stderr()
-    );
+    d.expect_log("event=pair ", Duration::from_secs(5));
+    d.expect_log("protocol=wsgate", Duration::from_secs(5));
     let log = d.stderr();
     assert!(!log.contains(&code) && !log.contains(&token), "{log}");
 }

@@ -155,10 +155,7 @@ fn token_flag_warns_about_the_process_list() {
 #[test]
 fn json_logs() {
     let d = Daemon::start(&["--echo", "--log-format", "json"]);
-    let _ = raw(
-        d.addr,
-        upgrade_head("/?token=nope-nope-nope-nope", "").as_bytes(),
-    );
+    let _ = upgrade(d.addr, "/?token=nope-nope-nope-nope", "");
     assert!(d.wait_for_log("\"event\":\"reject\"", std::time::Duration::from_secs(5)));
     for line in d.stderr().lines() {
         assert!(

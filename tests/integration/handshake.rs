@@ -263,17 +263,11 @@ fn allowed_origin_and_host() {
     ]);
     let t = format!("/?token={TOKEN}");
     assert_eq!(
-        status(&raw(
-            d.addr,
-            upgrade_head(&t, "Origin: https://app.example\r\n").as_bytes()
-        )),
+        status(&upgrade(d.addr, &t, "Origin: https://app.example\r\n")),
         101
     );
     assert_eq!(
-        status(&raw(
-            d.addr,
-            upgrade_head(&t, "Origin: https://other.example\r\n").as_bytes()
-        )),
+        status(&upgrade(d.addr, &t, "Origin: https://other.example\r\n")),
         403
     );
     assert_eq!(

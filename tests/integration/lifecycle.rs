@@ -65,11 +65,7 @@ fn client_gone_program_terminated_then_killed() {
         took >= Duration::from_millis(2500),
         "killed too early: {took:?}"
     );
-    assert!(
-        d.wait_for_log("signal=9", Duration::from_secs(5)),
-        "{}",
-        d.stderr()
-    );
+    d.expect_log("signal=9", Duration::from_secs(5));
 }
 
 #[test]

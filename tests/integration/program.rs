@@ -33,11 +33,7 @@ fn cat_in_text_mode() {
         assert_eq!(next(&mut ws).await, Some(Message::text(big)));
         ws.close(None).await.unwrap();
     });
-    assert!(
-        d.wait_for_log("event=child-exit", Duration::from_secs(10)),
-        "{}",
-        d.stderr()
-    );
+    d.expect_log("event=child-exit", Duration::from_secs(10));
 }
 
 #[test]
@@ -78,11 +74,7 @@ fn output_then_exit_status() {
         assert_eq!(got, vec![Message::text("bye")]);
         assert_eq!(code, Some(1011));
     });
-    assert!(
-        d.wait_for_log("status=3", Duration::from_secs(5)),
-        "{}",
-        d.stderr()
-    );
+    d.expect_log("status=3", Duration::from_secs(5));
 }
 
 #[test]
@@ -121,10 +113,7 @@ fn stderr_goes_to_the_log_not_the_client() {
 #[test]
 fn start_failure_is_502() {
     let d = Daemon::start(&["--", "/nonexistent/wsgate-test-program"]);
-    let r = raw(
-        d.addr,
-        upgrade_head(&format!("/?token={TOKEN}"), "").as_bytes(),
-    );
+    let r = upgrade(d.addr, &format!("/?token={TOKEN}"), "");
     assert_eq!(status(&r), 502, "{r}");
     assert!(d.wait_for_log("reason=backend-failed", Duration::from_secs(5)));
 }
@@ -136,10 +125,7 @@ fn rejected_requests_start_nothing() {
     let script = format!("touch {}", file.display());
     let d = Daemon::start(&["--", "sh", "-c", &script]);
     for target in ["/", "/?token=wrong-wrong-wrong-wrong"] {
-        assert_eq!(
-            status(&raw(d.addr, upgrade_head(target, "").as_bytes())),
-            401
-        );
+        assert_eq!(status(&upgrade(d.addr, target, "")), 401);
     }
     assert_eq!(
         status(&raw(d.addr, b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")),

@@ -23,11 +23,8 @@ fn token_absent_from_all_output() {
         format!("/?token={}", t.replace('-', "%2D")),
     ];
     for target in &targets {
-        answers.push_str(&raw(d.addr, upgrade_head(target, "").as_bytes()));
-        answers.push_str(&raw(
-            d.addr,
-            upgrade_head(target, "Origin: http://evil.example\r\n").as_bytes(),
-        ));
+        answers.push_str(&upgrade(d.addr, target, ""));
+        answers.push_str(&upgrade(d.addr, target, "Origin: http://evil.example\r\n"));
         answers.push_str(&raw(
             d.addr,
             format!("GET {target} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes(),

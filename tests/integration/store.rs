@@ -314,7 +314,6 @@ fn corrupt_or_shared_store_is_an_error_and_left_alone() {
 fn daemon_checks_store_tokens() {
     let scratch = Scratch::new("store-daemon");
     let config = scratch.path().join("config");
-    let config_s = config.to_str().unwrap().to_owned();
     let good = create_token(&config, &["--name", "good one"]);
     let revoked = create_token(&config, &["--name", "revoked"]);
     let expired = create_token(&config, &["--name", "expired", "--expires", "1s"]);
@@ -324,8 +323,8 @@ fn daemon_checks_store_tokens() {
             .success()
     );
     std::thread::sleep(Duration::from_millis(1100));
-    let d = Daemon::with(Options::store(&config_s, &["--echo"]));
-    let head = |target: &str, extra: &str| raw(d.addr, upgrade_head(target, extra).as_bytes());
+    let d = Daemon::with(Options::store(&config, &["--echo"]));
+    let head = |target: &str, extra: &str| upgrade(d.addr, target, extra);
     assert_eq!(status(&head(&format!("/?token={good}"), "")), 101);
     assert_eq!(
         status(&head("/", &format!("Authorization: Bearer {good}\r\n"))),
@@ -350,11 +349,7 @@ fn daemon_checks_store_tokens() {
     );
     assert!(health.contains("\"auth\":\"store\""));
     // Logs name the token by id and name, never the token.
-    assert!(
-        d.wait_for_log("token_name=\"good one\"", Duration::from_secs(5)),
-        "{}",
-        d.stderr()
-    );
+    d.expect_log("token_name=\"good one\"", Duration::from_secs(5));
     let log = d.stderr();
     for token in [&good, &revoked, &expired] {
         assert!(!log.contains(token.as_str()), "{log}");
@@ -365,18 +360,14 @@ fn daemon_checks_store_tokens() {
 fn scopes_are_connection_authority() {
     let scratch = Scratch::new("store-scopes");
     let config = scratch.path().join("config");
-    let config_s = config.to_str().unwrap().to_owned();
     let no_exec = create_token(&config, &["--scope", "read,write"]);
     let read_only = create_token(&config, &["--scope", "read"]);
     let write_only = create_token(&config, &["--scope", "write"]);
     let everything = create_token(&config, &["--name", "all of it"]);
 
     // A program needs exec.
-    let d = Daemon::with(Options::store(&config_s, &["--", "env"]));
-    let r = raw(
-        d.addr,
-        upgrade_head(&format!("/?token={no_exec}"), "").as_bytes(),
-    );
+    let d = Daemon::with(Options::store(&config, &["--", "env"]));
+    let r = upgrade(d.addr, &format!("/?token={no_exec}"), "");
     assert_eq!(status(&r), 403, "{r}");
     assert_eq!(reason(&r), "insufficient-scope");
     assert!(r.contains("error=\"insufficient_scope\""), "{r}");
@@ -399,7 +390,7 @@ fn scopes_are_connection_authority() {
     assert!(!lines.join("\n").contains(&everything));
 
     // Without write, sending closes the session; without read, nothing comes back.
-    let e = Daemon::with(Options::store(&config_s, &["--echo"]));
+    let e = Daemon::with(Options::store(&config, &["--echo"]));
     block_on(async {
         let mut ws = connect(&url(&e, &read_only)).await.unwrap();
         ws.send(Message::text("may I?")).await.unwrap();
@@ -416,9 +407,8 @@ fn scopes_are_connection_authority() {
 fn revoked_and_expiring_sessions_are_closed() {
     let scratch = Scratch::new("store-live");
     let config = scratch.path().join("config");
-    let config_s = config.to_str().unwrap().to_owned();
     let revoke_me = create_token(&config, &["--name", "revoke me"]);
-    let d = Daemon::with(Options::store(&config_s, &["--echo"]));
+    let d = Daemon::with(Options::store(&config, &["--echo"]));
     block_on(async {
         let mut ws = connect(&url(&d, &revoke_me)).await.unwrap();
         ws.send(Message::text("hello")).await.unwrap();
@@ -476,11 +466,10 @@ fn revoked_and_expiring_sessions_are_closed() {
 fn program_scopes_and_what_it_is_shown() {
     let scratch = Scratch::new("store-program");
     let config = scratch.path().join("config");
-    let config_s = config.to_str().unwrap().to_owned();
     let read_exec = create_token(&config, &["--scope", "read,exec"]);
     let write_exec = create_token(&config, &["--scope", "write,exec"]);
     let all = create_token(&config, &["--name", "all"]);
-    let d = Daemon::with(Options::store(&config_s, &["--", "cat"]));
+    let d = Daemon::with(Options::store(&config, &["--", "cat"]));
     block_on(async {
         // Without write, the first message sent closes the session.
         let mut ws = connect(&url(&d, &read_exec)).await.unwrap();
@@ -493,7 +482,7 @@ fn program_scopes_and_what_it_is_shown() {
     });
     // Without read, what the program says never arrives: `head -n1` answers one line
     // and exits, so the session ends after the answer would have been sent.
-    let h = Daemon::with(Options::store(&config_s, &["--", "head", "-n1"]));
+    let h = Daemon::with(Options::store(&config, &["--", "head", "-n1"]));
     let heard = |token: &str| {
         block_on(async {
             let mut ws = connect(&url(&h, token)).await.unwrap();
@@ -506,7 +495,7 @@ fn program_scopes_and_what_it_is_shown() {
 
     // The presented token, wherever else it appears, reaches neither the log nor a
     // program (the daemon holds no secret of its own in store mode).
-    let e = Daemon::with(Options::store(&config_s, &["--", "env"]));
+    let e = Daemon::with(Options::store(&config, &["--", "env"]));
     let lines = block_on(async {
         let bearer = format!("Bearer {all}");
         let target = format!("ws://{}/app?q={all}&x=1", e.addr);
@@ -525,30 +514,19 @@ fn program_scopes_and_what_it_is_shown() {
 fn unreadable_store_keeps_the_last_good_copy() {
     let scratch = Scratch::new("store-keep");
     let config = scratch.path().join("config");
-    let config_s = config.to_str().unwrap().to_owned();
     let token = create_token(&config, &[]);
-    let d = Daemon::with(Options::store(&config_s, &["--echo"]));
+    let d = Daemon::with(Options::store(&config, &["--echo"]));
     let store = config.join("tokens");
     let mut bytes = std::fs::read(&store).unwrap();
     bytes.extend_from_slice(b"garbage\n");
     std::fs::write(&store, bytes).unwrap();
-    assert!(
-        d.wait_for_log("event=store-error", Duration::from_secs(3)),
-        "{}",
-        d.stderr()
-    );
+    d.expect_log("event=store-error", Duration::from_secs(3));
     assert_eq!(
-        status(&raw(
-            d.addr,
-            upgrade_head(&format!("/?token={token}"), "").as_bytes()
-        )),
+        status(&upgrade(d.addr, &format!("/?token={token}"), "")),
         101
     );
     assert_eq!(
-        status(&raw(
-            d.addr,
-            upgrade_head("/?token=garbage-garbage-garbage", "").as_bytes()
-        )),
+        status(&upgrade(d.addr, "/?token=garbage-garbage-garbage", "")),
         401
     );
 }
@@ -577,8 +555,7 @@ fn current_code(d: &Daemon) -> String {
 fn pairing_exchanges_a_code_once() {
     let scratch = Scratch::new("pair");
     let config = scratch.path().join("config");
-    let config_s = config.to_str().unwrap().to_owned();
-    let d = Daemon::with(Options::store(&config_s, &["--echo", "--pairing"]));
+    let d = Daemon::with(Options::store(&config, &["--echo", "--pairing"]));
     let code = current_code(&d);
     assert_eq!(code.len(), 6);
     // `wsgate pair` shows it.
@@ -602,10 +579,7 @@ fn pairing_exchanges_a_code_once() {
     assert!(body["expires"].as_str().unwrap().ends_with('Z'));
     // The token works at once, and is stored like any other.
     assert_eq!(
-        status(&raw(
-            d.addr,
-            upgrade_head(&format!("/?token={token}"), "").as_bytes()
-        )),
+        status(&upgrade(d.addr, &format!("/?token={token}"), "")),
         101
     );
     // Stored with the configured scopes, not only answered with them.
@@ -632,9 +606,8 @@ fn pairing_exchanges_a_code_once() {
 fn pairing_bodies() {
     let scratch = Scratch::new("pair-bodies");
     let config = scratch.path().join("config");
-    let config_s = config.to_str().unwrap().to_owned();
     let d = Daemon::with(Options::store(
-        &config_s,
+        &config,
         &[
             "--echo",
             "--pairing",
@@ -695,8 +668,7 @@ fn pairing_bodies() {
 fn five_wrong_codes_rotate_and_pause() {
     let scratch = Scratch::new("pair-wrong");
     let config = scratch.path().join("config");
-    let config_s = config.to_str().unwrap().to_owned();
-    let d = Daemon::with(Options::store(&config_s, &["--echo", "--pairing"]));
+    let d = Daemon::with(Options::store(&config, &["--echo", "--pairing"]));
     let code = current_code(&d);
     let wrong = if code == "000000" { "000001" } else { "000000" };
     for _ in 0..5 {
@@ -714,9 +686,8 @@ fn five_wrong_codes_rotate_and_pause() {
 fn expired_code_fails() {
     let scratch = Scratch::new("pair-expired");
     let config = scratch.path().join("config");
-    let config_s = config.to_str().unwrap().to_owned();
     let d = Daemon::with(Options::store(
-        &config_s,
+        &config,
         &["--echo", "--pairing", "--pair-code-ttl", "1s"],
     ));
     let code = current_code(&d);
@@ -730,9 +701,8 @@ fn expired_code_fails() {
 fn pairing_page_and_cors() {
     let scratch = Scratch::new("pair-page");
     let config = scratch.path().join("config");
-    let config_s = config.to_str().unwrap().to_owned();
     let d = Daemon::with(Options::store(
-        &config_s,
+        &config,
         &[
             "--echo",
             "--pairing",
@@ -777,7 +747,7 @@ fn pairing_page_and_cors() {
     let denied = post_code(&d, &current_code(&d), "Origin: https://evil.example\r\n");
     assert_eq!(status(&denied), 403);
     // Without --pairing the path does not exist.
-    let plain = Daemon::with(Options::store(&config_s, &["--echo"]));
+    let plain = Daemon::with(Options::store(&config, &["--echo"]));
     assert_eq!(
         status(&raw(
             plain.addr,

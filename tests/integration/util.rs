@@ -58,12 +58,12 @@ pub struct Options<'a> {
 
 impl<'a> Options<'a> {
     /// `--auth store` with the token store in `config`.
-    pub fn store(config: &'a str, args: &[&'a str]) -> Self {
+    pub fn store(config: &'a Path, args: &[&'a str]) -> Self {
         let mut all = vec!["--auth", "store"];
         all.extend_from_slice(args);
         Options {
             args: all,
-            env: vec![("WSGATE_CONFIG_DIR", config)],
+            env: vec![("WSGATE_CONFIG_DIR", config.to_str().expect("a UTF-8 path"))],
             token_file: false,
         }
     }
@@ -197,6 +197,11 @@ impl Daemon {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// Fails the test, showing the log, unless `needle` appears in it within `within`.
+    pub fn expect_log(&self, needle: &str, within: Duration) {
+        assert!(self.wait_for_log(needle, within), "{}", self.stderr());
+    }
+
     /// Waits until stderr contains `needle`.
     pub fn wait_for_log(&self, needle: &str, within: Duration) -> bool {
         eventually(within, || self.stderr().contains(needle))
@@ -260,6 +265,11 @@ pub fn upgrade_head(target: &str, extra: &str) -> String {
         "GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
     )
+}
+
+/// An upgrade request for `target` with `extra` header lines, sent raw; the answer.
+pub fn upgrade(addr: SocketAddr, target: &str, extra: &str) -> String {
+    raw(addr, upgrade_head(target, extra).as_bytes())
 }
 
 /// Sends raw bytes and returns what the daemon answers: everything until it closes,
