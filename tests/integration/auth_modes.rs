@@ -237,10 +237,7 @@ fn protocol_names_are_checked() {
         ("a b", "a b"),
         ("", "\"\""),
     ] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_wsgate"))
-            .args(["--echo", "--protocol", bad])
-            .output()
-            .unwrap();
+        let out = run_wsgate(&["--echo", "--protocol", bad], &[]);
         assert_eq!(out.status.code(), Some(2), "{bad:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -566,20 +563,11 @@ fn jwt_startup_and_mode_errors() {
     let keys = Scratch::new("jwtshort");
     let short = keys.path().join("short-key");
     std::fs::write(&short, b"only-thirty-one-bytes-long-key!").unwrap();
-    let out = std::process::Command::new(BIN)
-        .args([
-            "--echo",
-            "--listen",
-            "127.0.0.1:0",
-            "--auth",
-            "jwt",
-            "--jwt-secret-file",
-        ])
-        .arg(&short)
-        .env("WSGATE_RUNTIME_DIR", keys.path().join("run"))
-        .env_remove("WSGATE_AUTH_TOKEN")
-        .output()
-        .unwrap();
+    let args = ["--echo", "--listen", "127.0.0.1:0", "--auth", "jwt"];
+    let short_arg = short.to_str().unwrap();
+    let args = [&args[..], &["--jwt-secret-file", short_arg]].concat();
+    let run = keys.path().join("run");
+    let out = run_wsgate(&args, &[("WSGATE_RUNTIME_DIR", run.as_os_str())]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -597,11 +585,7 @@ fn jwt_startup_and_mode_errors() {
         ),
         (vec!["--echo", "--auth", "jwt"], "--jwt-secret-file"),
     ] {
-        let out = std::process::Command::new(BIN)
-            .args(&args)
-            .env_remove("WSGATE_AUTH_TOKEN")
-            .output()
-            .unwrap();
+        let out = run_wsgate(&args, &[]);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(
             String::from_utf8_lossy(&out.stderr).contains(want),

@@ -1,20 +1,17 @@
 //! The command line from outside: exit codes and messages.
 
 use std::net::TcpListener;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use crate::util::*;
 
+/// `wsgate ARGS` with a runtime directory of its own.
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     let scratch = Scratch::new("cli");
-    Command::new(BIN)
-        .args(args)
-        .env_remove("WSGATE_AUTH_TOKEN")
-        .env("WSGATE_RUNTIME_DIR", scratch.path().join("run"))
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    let runtime = scratch.path().join("run");
+    let mut all = vec![("WSGATE_RUNTIME_DIR", runtime.as_os_str())];
+    all.extend(env.iter().map(|&(k, v)| (k, std::ffi::OsStr::new(v))));
+    run_wsgate(args, &all)
 }
 
 fn stderr(out: &Output) -> String {

@@ -156,11 +156,10 @@ fn runtime_file_and_list() {
         "pid=2147483000\nurl=ws://127.0.0.1:9/?token=stale\n",
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .arg("list")
-        .env("WSGATE_RUNTIME_DIR", d.runtime_dir())
-        .output()
-        .unwrap();
+    let out = run_wsgate(
+        &["list"],
+        &[("WSGATE_RUNTIME_DIR", d.runtime_dir().as_os_str())],
+    );
     assert!(out.status.success());
     assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("{url}\n"));
     assert!(!stale.exists());

@@ -236,12 +236,14 @@ fn corrupt_or_shared_store_is_an_error_and_left_alone() {
         );
     }
     // The daemon refuses to start on it too.
-    let out = std::process::Command::new(BIN)
-        .args(["--auth", "store", "--echo", "--listen", "127.0.0.1:0"])
-        .env("WSGATE_CONFIG_DIR", &config)
-        .env("WSGATE_RUNTIME_DIR", scratch.path().join("run"))
-        .output()
-        .unwrap();
+    let run = scratch.path().join("run");
+    let out = run_wsgate(
+        &["--auth", "store", "--echo", "--listen", "127.0.0.1:0"],
+        &[
+            ("WSGATE_CONFIG_DIR", config.as_os_str()),
+            ("WSGATE_RUNTIME_DIR", run.as_os_str()),
+        ],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out)
@@ -559,11 +561,10 @@ fn pairing_exchanges_a_code_once() {
     let code = current_code(&d);
     assert_eq!(code.len(), 6);
     // `wsgate pair` shows it.
-    let out = std::process::Command::new(BIN)
-        .arg("pair")
-        .env("WSGATE_RUNTIME_DIR", d.runtime_dir())
-        .output()
-        .unwrap();
+    let out = run_wsgate(
+        &["pair"],
+        &[("WSGATE_RUNTIME_DIR", d.runtime_dir().as_os_str())],
+    );
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(
         shown.starts_with(&code) && shown.contains(&format!("/_wsgate/pair#code={code}")),
@@ -773,11 +774,7 @@ fn store_mode_usage() {
         (vec!["token", "create", "--scope", "admin"], "--scope"),
         (vec!["token"], "needs create"),
     ] {
-        let out = std::process::Command::new(BIN)
-            .args(&args)
-            .env_remove("WSGATE_AUTH_TOKEN")
-            .output()
-            .unwrap();
+        let out = run_wsgate(&args, &[]);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(
             String::from_utf8_lossy(&out.stderr).contains(want),

@@ -457,12 +457,18 @@ pub fn fd_count(pid: u32) -> usize {
 }
 
 /// Runs a `wsgate` command (not the daemon) with this configuration directory.
-/// Killed after 30 s, so a command that hangs fails its test instead of the run.
 pub fn wsgate(config: &Path, args: &[&str]) -> std::process::Output {
+    run_wsgate(args, &[("WSGATE_CONFIG_DIR", config.as_os_str())])
+}
+
+/// Runs `wsgate ARGS` to its end, with stdin closed and the test's environment
+/// without `WSGATE_AUTH_TOKEN`, plus `env`. Killed after 30 s, so a command that
+/// hangs (a daemon that should not have started) fails its test instead of the run.
+pub fn run_wsgate(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> std::process::Output {
     let child = Command::new(BIN)
         .args(args)
-        .env("WSGATE_CONFIG_DIR", config)
         .env_remove("WSGATE_AUTH_TOKEN")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
