@@ -229,6 +229,8 @@ impl Server {
             .join(format!("{}.log", kind.name().replace([' ', '-'], "_")));
         let stderr = std::fs::File::create(&log).expect("log file");
         let token_file = paths.scratch.join("token");
+        // The port, for the servers that are told theirs rather than report it.
+        let mut told = None;
         let mut cmd = match kind {
             Kind::WsgateEcho | Kind::WsgateCat => {
                 let mut c = Command::new(&paths.wsgate);
@@ -249,14 +251,15 @@ impl Server {
                 c
             }
             Kind::WebsocketdCat => {
-                let port = free_port();
+                let port = *told.insert(free_port());
                 let mut c = Command::new(&paths.websocketd);
                 c.args(["--address", "127.0.0.1", "--port", &port.to_string(), "cat"]);
                 c
             }
             Kind::IdealCat => {
+                let port = *told.insert(free_port());
                 let mut c = Command::new(&paths.ideal);
-                c.args(["--port", &free_port().to_string()]);
+                c.args(["--port", &port.to_string()]);
                 c
             }
         };
@@ -267,19 +270,14 @@ impl Server {
             .stderr(stderr)
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", kind.name()));
-        let addr = match kind {
-            Kind::WebsocketdCat | Kind::IdealCat => {
-                let port = cmd
-                    .get_args()
-                    .map(|a| a.to_string_lossy().into_owned())
-                    .skip_while(|a| a != "--port")
-                    .nth(1)
-                    .expect("port");
-                let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-                wait_until(|| StdTcp::connect(addr).is_ok(), "websocketd to listen");
+        let addr = match told {
+            Some(port) => {
+                let addr = SocketAddr::from(([127, 0, 0, 1], port));
+                let what = format!("{} to listen", kind.name());
+                wait_until(|| StdTcp::connect(addr).is_ok(), &what);
                 addr
             }
-            _ => {
+            None => {
                 let mut found = None;
                 wait_until(
                     || {
@@ -394,7 +392,8 @@ fn startup_ms(paths: &Paths) -> f64 {
             .stderr(Stdio::null())
             .spawn()
             .expect("start wsgate");
-        let mut server = Server {
+        // Killed and reaped when it drops, at the end of this round.
+        let _server = Server {
             child,
             url: String::new(),
         };
@@ -410,9 +409,6 @@ fn startup_ms(paths: &Paths) -> f64 {
             std::thread::sleep(Duration::from_micros(100));
         }
         times.push(started.elapsed().as_secs_f64() * 1000.0);
-        let _ = server.child.kill();
-        let _ = server.child.wait();
-        server.url.clear();
     }
     median(&times)
 }
@@ -598,7 +594,6 @@ fn suite(seconds: f64, rounds: usize) -> bool {
                 h.p99.as_micros(),
                 e
             );
-            let _ = h.p50;
             rows[i].handshakes.push(h.per_sec);
             rows[i].p99_us.push(h.p99.as_micros() as f64);
             rows[i].echo.push(e);
