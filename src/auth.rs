@@ -76,6 +76,12 @@ impl Grants {
     pub const NONE: Grants = Grants(0);
     /// Read and write, not exec: what a paired browser gets by default.
     pub const READ_WRITE: Grants = Grants(3);
+    /// Each scope and its name, in the order they are written.
+    const NAMED: [(Grants, &'static str); 3] = [
+        (Grants::READ, "read"),
+        (Grants::WRITE, "write"),
+        (Grants::EXEC, "exec"),
+    ];
 
     /// Whether every scope in `other` is held.
     pub fn contains(self, other: Grants) -> bool {
@@ -86,12 +92,8 @@ impl Grants {
     pub fn parse(text: &str) -> Option<Grants> {
         let mut bits = 0u8;
         for name in text.split(',') {
-            let bit = match name {
-                "read" => Grants::READ.0,
-                "write" => Grants::WRITE.0,
-                "exec" => Grants::EXEC.0,
-                _ => return None,
-            };
+            let (scope, _) = Grants::NAMED.into_iter().find(|&(_, n)| n == name)?;
+            let bit = scope.0;
             if bits & bit != 0 {
                 return None;
             }
@@ -102,34 +104,20 @@ impl Grants {
 
     /// The scope names held, in the order read, write, exec.
     pub fn names(self) -> Vec<&'static str> {
-        [
-            (Grants::READ, "read"),
-            (Grants::WRITE, "write"),
-            (Grants::EXEC, "exec"),
-        ]
-        .into_iter()
-        .filter(|(g, _)| self.contains(*g))
-        .map(|(_, n)| n)
-        .collect()
+        (Grants::NAMED.into_iter())
+            .filter(|&(g, _)| self.contains(g))
+            .map(|(_, n)| n)
+            .collect()
     }
 }
 
 impl fmt::Display for Grants {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names = [
-            (Grants::READ, "read"),
-            (Grants::WRITE, "write"),
-            (Grants::EXEC, "exec"),
-        ];
-        let mut first = true;
-        for (scope, name) in names {
-            if self.contains(scope) {
-                if !first {
-                    f.write_str(",")?;
-                }
-                f.write_str(name)?;
-                first = false;
+        for (i, name) in self.names().into_iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
             }
+            f.write_str(name)?;
         }
         Ok(())
     }
@@ -279,32 +267,24 @@ impl Authority {
     /// Decides a request at time `now`. A credential that cannot be read one way is
     /// refused in every mode, checked or not: it is not a question of credentials.
     pub fn decide(&self, request: &Common<'_>, now: SystemTime) -> Decision {
+        let query =
+            || token::from_query(request.query.as_bytes()).or(Err(Reason::MalformedRequest));
+        let header = || bearer::credential(request.headers).or(Err(Reason::MalformedCredential));
         let presented = match self.mode {
-            Mode::QueryToken => match token::from_query(request.query.as_bytes()) {
-                Ok(presented) => presented,
-                Err(_) => return Decision::Reject(Reason::MalformedRequest),
-            },
-            Mode::Bearer | Mode::Jwt => match bearer::credential(request.headers) {
-                Ok(Some(credential)) => Presented::One(credential),
-                Ok(None) => Presented::Missing,
-                Err(_) => return Decision::Reject(Reason::MalformedCredential),
-            },
-            Mode::Store => {
-                let query = match token::from_query(request.query.as_bytes()) {
-                    Ok(presented) => presented,
-                    Err(_) => return Decision::Reject(Reason::MalformedRequest),
-                };
-                let header = match bearer::credential(request.headers) {
-                    Ok(header) => header,
-                    Err(_) => return Decision::Reject(Reason::MalformedCredential),
-                };
-                match (query, header) {
-                    (Presented::Missing, Some(credential)) => Presented::One(credential),
-                    (query, None) => query,
-                    // Two places, two credentials: which one counts is never guessed.
-                    (_, Some(_)) => return Decision::Reject(Reason::MalformedCredential),
-                }
+            Mode::QueryToken => query(),
+            Mode::Bearer | Mode::Jwt => {
+                header().map(|h| h.map_or(Presented::Missing, Presented::One))
             }
+            Mode::Store => query().and_then(|query| match (query, header()?) {
+                (Presented::Missing, Some(credential)) => Ok(Presented::One(credential)),
+                (query, None) => Ok(query),
+                // Two places, two credentials: which one counts is never guessed.
+                (_, Some(_)) => Err(Reason::MalformedCredential),
+            }),
+        };
+        let presented = match presented {
+            Ok(presented) => presented,
+            Err(reason) => return Decision::Reject(reason),
         };
         if !self.enforce {
             return Decision::Accept(Grant::full(Reason::TokenCheckDisabled));
