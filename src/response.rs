@@ -47,18 +47,16 @@ pub fn check(decision: &Decision, mode: Mode, enforced: bool) -> Vec<u8> {
     match decision {
         Decision::Accept(_) if enforced => answer(Status::Ok, "", "{\"valid\":true}"),
         Decision::Accept(_) => answer(Status::Ok, "", "{\"valid\":true,\"token_required\":false}"),
-        Decision::Reject(Reason::MissingToken) => {
-            let reason = Reason::MissingToken;
-            let body = format!("{{\"valid\":false,\"reason\":\"{}\"}}", reason.as_str());
-            answer(reason.status(), &headers_for(reason, mode), &body)
-        }
-        Decision::Reject(reason) => {
+        &Decision::Reject(reason) => {
+            let error = match reason {
+                Reason::MissingToken => String::new(),
+                _ => format!("\"error\":\"{}\",", reason.error_code()),
+            };
             let body = format!(
-                "{{\"valid\":false,\"error\":\"{}\",\"reason\":\"{}\"}}",
-                reason.error_code(),
+                "{{\"valid\":false,{error}\"reason\":\"{}\"}}",
                 reason.as_str()
             );
-            answer(reason.status(), &headers_for(*reason, mode), &body)
+            answer(reason.status(), &headers_for(reason, mode), &body)
         }
     }
 }

@@ -640,16 +640,10 @@ async fn forward_stderr(stderr: ChildStderr, log: Log, who: Who) {
     let mut lines = Lines::new(stderr, 1024);
     while let Ok(Some(line)) = lines.next(STDERR_LINE).await {
         let line = String::from_utf8_lossy(&line);
-        log.event(
-            "child-stderr",
-            &[
-                ("conn", who.conn.into()),
-                ("peer", Value::Str(&who.peer)),
-                ("mode", who.mode.into()),
-                ("reason", who.reason.into()),
-                ("line", Value::Str(&line)),
-            ],
-        );
+        let [conn, peer, mode, reason] =
+            super::session_fields(who.conn, &who.peer, who.mode, who.reason);
+        let fields = [conn, peer, mode, reason, ("line", Value::Str(&line))];
+        log.event("child-stderr", &fields);
     }
 }
 

@@ -223,13 +223,23 @@ pub struct Context<'a> {
 impl<'a> Context<'a> {
     /// The fields every log line about this session starts with.
     pub fn fields(&self) -> [(&'static str, Value<'a>); 4] {
-        [
-            ("conn", self.conn.into()),
-            ("peer", Value::Str(self.peer)),
-            ("mode", self.mode.into()),
-            ("reason", self.reason.into()),
-        ]
+        session_fields(self.conn, self.peer, self.mode, self.reason)
     }
+}
+
+/// The fields every log line about a session starts with.
+pub fn session_fields<'a>(
+    conn: u64,
+    peer: &'a str,
+    mode: &'static str,
+    reason: &'static str,
+) -> [(&'static str, Value<'a>); 4] {
+    [
+        ("conn", conn.into()),
+        ("peer", Value::Str(peer)),
+        ("mode", mode.into()),
+        ("reason", reason.into()),
+    ]
 }
 
 /// How a session ended, for the `close` log line.
