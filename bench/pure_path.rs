@@ -9,11 +9,12 @@
 use std::hint::black_box;
 use std::time::{Instant, SystemTime};
 
-use wsgate::auth::Authority;
-use wsgate::gate::{Gate, Verdict};
-use wsgate::policy::Policy;
-use wsgate::request::{self, Head};
-use wsgate::token::Secret;
+use wsgate::internal::auth::Authority;
+use wsgate::internal::gate::{Gate, Verdict};
+use wsgate::internal::policy::Policy;
+use wsgate::internal::request::{self, Head};
+use wsgate::internal::scope::Scopes;
+use wsgate::internal::secret::Secret;
 
 /// The token the daemon holds: 43 characters, like a generated one.
 pub const TOKEN: &str = "Kj8vN2Qw1xYzM4P7R6Sf9T3Uc0Vd5We8Xf1Yg4Zh7Ai";
@@ -83,7 +84,7 @@ fn main() {
     let gate = Gate {
         policy: Policy::default(),
         authority: Authority::query_token(&Secret::new(TOKEN), true).expect("a short enough token"),
-        required: wsgate::auth::Grants::NONE,
+        required: Scopes::NONE,
     };
     let head = match kind.as_str() {
         "browser" => typical_head(false),

@@ -1,8 +1,8 @@
 //! Authority: a listener's one mode, and the [`Decision`] it reaches for a request.
 //!
 //! Every outcome is explained by the mode plus one [`Reason`]. Connection authority is
-//! all a decision grants: having connected gives a client the [`Grants`] listed here
-//! and nothing more.
+//! all a decision grants: having connected gives a client the [`Scopes`] of its
+//! [`Grant`] and nothing more.
 //!
 //! | mode | credential travels in | checked against |
 //! | --- | --- | --- |
@@ -20,8 +20,9 @@ use crate::date;
 use crate::jwt::{self, JwtError};
 use crate::outcome::Reason;
 use crate::request::Common;
+use crate::scope::Scopes;
+use crate::secret::{self, Credential, Digest, HeldSecret, Presented, Secret, TokenError};
 use crate::store::{Status, StoreView};
-use crate::token::{self, Credential, Digest, HeldSecret, Presented, Secret, TokenError};
 
 /// How a listener authenticates requests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,70 +60,6 @@ impl fmt::Display for Mode {
     }
 }
 
-/// The scopes an accepted connection holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Grants(u8);
-
-impl Grants {
-    /// Receive from the backend.
-    pub const READ: Grants = Grants(1);
-    /// Send to the backend.
-    pub const WRITE: Grants = Grants(2);
-    /// Have a process started for the connection.
-    pub const EXEC: Grants = Grants(4);
-    /// All scopes: what a single shared secret grants.
-    pub const ALL: Grants = Grants(7);
-    /// No scope at all.
-    pub const NONE: Grants = Grants(0);
-    /// Read and write, not exec: what a paired browser gets by default.
-    pub const READ_WRITE: Grants = Grants(3);
-    /// Each scope and its name, in the order they are written.
-    const NAMED: [(Grants, &'static str); 3] = [
-        (Grants::READ, "read"),
-        (Grants::WRITE, "write"),
-        (Grants::EXEC, "exec"),
-    ];
-
-    /// Whether every scope in `other` is held.
-    pub fn contains(self, other: Grants) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// Reads `read,write,exec` (any non-empty subset, each once, any order).
-    pub fn parse(text: &str) -> Option<Grants> {
-        let mut bits = 0u8;
-        for name in text.split(',') {
-            let (scope, _) = Grants::NAMED.into_iter().find(|&(_, n)| n == name)?;
-            let bit = scope.0;
-            if bits & bit != 0 {
-                return None;
-            }
-            bits |= bit;
-        }
-        Some(Grants(bits))
-    }
-
-    /// The scope names held, in the order read, write, exec.
-    pub fn names(self) -> Vec<&'static str> {
-        (Grants::NAMED.into_iter())
-            .filter(|&(g, _)| self.contains(g))
-            .map(|(_, n)| n)
-            .collect()
-    }
-}
-
-impl fmt::Display for Grants {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, name) in self.names().into_iter().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
-            }
-            f.write_str(name)?;
-        }
-        Ok(())
-    }
-}
-
 /// The managed token a connection was accepted with: what logs and programs may know
 /// of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -139,7 +76,7 @@ pub struct Grant {
     /// `valid-token` or `token-check-disabled`.
     pub reason: Reason,
     /// What the connection may do.
-    pub grants: Grants,
+    pub scopes: Scopes,
     /// Who the credential names (a JWT's `sub`), for the backend.
     pub subject: Option<String>,
     /// When the credential stops being valid; the session is closed then.
@@ -152,7 +89,7 @@ impl Grant {
     fn full(reason: Reason) -> Grant {
         Grant {
             reason,
-            grants: Grants::ALL,
+            scopes: Scopes::ALL,
             subject: None,
             expires: None,
             token: None,
@@ -208,7 +145,7 @@ impl Authority {
     /// `?token=` checked against one secret. With `enforce` false
     /// (`--no-token-check`) every well-formed request is accepted, with reason
     /// `token-check-disabled`; so in every mode. Fails for a secret longer than
-    /// [`token::MAX_HELD_SECRET`] bytes.
+    /// [`secret::MAX_HELD_SECRET`] bytes.
     pub fn query_token(secret: &Secret, enforce: bool) -> Result<Authority, TokenError> {
         Ok(Authority {
             mode: Mode::QueryToken,
@@ -268,7 +205,7 @@ impl Authority {
     /// refused in every mode, checked or not: it is not a question of credentials.
     pub fn decide(&self, request: &Common<'_>, now: SystemTime) -> Decision {
         let query =
-            || token::from_query(request.query.as_bytes()).or(Err(Reason::MalformedRequest));
+            || secret::from_query(request.query.as_bytes()).or(Err(Reason::MalformedRequest));
         let header = || bearer::credential(request.headers).or(Err(Reason::MalformedCredential));
         let presented = match self.mode {
             Mode::QueryToken => query(),
@@ -319,7 +256,7 @@ fn store_decision(credential: &Credential<'_>, view: &StoreView, now: SystemTime
         Status::Expired => Decision::Reject(Reason::ExpiredToken),
         Status::Active => Decision::Accept(Grant {
             reason: Reason::ValidToken,
-            grants: entry.scopes,
+            scopes: entry.scopes,
             subject: None,
             expires: entry.expires.and_then(date::system_time),
             token: Some(TokenRef {
@@ -347,7 +284,7 @@ fn jwt_decision(
     match verified {
         Ok(claims) => Decision::Accept(Grant {
             reason: Reason::ValidToken,
-            grants: Grants::ALL,
+            scopes: Scopes::ALL,
             subject: claims.subject,
             expires: Duration::try_from_secs_f64(claims.expires)
                 .ok()
@@ -375,7 +312,7 @@ mod tests {
     fn common<'a>(target: &'a str, headers: &'a [Header<'a>]) -> Common<'a> {
         Common {
             target,
-            query: token::query_of(target),
+            query: crate::form::query_of(target),
             host: b"localhost",
             origin: None,
             headers,
@@ -514,7 +451,7 @@ mod tests {
             got,
             Decision::Accept(Grant {
                 reason: Reason::ValidToken,
-                grants: Grants::ALL,
+                scopes: Scopes::ALL,
                 subject: Some("alice".into()),
                 expires: Some(UNIX_EPOCH + Duration::from_secs(1_800_000_100)),
                 token: None,
@@ -549,21 +486,21 @@ mod tests {
             entry(
                 "0000000a",
                 "active-token-0000",
-                Grants::READ,
+                Scopes::READ,
                 Some(now + 50),
                 None,
             ),
             entry(
                 "0000000b",
                 "revoked-token-000",
-                Grants::ALL,
+                Scopes::ALL,
                 None,
                 Some(now - 1),
             ),
             entry(
                 "0000000c",
                 "expired-token-000",
-                Grants::ALL,
+                Scopes::ALL,
                 Some(now),
                 None,
             ),
@@ -573,7 +510,7 @@ mod tests {
         let run = |target: &str, headers: &[Header<'_>]| auth.decide(&common(target, headers), at);
         match run("/?token=active-token-0000", &[]) {
             Decision::Accept(grant) => {
-                assert_eq!(grant.grants, Grants::READ);
+                assert_eq!(grant.scopes, Scopes::READ);
                 assert_eq!(
                     grant.token.as_ref().map(|t| t.id.as_str()),
                     Some("0000000a")
@@ -613,28 +550,6 @@ mod tests {
             run("/?token=a&token=b", &[]),
             Decision::Reject(Reason::DuplicateToken)
         );
-    }
-
-    #[test]
-    fn grants_parse() {
-        assert_eq!(Grants::parse("read,write,exec"), Some(Grants::ALL));
-        assert_eq!(Grants::parse("exec,read"), Grants::parse("read,exec"));
-        assert_eq!(
-            Grants::parse("read").map(|g| g.to_string()).as_deref(),
-            Some("read")
-        );
-        for bad in ["", "read,", "admin", "read,read", "Read", "read write"] {
-            assert_eq!(Grants::parse(bad), None, "{bad}");
-        }
-        assert_eq!(Grants::ALL.names(), vec!["read", "write", "exec"]);
-    }
-
-    #[test]
-    fn grants_display() {
-        assert_eq!(Grants::ALL.to_string(), "read,write,exec");
-        assert_eq!(Grants::READ.to_string(), "read");
-        assert!(Grants::ALL.contains(Grants::EXEC));
-        assert!(!Grants::READ.contains(Grants::WRITE));
     }
 
     #[test]

@@ -21,8 +21,8 @@
 //! malformed: it is refused rather than read one way or the other. Other
 //! `Authorization` schemes are not ours and count as no credential.
 
-use crate::request::Header;
-use crate::token::{Credential, Secret};
+use crate::secret::{Credential, Secret};
+use httparse::Header;
 
 /// The prefix of the subprotocol entry that carries a credential.
 pub const SUBPROTOCOL_PREFIX: &str = "wsgate.bearer.";

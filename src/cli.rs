@@ -6,12 +6,15 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use crate::auth::{Grants, Mode};
+use crate::auth::Mode;
+use crate::backend::Spec;
 use crate::date;
 use crate::jwt;
 use crate::log::Format;
+use crate::pairing::PairingConfig;
 use crate::policy::Policy;
-use crate::token::{self, Digest, Secret};
+use crate::scope::Scopes;
+use crate::secret::{self, Digest, Secret};
 
 /// The address used when `--listen` is not given.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7331";
@@ -29,7 +32,7 @@ pub const DEFAULT_JWT_LEEWAY: u64 = 30;
 pub const MAX_JWT_LEEWAY: u64 = 3600;
 
 /// The usage text printed by `--help`.
-pub const USAGE: &str = "\
+const USAGE: &str = "\
 wsgate: a token gate in front of a local tool's WebSocket
 
 Usage:
@@ -96,6 +99,11 @@ Environment:
                            ${TMPDIR:-/tmp}/wsgate-$UID)
 ";
 
+/// The text `--help` prints.
+pub fn help() -> String {
+    USAGE.to_owned()
+}
+
 /// What the command line asks for.
 #[derive(Debug)]
 pub enum Command {
@@ -121,7 +129,7 @@ pub enum TokenCommand {
         /// The name; the id when not given.
         name: Option<String>,
         /// The scopes.
-        scopes: Grants,
+        scopes: Scopes,
         /// Seconds until expiry; `None` for never.
         expires: Option<u64>,
     },
@@ -144,33 +152,6 @@ pub enum TokenCommand {
 pub const DEFAULT_TOKEN_EXPIRES: u64 = 90 * 86_400;
 /// Default `--pair-expires`: 30 days.
 pub const DEFAULT_PAIR_EXPIRES: u64 = 30 * 86_400;
-
-/// What `--pairing` sets up.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PairingConfig {
-    /// Scopes of a paired token (`--pair-scopes`).
-    pub scopes: Grants,
-    /// Lifetime of a paired token (`--pair-expires`); `None` for never.
-    pub expires: Option<u64>,
-    /// How long a code lives (`--pair-code-ttl`).
-    pub code_lifetime: std::time::Duration,
-}
-
-/// What each connection is relayed to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Backend {
-    /// The built-in echo.
-    Echo,
-    /// A program started per connection.
-    Program {
-        /// The program to run.
-        program: OsString,
-        /// Its arguments.
-        args: Vec<OsString>,
-        /// Raw bytes instead of lines.
-        binary: bool,
-    },
-}
 
 /// Where the token comes from.
 #[derive(Debug)]
@@ -242,7 +223,7 @@ pub struct Config {
     /// `--log-format`.
     pub log_format: Format,
     /// What connections are relayed to.
-    pub backend: Backend,
+    pub backend: Spec,
 }
 
 /// A command line that cannot be run; exits 2.
@@ -273,7 +254,7 @@ pub fn parse(args: Vec<OsString>, env_token: Option<OsString>) -> Result<Command
     let mut jwt_audience: Option<String> = None;
     let mut jwt_leeway: Option<u64> = None;
     let mut pairing = false;
-    let mut pair_scopes: Option<Grants> = None;
+    let mut pair_scopes: Option<Scopes> = None;
     let mut pair_expires: Option<Option<u64>> = None;
     let mut pair_code_ttl: Option<u64> = None;
     let mut token_check = true;
@@ -353,7 +334,7 @@ pub fn parse(args: Vec<OsString>, env_token: Option<OsString>) -> Result<Command
             }
             "--auth-token" => {
                 let v = value("VALUE")?;
-                token::validate(&v)
+                secret::validate(&v)
                     .map_err(|e| usage(format!("the token given with --auth-token {e}")))?;
                 once(&name, token_flag.replace(Secret::new(v)).is_some())?;
             }
@@ -397,7 +378,7 @@ pub fn parse(args: Vec<OsString>, env_token: Option<OsString>) -> Result<Command
             "--pairing" => flag(&mut pairing)?,
             "--pair-scopes" => {
                 let v = value("SCOPES")?;
-                let scopes = Grants::parse(&v).ok_or_else(|| {
+                let scopes = Scopes::parse(&v).ok_or_else(|| {
                     usage(format!(
                         "--pair-scopes must be read, write or exec, comma-separated, not {v:?}"
                     ))
@@ -469,31 +450,7 @@ pub fn parse(args: Vec<OsString>, env_token: Option<OsString>) -> Result<Command
         }
     }
 
-    let backend = match (echo, command) {
-        (true, Some(_)) => return Err(usage("choose either --echo or -- COMMAND, not both")),
-        (false, None) => {
-            return Err(usage(
-                "nothing to gate: add --echo, or -- COMMAND [ARGS...]",
-            ));
-        }
-        (false, Some(cmd)) if cmd.is_empty() => {
-            return Err(usage("'--' must be followed by a COMMAND"));
-        }
-        (true, None) => {
-            if binary {
-                return Err(usage("--binary applies to a program backend, not --echo"));
-            }
-            Backend::Echo
-        }
-        (false, Some(mut cmd)) => {
-            let program = cmd.remove(0);
-            Backend::Program {
-                program,
-                args: cmd,
-                binary,
-            }
-        }
-    };
+    let backend = Spec::from_command_line(echo, command, binary).map_err(usage)?;
 
     let mode = mode.unwrap_or(Mode::QueryToken);
     let jwt_flags = [
@@ -547,7 +504,7 @@ pub fn parse(args: Vec<OsString>, env_token: Option<OsString>) -> Result<Command
     let auth = if mode == Mode::Store {
         Auth::Store {
             pairing: pairing.then(|| PairingConfig {
-                scopes: pair_scopes.unwrap_or(Grants::READ_WRITE),
+                scopes: pair_scopes.unwrap_or(Scopes::READ_WRITE),
                 expires: pair_expires.unwrap_or(Some(DEFAULT_PAIR_EXPIRES)),
                 code_lifetime: pair_code_ttl
                     .map(std::time::Duration::from_secs)
@@ -647,7 +604,7 @@ fn token_source(
             let env = env
                 .into_string()
                 .map_err(|_| usage(format!("{TOKEN_ENV} is not valid UTF-8")))?;
-            token::validate(&env).map_err(|e| usage(format!("the token in {TOKEN_ENV} {e}")))?;
+            secret::validate(&env).map_err(|e| usage(format!("the token in {TOKEN_ENV} {e}")))?;
             TokenSource::Env(Secret::new(env))
         }
         (_, _, Some(secret), _) => TokenSource::Flag(secret),
@@ -701,7 +658,7 @@ fn parse_token(args: Vec<OsString>) -> Result<TokenCommand, UsageError> {
                     }
                     "--scope" | "--scopes" => {
                         let v = value()?;
-                        let g = Grants::parse(&v).ok_or_else(|| {
+                        let g = Scopes::parse(&v).ok_or_else(|| {
                             usage(format!(
                                 "--scope must be read, write or exec, comma-separated, not {v:?}"
                             ))
@@ -721,7 +678,7 @@ fn parse_token(args: Vec<OsString>) -> Result<TokenCommand, UsageError> {
             }
             Ok(TokenCommand::Create {
                 name,
-                scopes: scopes.unwrap_or(Grants::ALL),
+                scopes: scopes.unwrap_or(Scopes::ALL),
                 expires: expires.unwrap_or(Some(DEFAULT_TOKEN_EXPIRES)),
             })
         }
@@ -798,7 +755,7 @@ pub fn read_token_file(path: &Path) -> Result<Secret, String> {
         .strip_suffix("\r\n")
         .or_else(|| text.strip_suffix('\n'))
         .unwrap_or(&text);
-    token::validate(trimmed).map_err(|e| format!("the token in {} {e}", path.display()))?;
+    secret::validate(trimmed).map_err(|e| format!("the token in {} {e}", path.display()))?;
     Ok(Secret::new(trimmed))
 }
 
@@ -839,7 +796,7 @@ mod tests {
         assert_eq!(c.max_connections, 1024);
         assert_eq!(c.max_message_size, 1 << 20);
         assert_eq!(c.log_format, Format::Text);
-        assert_eq!(c.backend, Backend::Echo);
+        assert_eq!(c.backend, Spec::Echo);
         assert!(!c.policy.any_host && c.policy.hosts.is_empty());
     }
 
@@ -855,7 +812,7 @@ mod tests {
         ]);
         assert_eq!(
             c.backend,
-            Backend::Program {
+            Spec::Program {
                 program: "cat".into(),
                 args: vec!["-u".into(), "--echo".into()],
                 binary: true

@@ -4,10 +4,11 @@
 
 use std::time::SystemTime;
 
-use crate::auth::{Authority, Decision, Grant, Grants};
+use crate::auth::{Authority, Decision, Grant};
 use crate::outcome::Reason;
 use crate::policy::Policy;
 use crate::request::{self, Common, PairRequest, Request, Route, Upgrade};
+use crate::scope::Scopes;
 
 /// Everything a listener checks before a byte reaches the backend.
 #[derive(Debug)]
@@ -17,7 +18,7 @@ pub struct Gate {
     /// The listener's authority mode.
     pub authority: Authority,
     /// Scopes every upgrade needs (`exec` when the backend is a program).
-    pub required: Grants,
+    pub required: Scopes,
 }
 
 /// What to do with a request.
@@ -44,7 +45,7 @@ impl Gate {
     /// A decision, refused when it lacks a scope every connection here needs.
     fn scoped(&self, decision: Decision) -> Decision {
         match decision {
-            Decision::Accept(grant) if !grant.grants.contains(self.required) => {
+            Decision::Accept(grant) if !grant.scopes.contains(self.required) => {
                 Decision::Reject(Reason::InsufficientScope)
             }
             decision => decision,
@@ -84,13 +85,13 @@ impl Gate {
 mod tests {
     use super::*;
     use crate::request::{Head, header_storage, parse};
-    use crate::token::Secret;
+    use crate::secret::Secret;
 
     fn verdict(head: &str) -> Result<Reason, Reason> {
         let gate = Gate {
             policy: Policy::default(),
             authority: Authority::query_token(&Secret::new("0123456789abcdef"), true).unwrap(),
-            required: Grants::NONE,
+            required: Scopes::NONE,
         };
         let mut storage = header_storage();
         let Ok(Head::Complete { request, .. }) = parse(head.as_bytes(), &mut storage) else {
@@ -178,20 +179,20 @@ mod tests {
         let gate = Gate {
             policy: Policy::default(),
             authority: Authority::query_token(&Secret::new("0123456789abcdef"), true).unwrap(),
-            required: Grants::EXEC,
+            required: Scopes::EXEC,
         };
         let grant = |grants| {
             Decision::Accept(Grant {
                 reason: Reason::ValidToken,
-                grants,
+                scopes: grants,
                 subject: None,
                 expires: None,
                 token: None,
             })
         };
-        assert_eq!(gate.scoped(grant(Grants::ALL)), grant(Grants::ALL));
+        assert_eq!(gate.scoped(grant(Scopes::ALL)), grant(Scopes::ALL));
         assert_eq!(
-            gate.scoped(grant(Grants::READ_WRITE)),
+            gate.scoped(grant(Scopes::READ_WRITE)),
             Decision::Reject(Reason::InsufficientScope)
         );
         let rejected = Decision::Reject(Reason::MissingToken);

@@ -30,7 +30,7 @@
 use hmac::{KeyInit as _, Mac as _};
 use serde::Deserialize;
 
-use crate::token::Secret;
+use crate::secret::Secret;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 

@@ -1,32 +1,165 @@
 //! wsgate: a token gate in front of a local tool's WebSocket.
 //!
-//! Every step before the response is a pure function of bytes and configuration
-//! (`request`, `token`, `policy`, `auth`, `gate`, `response`), so it can be unit-tested
-//! and fuzzed without sockets. Only `server` and `backend` do I/O, and only they call
-//! the async runtime.
+//! The library is the `wsgate` command: [`run`] is all `main` calls. Its modules are
+//! private; what wsgate's own fuzz targets, benchmarks and tests need of them is
+//! re-exported in [`internal`], which is not a stable interface.
+//!
+//! Imports flow one way. At the bottom, values and pure parsers: `request` (the
+//! opening handshake), `form` (the query codec), `secret` (secrets held and presented),
+//! `redact` (the one place that decides whether bytes hold a secret), `scope`,
+//! `bearer`, `jwt`, `policy`, `outcome` (reasons and statuses), `response`, `date`,
+//! `log`. Above them, decisions: `auth` (the authority modes), `gate` (route, policy,
+//! authority), `pairing`. Then I/O: `store` and `runtime` (files, through `fs`),
+//! `backend` (what a connection is relayed to), `shutdown`, `server`, `manage` (the
+//! commands that are not the daemon). On top, `cli`: the command line.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod auth;
-pub mod backend;
-pub mod bearer;
-pub mod cli;
-pub mod date;
-pub mod gate;
-pub mod jwt;
-pub mod log;
-pub mod manage;
-pub mod outcome;
-pub mod page;
-pub mod pairing;
-pub mod policy;
-pub mod request;
-pub mod response;
-pub mod runtime;
-pub mod server;
-pub mod store;
-pub mod token;
+mod auth;
+mod backend;
+mod bearer;
+mod cli;
+mod date;
+mod form;
+mod fs;
+mod gate;
+mod jwt;
+mod log;
+mod manage;
+mod outcome;
+mod pairing;
+mod policy;
+mod redact;
+mod request;
+mod response;
+mod runtime;
+mod scope;
+mod secret;
+mod server;
+mod shutdown;
+mod store;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use cli::Command;
 
 /// The version printed by `--version` and reported by the health endpoint.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Runs the `wsgate` command line: `args` without the program name, `env_token` the
+/// value of `WSGATE_AUTH_TOKEN`. Errors print once, on stderr; the exit status is 2 for
+/// a usage error, 1 for a failure.
+pub fn run(args: Vec<OsString>, env_token: Option<OsString>) -> ExitCode {
+    let command = match cli::parse(args, env_token) {
+        Ok(command) => command,
+        Err(e) => {
+            eprintln!("wsgate: {e} (see 'wsgate --help')");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match command {
+        Command::Help => {
+            print!("{}", cli::help());
+            Ok(())
+        }
+        Command::Version => {
+            println!("wsgate {VERSION}");
+            Ok(())
+        }
+        Command::List => runtime::list(&runtime::dir()).map(|instances| {
+            for instance in instances {
+                println!("{}", instance.url);
+            }
+        }),
+        Command::Pair => manage::pair(&mut std::io::stdout()),
+        Command::Token(command) => {
+            manage::token(command, &mut std::io::stdout(), &mut std::io::stderr())
+        }
+        Command::Serve(config) => server::run(*config),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wsgate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What wsgate's own fuzz targets, benchmarks and tests use of the library's private
+/// modules, under the same module names. **Not a stable interface**: anything here may
+/// change or go in any release.
+#[doc(hidden)]
+pub mod internal {
+    /// See the crate's `auth` module.
+    pub mod auth {
+        pub use crate::auth::{Authority, Decision, Grant, Mode};
+    }
+    /// See the crate's `bearer` module.
+    pub mod bearer {
+        pub use crate::bearer::{
+            MARKER, SUBPROTOCOL_PREFIX, credential, is_credential_entry, parse_authorization,
+            parse_subprotocols, select, subprotocol_for, without_credential,
+        };
+    }
+    /// See the crate's `cli` module.
+    pub mod cli {
+        pub use crate::cli::{Command, parse};
+    }
+    /// See the crate's `date` module.
+    pub mod date {
+        pub use crate::date::parse;
+    }
+    /// See the crate's `form` module.
+    pub mod form {
+        pub use crate::form::{
+            MalformedQuery, decode, decode_lossy, path_of, percent_encode, query_of, without,
+        };
+    }
+    /// See the crate's `gate` module.
+    pub mod gate {
+        pub use crate::gate::{Gate, Verdict};
+    }
+    /// See the crate's `jwt` module.
+    pub mod jwt {
+        pub use crate::jwt::{JwtError, Rules, encode, sign, split, verify};
+    }
+    /// See the crate's `outcome` module.
+    pub mod outcome {
+        pub use crate::outcome::Reason;
+    }
+    /// See the crate's `pairing` module.
+    pub mod pairing {
+        pub use crate::pairing::code_from_body;
+    }
+    /// See the crate's `policy` module.
+    pub mod policy {
+        pub use crate::policy::{Policy, is_loopback_name, split_port};
+    }
+    /// See the crate's `redact` module.
+    pub mod redact {
+        pub use crate::redact::{MAX_DECODINGS, REDACTED, Secrets, pairs, target};
+    }
+    /// See the crate's `request` module.
+    pub mod request {
+        pub use crate::request::{Head, Header, Route, header_storage, parse, route};
+    }
+    /// See the crate's `response` module.
+    pub mod response {
+        pub use crate::response::{check, health, reject, switching_protocols};
+    }
+    /// See the crate's `scope` module.
+    pub mod scope {
+        pub use crate::scope::Scopes;
+    }
+    /// See the crate's `secret` module.
+    pub mod secret {
+        pub use crate::secret::{Credential, PARAM, Presented, Secret, from_query};
+    }
+    /// See the crate's `store` module.
+    pub mod store {
+        pub use crate::store::{parse, serialize, valid_id, valid_name};
+    }
+}

@@ -1,16 +1,18 @@
 //! Audit lines on stderr: one line per event, `key=value` or JSON.
 //!
 //! Callers pass only values that may be printed: request targets go through
-//! [`crate::token::redact`] first, and no [`crate::token::Secret`] can be passed at all
-//! (there is no [`Value`] for it). Every value is escaped, so nothing a client sends
-//! can forge a line.
+//! [`crate::redact::target`] first, and no [`crate::secret::Secret`] can be passed at
+//! all (there is no [`Value`] for it). As a last line of defence, a value that holds
+//! one of the daemon's secrets in any form ([`crate::redact::Held`]) is replaced by
+//! `REDACTED` whatever field it came in. Every value is escaped, so nothing a client
+//! sends can forge a line.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::token::{REDACTED, Secret};
+use crate::redact::{Held, REDACTED};
 
 /// How lines are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,13 +65,10 @@ impl From<bool> for Value<'_> {
 }
 
 /// Writes audit lines to stderr.
-///
-/// As a last line of defence, every line is scrubbed of the secrets the log was given
-/// (as written and as escaped), whatever field they hid in.
 #[derive(Clone, Debug)]
 pub struct Log {
     format: Format,
-    scrub: Arc<[Secret]>,
+    held: Arc<Held>,
 }
 
 impl Log {
@@ -77,47 +76,23 @@ impl Log {
     pub fn new(format: Format) -> Log {
         Log {
             format,
-            scrub: Arc::new([]),
+            held: Arc::default(),
         }
     }
 
-    /// This log, replacing `secret` with `REDACTED` in every line.
-    pub fn scrubbing(self, secret: &Secret) -> Log {
-        let mut scrub: Vec<Secret> = self.scrub.to_vec();
-        let raw = secret.expose();
-        let mut escaped = Vec::with_capacity(raw.len());
-        for &b in raw {
-            if b == b'"' || b == b'\\' {
-                escaped.push(b'\\');
-            }
-            escaped.push(b);
-        }
-        scrub.push(secret.clone());
-        if escaped != raw {
-            scrub.push(Secret::new(escaped));
-        }
+    /// This log, replacing every value that holds one of `held`'s secrets with
+    /// `REDACTED`.
+    pub fn hiding(self, held: Arc<Held>) -> Log {
         Log {
             format: self.format,
-            scrub: scrub.into(),
+            held,
         }
-    }
-
-    /// The format lines are written in.
-    pub fn format(&self) -> Format {
-        self.format
     }
 
     /// Writes one event line to stderr. A failed write is ignored: there is nowhere
     /// left to report it.
     pub fn event(&self, event: &str, fields: &[(&str, Value<'_>)]) {
         let mut line = self.line(now(), event, fields);
-        for secret in self.scrub.iter() {
-            if let Ok(secret) = std::str::from_utf8(secret.expose()) {
-                if !secret.is_empty() && line.contains(secret) {
-                    line = line.replace(secret, REDACTED);
-                }
-            }
-        }
         line.push('\n');
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
@@ -145,6 +120,7 @@ impl Log {
                 out.push('=');
             }
             match value {
+                Value::Str(s) if self.held.holds(s.as_bytes()) => string(&mut out, REDACTED),
                 Value::Str(s) => string(&mut out, s),
                 Value::Num(n) => {
                     let _ = write!(out, "{n}");

@@ -209,15 +209,15 @@ pub fn pair(out: &mut dyn Write) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::Grants;
-    use crate::token::Digest;
+    use crate::scope::Scopes;
+    use crate::secret::Digest;
 
     #[test]
     fn listings() {
         let entries = vec![Entry {
             id: "0000000a".into(),
             digest: Digest::from_bytes([1; 32]),
-            scopes: Grants::READ_WRITE,
+            scopes: Scopes::READ_WRITE,
             created: 1_795_300_000,
             expires: None,
             revoked: None,

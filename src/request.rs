@@ -20,8 +20,9 @@
 use std::fmt;
 use std::mem::MaybeUninit;
 
+use crate::form;
 use crate::outcome::Reason;
-use crate::token;
+use crate::redact::{self, Secrets};
 
 /// Largest request head accepted, in bytes.
 pub const MAX_HEAD: usize = 8 * 1024;
@@ -101,31 +102,21 @@ pub enum Head<'b> {
 }
 
 // Debug output never shows a credential: targets (and the page URL in `Referer`) are
-// redacted like log lines, and the values of headers that carry credentials are
-// hidden.
+// redacted like log lines, and header values are shown as a backend would see them
+// (see `redact::header_value`).
 
-/// Headers whose values are never printed.
-const SENSITIVE: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "sec-websocket-protocol",
-];
-
-/// Header fields, printed with the values of [`SENSITIVE`] ones hidden.
+/// Header fields, printed as [`redact::header_value`] shows them.
 pub struct Headers<'a>(pub &'a [Header<'a>]);
 
 impl fmt::Debug for Headers<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut list = f.debug_list();
+        let none = Secrets::new();
         for h in self.0 {
-            let hidden = SENSITIVE.iter().any(|s| h.name.eq_ignore_ascii_case(s));
-            let value = if hidden {
-                std::borrow::Cow::Borrowed("<redacted>")
-            } else if h.name.eq_ignore_ascii_case("referer") {
-                std::borrow::Cow::Owned(token::redact(&String::from_utf8_lossy(h.value)))
-            } else {
-                String::from_utf8_lossy(h.value)
+            let value = redact::header_value(h.name, h.value, &none);
+            let value = match &value {
+                Some(v) => String::from_utf8_lossy(v),
+                None => std::borrow::Cow::Borrowed("<redacted>"),
             };
             list.entry(&format_args!("{}: {value:?}", h.name));
         }
@@ -133,11 +124,16 @@ impl fmt::Debug for Headers<'_> {
     }
 }
 
+/// A target as `Debug` shows it.
+fn shown(target: &str) -> String {
+    redact::target(target, &Secrets::new()).unwrap_or_else(|| "<not printable>".to_owned())
+}
+
 impl fmt::Debug for Request<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Request")
             .field("method", &self.method)
-            .field("target", &crate::token::redact(self.target))
+            .field("target", &shown(self.target))
             .field("minor_version", &self.minor_version)
             .field("headers", &Headers(self.headers))
             .finish()
@@ -147,7 +143,7 @@ impl fmt::Debug for Request<'_> {
 impl fmt::Debug for Common<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Common")
-            .field("target", &crate::token::redact(self.target))
+            .field("target", &shown(self.target))
             .field("host", &String::from_utf8_lossy(self.host))
             .field("origin", &self.origin.map(String::from_utf8_lossy))
             .field("headers", &Headers(self.headers))
@@ -265,7 +261,7 @@ impl Upgrade<'_> {
 /// headers that must appear once, and, for anything but a reserved path, RFC 6455's
 /// upgrade fields.
 pub fn route<'r>(req: &Request<'r>) -> Result<Route<'r>, Reason> {
-    let (path, query) = (token::path_of(req.target), token::query_of(req.target));
+    let (path, query) = (form::path_of(req.target), form::query_of(req.target));
     let pairing = path == PAIR_PATH;
     let allowed = match req.method {
         "GET" => true,
@@ -437,31 +433,13 @@ fn valid_target(target: &str) -> bool {
         && memchr::memchr(b'#', target.as_bytes()).is_none()
 }
 
-/// A canonical base64 value (RFC 4648 §4, with padding) that decodes to exactly 16
-/// bytes: 22 characters of the alphabet, the last of which carries only two bits
-/// (its low four are zero), then `==`.
+/// A canonical base64 value (RFC 4648 §4, with padding, no stray bits in its last
+/// character) that decodes to exactly 16 bytes.
 pub fn valid_key(key: &[u8]) -> bool {
-    let [body @ .., b'=', b'='] = key else {
-        return false;
-    };
-    body.len() == 22
-        && body.iter().all(|&b| BASE64[usize::from(b)] != NOT_BASE64)
-        && BASE64[usize::from(body[21])] & 0x0f == 0
+    // `decode_mut` wants room for what 24 characters could hold: 18 bytes.
+    let mut decoded = [0u8; 18];
+    key.len() == 24 && data_encoding::BASE64.decode_mut(key, &mut decoded) == Ok(16)
 }
-
-const NOT_BASE64: u8 = 0xff;
-
-/// The value of each base64 character; [`NOT_BASE64`] for the other bytes.
-const BASE64: [u8; 256] = {
-    let mut table = [NOT_BASE64; 256];
-    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut i = 0;
-    while i < alphabet.len() {
-        table[alphabet[i] as usize] = i as u8;
-        i += 1;
-    }
-    table
-};
 
 #[cfg(test)]
 mod tests {

@@ -11,8 +11,13 @@ use crate::auth::{Decision, Mode};
 use crate::outcome::{Reason, Status};
 
 /// `101 Switching Protocols` for a request with this `Sec-WebSocket-Key`
-/// (RFC 6455 §4.2.2). `protocol` is the subprotocol the backend chose, if any.
-pub fn switching_protocols(key: &[u8], protocol: Option<&str>) -> Vec<u8> {
+/// (RFC 6455 §4.2.2). `protocol` is the subprotocol the backend chose, and
+/// `extensions` the extensions it agreed on, if any.
+pub fn switching_protocols(
+    key: &[u8],
+    protocol: Option<&str>,
+    extensions: Option<&str>,
+) -> Vec<u8> {
     let accept = derive_accept_key(key);
     let mut out = Vec::with_capacity(160);
     out.extend_from_slice(
@@ -22,6 +27,10 @@ pub fn switching_protocols(key: &[u8], protocol: Option<&str>) -> Vec<u8> {
     if let Some(protocol) = protocol {
         out.extend_from_slice(b"\r\nSec-WebSocket-Protocol: ");
         out.extend_from_slice(protocol.as_bytes());
+    }
+    if let Some(extensions) = extensions {
+        out.extend_from_slice(b"\r\nSec-WebSocket-Extensions: ");
+        out.extend_from_slice(extensions.as_bytes());
     }
     out.extend_from_slice(b"\r\n\r\n");
     out
@@ -108,11 +117,14 @@ pub fn health(mode: Mode, token_check: bool) -> Vec<u8> {
     answer(Status::Ok, "", &body)
 }
 
-fn answer(status: Status, extra_headers: &str, body: &str) -> Vec<u8> {
+/// A JSON answer with this status, extra header lines and body.
+pub fn answer(status: Status, extra_headers: &str, body: &str) -> Vec<u8> {
     respond(status, "application/json", extra_headers, body)
 }
 
-fn respond(status: Status, content_type: &str, extra_headers: &str, body: &str) -> Vec<u8> {
+/// An answer with this status, content type, extra header lines and body, closing
+/// the connection.
+pub fn respond(status: Status, content_type: &str, extra_headers: &str, body: &str) -> Vec<u8> {
     format!(
         "HTTP/1.1 {} {}\r\n{}Connection: close\r\nContent-Type: {}\r\n\
          Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nContent-Length: {}\r\n\r\n{}",
@@ -126,51 +138,6 @@ fn respond(status: Status, content_type: &str, extra_headers: &str, body: &str) 
     .into_bytes()
 }
 
-/// Headers that let an allowed page read a pairing answer (CORS), or nothing when
-/// the request came with no Origin. The origin was checked by the policy already.
-pub fn cors(origin: Option<&[u8]>) -> String {
-    match origin.and_then(|o| std::str::from_utf8(o).ok()) {
-        Some(origin) if origin.bytes().all(|b| b.is_ascii_graphic()) => {
-            format!("Access-Control-Allow-Origin: {origin}\r\nVary: Origin\r\n")
-        }
-        _ => String::new(),
-    }
-}
-
-/// The pairing page, with a content security policy allowing exactly its own inline
-/// script and style, fetches to itself, and nothing else.
-pub fn pair_page(page: &crate::page::Page) -> Vec<u8> {
-    let extra = format!(
-        "Content-Security-Policy: {}\r\nX-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\n",
-        page.csp
-    );
-    respond(Status::Ok, "text/html; charset=utf-8", &extra, &page.html)
-}
-
-/// A pairing that succeeded: the new token, for this browser only.
-pub fn paired(json: &str, cors: &str) -> Vec<u8> {
-    answer(Status::Ok, cors, json)
-}
-
-/// A pairing refused: `{"error":"invalid_code"}` (401), or `{"error":"rate_limited"}`
-/// (429) with `Retry-After`.
-pub fn pair_refused(reason: Reason, retry_after: Option<u64>, cors: &str) -> Vec<u8> {
-    let mut extra = cors.to_owned();
-    if let Some(secs) = retry_after {
-        extra.push_str(&format!("Retry-After: {secs}\r\n"));
-    }
-    let body = format!("{{\"error\":\"{}\"}}", reason.error_code());
-    answer(reason.status(), &extra, &body)
-}
-
-/// The answer to a CORS preflight for the pairing exchange.
-pub fn preflight(cors: &str) -> Vec<u8> {
-    let extra = format!(
-        "{cors}Access-Control-Allow-Methods: POST\r\nAccess-Control-Allow-Headers: Content-Type\r\nAccess-Control-Max-Age: 600\r\n"
-    );
-    respond(Status::NoContent, "application/json", &extra, "")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,7 +145,7 @@ mod tests {
     #[test]
     fn rfc6455_sample_key() {
         // RFC 6455 §1.3: the sample nonce and the accept value derived from it.
-        let out = switching_protocols(b"dGhlIHNhbXBsZSBub25jZQ==", None);
+        let out = switching_protocols(b"dGhlIHNhbXBsZSBub25jZQ==", None, None);
         assert_eq!(
             out,
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -191,6 +158,7 @@ mod tests {
         let out = String::from_utf8(switching_protocols(
             b"dGhlIHNhbXBsZSBub25jZQ==",
             Some("chat"),
+            None,
         ))
         .unwrap();
         assert!(out.contains("\r\nSec-WebSocket-Protocol: chat\r\n"));
@@ -267,7 +235,7 @@ mod tests {
         let body = |out: Vec<u8>| String::from_utf8(out).unwrap();
         let grant = Decision::Accept(Grant {
             reason: Reason::ValidToken,
-            grants: crate::auth::Grants::ALL,
+            scopes: crate::scope::Scopes::ALL,
             subject: None,
             expires: None,
             token: None,

@@ -25,9 +25,9 @@ use std::hash::{Hash, Hasher};
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
-use crate::auth::Grants;
 use crate::date;
-use crate::token::Digest;
+use crate::scope::Scopes;
+use crate::secret::Digest;
 
 /// The line that says what the file is.
 pub const FORMAT_LINE: &str = "wsgate-tokens 1";
@@ -46,7 +46,7 @@ pub struct Entry {
     /// SHA-256 of the token.
     pub digest: Digest,
     /// What the token allows.
-    pub scopes: Grants,
+    pub scopes: Scopes,
     /// Creation time, seconds since the epoch.
     pub created: u64,
     /// Expiry, seconds since the epoch; `None` for never.
@@ -203,7 +203,7 @@ fn parse_entry(line: &str) -> Result<Entry, &'static str> {
     let digest = Digest::from_hex(digest, &data_encoding::HEXLOWER)
         .ok_or("the digest is not 64 lowercase hex digits")?;
     let scopes =
-        Grants::parse(scopes).ok_or("scopes must be read, write and exec, comma-separated")?;
+        Scopes::parse(scopes).ok_or("scopes must be read, write and exec, comma-separated")?;
     let created = date::parse(created).ok_or("created is not a time like 2026-11-22T08:00:00Z")?;
     let expires = match expires {
         "never" => None,
@@ -457,7 +457,7 @@ impl Files {
     /// link, a FIFO), cannot be read or does not parse is an error naming it (and the
     /// line). The file is checked as opened, so it cannot be swapped in between.
     pub fn load(&self) -> Result<Vec<Entry>, String> {
-        use crate::runtime::{Links, check_private_dir};
+        use crate::fs::{Links, check_private_dir};
         if !check_private_dir(&self.dir, "configuration directory", Links::Follow)? {
             return Ok(Vec::new());
         }
@@ -515,7 +515,7 @@ impl Files {
         &self,
         change: impl FnOnce(&mut Vec<Entry>) -> Result<T, String>,
     ) -> Result<T, String> {
-        use crate::runtime::{Links, check_private_dir, create_dir};
+        use crate::fs::{Links, check_private_dir, create_dir};
         create_dir(&self.dir, "configuration directory")?;
         check_private_dir(&self.dir, "configuration directory", Links::Follow)?;
         let _lock = self.lock()?;
@@ -566,7 +566,7 @@ impl Files {
 
     fn write(&self, entries: &[Entry]) -> Result<(), String> {
         let path = self.path();
-        crate::runtime::write_atomically(&path, serialize(entries).as_bytes())
+        crate::fs::write_atomically(&path, serialize(entries).as_bytes())
             .map_err(|e| format!("cannot write token store {}: {e}", path.display()))
     }
 
@@ -592,7 +592,7 @@ impl Files {
             .map(|(id, at)| format!("{id} {}\n", date::format(*at)))
             .collect();
         let path = self.used_path();
-        crate::runtime::write_atomically(&path, text.as_bytes())
+        crate::fs::write_atomically(&path, text.as_bytes())
             .map_err(|e| format!("cannot write {}: {e}", path.display()))
     }
 }
@@ -604,7 +604,7 @@ fn check_private_file(path: &Path, meta: &fs::Metadata) -> Result<(), String> {
             path.display()
         ));
     }
-    crate::runtime::check_owner_and_mode(path, meta, "token store", "600")
+    crate::fs::check_owner_and_mode(path, meta, "token store", "600")
 }
 
 /// Makes a new token and its entry (not yet stored): 32 random bytes, base64url; the
@@ -612,11 +612,11 @@ fn check_private_file(path: &Path, meta: &fs::Metadata) -> Result<(), String> {
 pub fn mint(
     entries: &[Entry],
     name: Option<&str>,
-    scopes: Grants,
+    scopes: Scopes,
     expires_in: Option<u64>,
     now: u64,
-) -> Result<(Entry, crate::token::Secret), String> {
-    let token = crate::token::generate().map_err(|e| format!("cannot generate a token: {e}"))?;
+) -> Result<(Entry, crate::secret::Secret), String> {
+    let token = crate::secret::generate().map_err(|e| format!("cannot generate a token: {e}"))?;
     let id = new_id(entries)?;
     let entry = Entry {
         name: name.map_or_else(|| id.clone(), str::to_owned),
@@ -649,7 +649,7 @@ mod tests {
         Entry {
             id: id.into(),
             digest: Digest::from_bytes([byte; 32]),
-            scopes: Grants::ALL,
+            scopes: Scopes::ALL,
             created: 1_795_300_000,
             expires: Some(1_800_000_000),
             revoked: None,
@@ -660,7 +660,7 @@ mod tests {
     #[test]
     fn round_trip() {
         let mut a = entry("0000000a", 1);
-        a.scopes = Grants::READ;
+        a.scopes = Scopes::READ;
         a.expires = None;
         let mut b = entry("0000000b", 2);
         b.revoked = Some(1_795_300_100);

@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wsgate::policy::{self, Policy};
+use wsgate::internal::policy::{self, Policy};
 
 fuzz_target!(|data: &[u8]| {
     let (host, origin) = match data.iter().position(|&b| b == 0) {

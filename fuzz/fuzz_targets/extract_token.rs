@@ -8,9 +8,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wsgate::token::{self, Presented};
+use wsgate::internal::form;
+use wsgate::internal::redact;
+use wsgate::internal::secret::{self, Credential, PARAM, Presented, Secret};
 
-/// The rules of `token::from_query`, written plainly: pairs on `&`, name and value on
+/// The rules of `secret::from_query`, written plainly: pairs on `&`, name and value on
 /// the first `=`, `+` a space, `%XX` a byte, any other `%` an error.
 fn reference(query: &[u8]) -> Result<Vec<Vec<u8>>, ()> {
     fn decode(raw: &[u8]) -> Result<Vec<u8>, ()> {
@@ -56,19 +58,19 @@ fuzz_target!(|data: &[u8]| {
         Some(i) => &data[i + 1..],
         None => &data[..0],
     };
-    let presented = token::from_query(query);
+    let presented = secret::from_query(query);
     assert_eq!(
         presented,
-        token::from_query(query),
+        secret::from_query(query),
         "same input, same answer"
     );
     let expected = match reference(query) {
-        Err(()) => Err(token::MalformedQuery),
+        Err(()) => Err(form::MalformedQuery),
         Ok(values) if values.len() > 1 => Ok(Presented::Duplicate),
         Ok(values) => match values.first() {
-            Some(v) if !v.is_empty() => Ok(Presented::One(token::Credential::Decoded(
-                token::Secret::new(v.clone()),
-            ))),
+            Some(v) if !v.is_empty() => {
+                Ok(Presented::One(Credential::Decoded(Secret::new(v.clone()))))
+            }
             _ => Ok(Presented::Missing),
         },
     };
@@ -85,29 +87,29 @@ fuzz_target!(|data: &[u8]| {
             "decoded longer than its encoding"
         );
     }
-    if let Ok(decoded) = token::decode(data) {
+    if let Ok(decoded) = form::decode(data) {
         assert!(decoded.len() <= data.len());
         assert_eq!(
-            token::decode(token::percent_encode(&decoded).as_bytes()),
+            form::decode(form::percent_encode(&decoded).as_bytes()),
             Ok(decoded)
         );
     }
-    assert!(token::decode_lossy(data).len() <= data.len());
+    assert!(form::decode_lossy(data).len() <= data.len());
 
     let Ok(target) = std::str::from_utf8(data) else {
         return;
     };
-    let stripped = token::strip_credential(token::query_of(target));
+    let stripped = form::without(form::query_of(target), PARAM);
     assert!(
         matches!(
-            token::from_query(stripped.as_bytes()),
+            secret::from_query(stripped.as_bytes()),
             Ok(Presented::Missing) | Err(_)
         ),
         "a credential survived stripping"
     );
-    let redacted = token::redact(target);
-    if let Ok(Presented::One(value)) = token::from_query(token::query_of(&redacted).as_bytes()) {
-        assert_eq!(value.to_secret().expose(), token::REDACTED.as_bytes());
+    let redacted = redact::pairs(target);
+    if let Ok(Presented::One(value)) = secret::from_query(form::query_of(&redacted).as_bytes()) {
+        assert_eq!(value.to_secret().expose(), redact::REDACTED.as_bytes());
     }
-    assert_eq!(token::path_of(&redacted), token::path_of(target));
+    assert_eq!(form::path_of(&redacted), form::path_of(target));
 });

@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wsgate::pairing::code_from_body;
+use wsgate::internal::pairing::code_from_body;
 
 fuzz_target!(|data: &[u8]| {
     let code = code_from_body(data);

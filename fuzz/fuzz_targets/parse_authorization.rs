@@ -10,8 +10,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wsgate::bearer::{self, SUBPROTOCOL_PREFIX};
-use wsgate::request::Header;
+use wsgate::internal::bearer::{self, SUBPROTOCOL_PREFIX};
+use wsgate::internal::request::Header;
 
 fuzz_target!(|data: &[u8]| {
     let (authorization, protocol) = match data.iter().position(|&b| b == 0) {

@@ -8,13 +8,15 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wsgate::auth::Authority;
-use wsgate::gate::{Gate, Verdict};
-use wsgate::outcome::Reason;
-use wsgate::policy::Policy;
-use wsgate::request::{self, Head, Route};
-use wsgate::response;
-use wsgate::token::{self, Presented, Secret};
+use wsgate::internal::auth::Authority;
+use wsgate::internal::form;
+use wsgate::internal::gate::{Gate, Verdict};
+use wsgate::internal::outcome::Reason;
+use wsgate::internal::policy::Policy;
+use wsgate::internal::request::{self, Head, Route};
+use wsgate::internal::response;
+use wsgate::internal::scope::Scopes;
+use wsgate::internal::secret::{self, Presented, Secret};
 
 const SECRET: &str = "fuzz-token-0123456789";
 
@@ -57,23 +59,23 @@ fuzz_target!(|data: &[u8]| {
         policy: Policy::default(),
         authority: Authority::query_token(&Secret::new(SECRET), true)
             .expect("a short enough token"),
-        required: wsgate::auth::Grants::NONE,
+        required: Scopes::NONE,
     };
     let now = std::time::SystemTime::now();
     let verdict = gate.decide(&request, now);
     assert_eq!(verdict, gate.decide(&request, now));
     if let Verdict::Accept { upgrade, .. } = &verdict {
-        let query = token::query_of(upgrade.target()).as_bytes();
+        let query = form::query_of(upgrade.target()).as_bytes();
         // Counted independently: exactly one pair decodes to the name `token`.
         let named = query
             .split(|&b| b == b'&')
             .filter(|p| {
                 let name = p.split(|&b| b == b'=').next().unwrap_or_default();
-                token::decode(name).is_ok_and(|n| n == b"token")
+                form::decode(name).is_ok_and(|n| n == b"token")
             })
             .count();
         assert_eq!(named, 1);
-        let Ok(Presented::One(credential)) = token::from_query(query) else {
+        let Ok(Presented::One(credential)) = secret::from_query(query) else {
             panic!("accepted without one credential");
         };
         assert_eq!(credential.to_secret().expose(), SECRET.as_bytes());
@@ -81,7 +83,7 @@ fuzz_target!(|data: &[u8]| {
     let answer = match verdict {
         Verdict::Health => response::health(gate.authority.mode(), true),
         Verdict::Check(decision) => response::check(&decision, gate.authority.mode(), true),
-        Verdict::Accept { upgrade, .. } => response::switching_protocols(upgrade.key, None),
+        Verdict::Accept { upgrade, .. } => response::switching_protocols(upgrade.key, None, None),
         Verdict::Reject(reason) => response::reject(reason, gate.authority.mode()),
         // This gate has no pairing desk: the daemon answers the path as not found.
         Verdict::Pair(..) => response::reject(Reason::NotFound, gate.authority.mode()),

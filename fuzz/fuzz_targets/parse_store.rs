@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wsgate::store::{self, parse, serialize};
+use wsgate::internal::store::{self, parse, serialize};
 
 fuzz_target!(|data: &[u8]| {
     let first = parse(data);

@@ -10,8 +10,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wsgate::jwt::{self, JwtError, Rules};
-use wsgate::token::Secret;
+use wsgate::internal::jwt::{self, JwtError, Rules};
+use wsgate::internal::secret::Secret;
 
 const KEY: &[u8] = b"fuzz-key-fuzz-key-fuzz-key-fuzz-key";
 const NOW: f64 = 1_800_000_000.0;

@@ -5,18 +5,82 @@
 use async_tungstenite::tungstenite::Message;
 use futures_lite::StreamExt as _;
 
-use super::{Context, Ending, Outcome, Socket, code, end, failed, peer_code, unless_ended};
-use crate::auth::Grants;
+use super::session::{Ending, Socket, Watch, code, end, failed, peer_code, unless_ended};
+use super::{
+    Backend, BoxFuture, Context, Failed, Opening, Outcome, Selected, Session, Settings, Upgraded,
+};
+use crate::bearer;
+use crate::scope::Scopes;
+
+/// The echo backend.
+pub struct Echo {
+    protocols: Vec<String>,
+    max_message: usize,
+}
+
+impl Echo {
+    /// An echo speaking `--protocol`'s subprotocols.
+    pub fn new(settings: Settings) -> Echo {
+        Echo {
+            protocols: settings.protocols,
+            max_message: settings.max_message_size,
+        }
+    }
+}
+
+impl Backend for Echo {
+    fn name(&self) -> String {
+        "echo".to_owned()
+    }
+
+    fn requires(&self) -> Scopes {
+        Scopes::NONE
+    }
+
+    fn open<'s: 'o, 'o>(
+        &'s self,
+        opening: Opening<'o>,
+    ) -> BoxFuture<'o, Result<Box<dyn Session + 's>, Failed>> {
+        let protocol = bearer::select(opening.upgrade.common.headers, &self.protocols);
+        Box::pin(async move {
+            let session: Box<dyn Session + 's> = Box::new(Echoing {
+                protocol,
+                max_message: self.max_message,
+            });
+            Ok(session)
+        })
+    }
+}
+
+/// One echo session.
+struct Echoing<'b> {
+    protocol: Option<&'b str>,
+    max_message: usize,
+}
+
+impl Session for Echoing<'_> {
+    fn selected(&self) -> Selected<'_> {
+        Selected {
+            protocol: self.protocol,
+            extensions: None,
+        }
+    }
+
+    fn relay<'a>(self: Box<Self>, upgraded: Upgraded, cx: Context<'a>) -> BoxFuture<'a, Outcome> {
+        let max_message = self.max_message;
+        Box::pin(async move { relay(upgraded.websocket(max_message).await, cx).await })
+    }
+}
 
 /// Echoes until the client closes, an error, or the daemon ends the session. Each
 /// message is sent before the next is read, so a client that does not read stops
 /// being read.
-pub async fn relay(mut ws: Socket, cx: Context<'_>) -> Outcome {
+async fn relay(mut ws: Socket, cx: Context<'_>) -> Outcome {
     let mut out = Outcome {
         code: code::ABNORMAL,
         ..Outcome::default()
     };
-    let mut watch = cx.stop.watch(cx.expires, cx.revocation.cloned());
+    let mut watch = Watch::new(cx.stop, cx.expires, cx.revocation.cloned());
     loop {
         let next = match unless_ended(&mut watch, ws.next()).await {
             Ok(next) => next,
@@ -26,12 +90,12 @@ pub async fn relay(mut ws: Socket, cx: Context<'_>) -> Outcome {
             None => return out,
             Some(Err(err)) => return failed(&mut ws, &err, out).await,
             Some(Ok(msg @ (Message::Text(_) | Message::Binary(_)))) => {
-                if !cx.grants.contains(Grants::WRITE) {
+                if !cx.scopes.contains(Scopes::WRITE) {
                     return end(&mut ws, Ending::NotPermitted, out).await;
                 }
                 let len = msg.len() as u64;
                 out.bytes_in += len;
-                if !cx.grants.contains(Grants::READ) {
+                if !cx.scopes.contains(Scopes::READ) {
                     continue;
                 }
                 match unless_ended(&mut watch, ws.send(msg)).await {

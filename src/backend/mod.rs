@@ -1,319 +1,174 @@
-//! Backends: what an accepted WebSocket is relayed to. Each is a relay between the
-//! socket and something else, bounded both ways, that ends with a close code.
+//! Backends: what an accepted WebSocket is relayed to.
+//!
+//! A backend is a value behind [`Backend`]: the scopes it requires, [`Backend::open`]
+//! before the 101 (start a program; a failure is answered 502 and nothing is
+//! upgraded), what the 101 selects ([`Session::selected`]), [`Session::relay`] after
+//! it, and a shutdown hook. [`Spec`] names one as the command line does, and [`build`]
+//! makes it: the one place that knows every kind. The server calls `open` once and
+//! `relay` once per connection, and never asks which kind it has.
 //!
 //! - [`echo`]: every message back to its sender.
 //! - [`exec`]: a program per connection over stdin/stdout (websocketd's model).
+//!
+//! A new backend is one file here, one [`Spec`] variant and one arm in [`build`].
 
-pub mod echo;
-pub mod exec;
-pub mod race;
+mod echo;
+mod exec;
+mod race;
+mod session;
 
+use std::ffi::OsString;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
 
-use async_std::net::TcpStream;
-use async_tungstenite::WebSocketStream;
-use async_tungstenite::tungstenite::error::ProtocolError;
-use async_tungstenite::tungstenite::protocol::CloseFrame;
-use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use async_tungstenite::tungstenite::{Error as WsError, Message};
-use event_listener::Event;
-use futures_lite::{FutureExt as _, StreamExt as _};
+use crate::auth::Grant;
+use crate::outcome::Reason;
+use crate::redact::Secrets;
+use crate::request::Upgrade;
+use crate::scope::Scopes;
 
-use crate::auth::Grants;
-use crate::log::{Log, Value};
-use crate::store::{Status, StoreView};
+pub use session::{Context, Outcome, Revocation, Upgraded};
 
-/// The WebSocket a backend relays.
-pub type Socket = WebSocketStream<TcpStream>;
+/// A future a backend returns, boxed so that [`Backend`] can be a trait object.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// How long a closing handshake may take before the socket is dropped.
-pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Close codes wsgate sends (RFC 6455 §7.4.1).
-pub mod code {
-    /// Normal closure: the program exited with status 0.
-    pub const NORMAL: u16 = 1000;
-    /// Going away: the daemon is shutting down.
-    pub const GOING_AWAY: u16 = 1001;
-    /// Protocol error.
-    pub const PROTOCOL: u16 = 1002;
-    /// No status code was present in the peer's close frame.
-    pub const NO_STATUS: u16 = 1005;
-    /// The connection ended without a close frame.
-    pub const ABNORMAL: u16 = 1006;
-    /// A text message that is not UTF-8.
-    pub const INVALID_DATA: u16 = 1007;
-    /// Policy violation (a token that expired, was revoked, or lacks a scope).
-    pub const POLICY: u16 = 1008;
-    /// A message over `--max-message-size`.
-    pub const TOO_BIG: u16 = 1009;
-    /// The program failed (non-zero exit, or killed).
-    pub const INTERNAL: u16 = 1011;
+/// A backend as the command line names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Spec {
+    /// `--echo`: the built-in echo.
+    Echo,
+    /// `-- COMMAND [ARGS...]`: a program started per connection.
+    Program {
+        /// The program to run.
+        program: OsString,
+        /// Its arguments.
+        args: Vec<OsString>,
+        /// `--binary`: raw bytes instead of lines.
+        binary: bool,
+    },
 }
 
-/// A one-shot stop signal shared by every session: set once, on SIGINT or SIGTERM.
-#[derive(Debug, Default)]
-pub struct Stop {
-    set: AtomicBool,
-    event: Event,
-}
-
-impl Stop {
-    /// Signals every waiter, now and later.
-    pub fn trigger(&self) {
-        self.set.store(true, Ordering::SeqCst);
-        self.event.notify(usize::MAX);
-    }
-
-    /// Whether the signal was given.
-    pub fn is_set(&self) -> bool {
-        self.set.load(Ordering::SeqCst)
-    }
-
-    /// Completes once the signal is given.
-    pub async fn wait(&self) {
-        loop {
-            if self.is_set() {
-                return;
+impl Spec {
+    /// The one backend a command line names: `--echo` or `-- COMMAND [ARGS...]`
+    /// (`command`, everything after `--`), exactly one; `binary` is `--binary`, which
+    /// only a program takes. Errors are usage errors.
+    pub fn from_command_line(
+        echo: bool,
+        command: Option<Vec<OsString>>,
+        binary: bool,
+    ) -> Result<Spec, String> {
+        match (echo, command) {
+            (true, Some(_)) => Err("choose either --echo or -- COMMAND, not both".into()),
+            (false, None) => Err("nothing to gate: add --echo, or -- COMMAND [ARGS...]".into()),
+            (false, Some(command)) if command.is_empty() => {
+                Err("'--' must be followed by a COMMAND".into())
             }
-            let listener = self.event.listen();
-            if self.is_set() {
-                return;
+            (true, None) if binary => {
+                Err("--binary applies to a program backend, not --echo".into())
             }
-            listener.await;
+            (true, None) => Ok(Spec::Echo),
+            (false, Some(mut command)) => {
+                let program = command.remove(0);
+                Ok(Spec::Program {
+                    program,
+                    args: command,
+                    binary,
+                })
+            }
         }
     }
 }
 
-/// Why the daemon ends a session that neither side closed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Ending {
-    /// The daemon is shutting down.
-    Shutdown,
-    /// The session's credential expired.
-    Expired,
-    /// The session's token was revoked (or removed from the store).
-    Revoked,
-    /// The client sent data without the `write` scope.
-    NotPermitted,
-}
-
-impl Ending {
-    /// The close code sent to the client.
-    pub fn code(self) -> u16 {
-        match self {
-            Ending::Shutdown => code::GOING_AWAY,
-            Ending::Expired | Ending::Revoked | Ending::NotPermitted => code::POLICY,
-        }
-    }
-
-    /// The close reason sent to the client.
-    pub fn reason(self) -> &'static str {
-        match self {
-            Ending::Shutdown => "server shutting down",
-            Ending::Expired => "token expired",
-            Ending::Revoked => "token revoked",
-            Ending::NotPermitted => "sending not permitted",
-        }
-    }
-}
-
-/// A session's managed token, for noticing its revocation.
+/// What every backend is built with.
 #[derive(Clone, Debug)]
-pub struct Revocation {
-    /// The daemon's view of the token store.
-    pub view: std::sync::Arc<StoreView>,
-    /// The token's id.
-    pub id: String,
+pub struct Settings {
+    /// `--protocol`: the subprotocols the backend speaks.
+    pub protocols: Vec<String>,
+    /// `--max-message-size`.
+    pub max_message_size: usize,
+    /// The daemon's environment (for a program's).
+    pub env: Vec<(OsString, OsString)>,
+    /// The daemon's own secrets, fixed at startup: kept from anything a backend is
+    /// given.
+    pub secrets: Secrets,
 }
 
-impl Stop {
-    /// A session's watch for its end: the daemon stopping, `expires` passing, or its
-    /// managed token being revoked. It registers one listener and one timer for the
-    /// session's whole life rather than one per message.
-    pub fn watch(&self, expires: Option<SystemTime>, revocation: Option<Revocation>) -> Watch<'_> {
-        let shutdown = async {
-            self.wait().await;
-            Ending::Shutdown
-        };
-        let expiry = async move {
-            match expires {
-                Some(at) => {
-                    let left = at.duration_since(SystemTime::now()).unwrap_or_default();
-                    async_std::task::sleep(left).await;
-                    Ending::Expired
-                }
-                None => std::future::pending().await,
-            }
-        };
-        let revoked = async move {
-            let Some(Revocation { view, id }) = revocation else {
-                return std::future::pending().await;
-            };
-            loop {
-                let changed = view.listen();
-                match view.status(&id, crate::date::now()) {
-                    Status::Active => changed.await,
-                    Status::Expired => return Ending::Expired,
-                    Status::Revoked => return Ending::Revoked,
-                }
-            }
-        };
-        Watch {
-            wait: Box::pin(shutdown.or(expiry).or(revoked)),
-            ended: None,
-        }
-    }
+/// Builds the backend `spec` names: the one place that knows every kind. Errors are
+/// startup failures (a program not found), in one line.
+pub fn build(spec: Spec, settings: Settings) -> Result<Arc<dyn Backend>, String> {
+    Ok(match spec {
+        Spec::Echo => Arc::new(echo::Echo::new(settings)),
+        Spec::Program {
+            program,
+            args,
+            binary,
+        } => Arc::new(exec::Exec::new(&program, args, binary, settings)?),
+    })
 }
 
-/// One session's watch for its end; see [`Stop::watch`].
-pub struct Watch<'a> {
-    wait: Pin<Box<dyn Future<Output = Ending> + Send + 'a>>,
-    ended: Option<Ending>,
+/// What a connection is relayed to.
+pub trait Backend: Send + Sync {
+    /// How the `listening` line names it (`echo`, `exec:/bin/cat`).
+    fn name(&self) -> String;
+
+    /// The scopes every connection needs (`exec` for a program).
+    fn requires(&self) -> Scopes;
+
+    /// Prepares the backend for one accepted upgrade, before the 101 is written.
+    fn open<'s: 'o, 'o>(
+        &'s self,
+        opening: Opening<'o>,
+    ) -> BoxFuture<'o, Result<Box<dyn Session + 's>, Failed>>;
+
+    /// Ends whatever is still running for sessions the daemon could not wait for, as it
+    /// exits.
+    fn shutdown(&self) {}
 }
 
-impl Watch<'_> {
-    /// Completes when the session must end (at once if it already had to).
-    pub async fn ended(&mut self) -> Ending {
-        if let Some(ending) = self.ended {
-            return ending;
-        }
-        let ending = self.wait.as_mut().await;
-        self.ended = Some(ending);
-        ending
-    }
+/// A backend opened for one connection.
+pub trait Session: Send {
+    /// What the 101 selects.
+    fn selected(&self) -> Selected<'_>;
+
+    /// Relays the upgraded connection until either side ends it, then closes both.
+    fn relay<'a>(self: Box<Self>, upgraded: Upgraded, cx: Context<'a>) -> BoxFuture<'a, Outcome>;
 }
 
-/// Runs `fut` unless the session must end first.
-pub async fn unless_ended<T>(
-    watch: &mut Watch<'_>,
-    fut: impl Future<Output = T>,
-) -> Result<T, Ending> {
-    async { Ok(fut.await) }
-        .or(async { Err(watch.ended().await) })
-        .await
-}
-
-/// What a session needs from the daemon.
-#[derive(Clone, Copy, Debug)]
-pub struct Context<'a> {
-    /// The connection id, for log lines.
-    pub conn: u64,
-    /// The client's address, for log lines.
-    pub peer: &'a str,
-    /// The listener's mode, for log lines.
-    pub mode: &'static str,
-    /// Why the session was accepted, for log lines.
-    pub reason: &'static str,
-    /// The audit log.
-    pub log: &'a Log,
-    /// Set when the daemon shuts down.
-    pub stop: &'a Stop,
-    /// When the session's credential expires.
-    pub expires: Option<SystemTime>,
-    /// What the session may do.
-    pub grants: Grants,
-    /// Its managed token, in `store` mode.
-    pub revocation: Option<&'a Revocation>,
-}
-
-impl<'a> Context<'a> {
-    /// The fields every log line about this session starts with.
-    pub fn fields(&self) -> [(&'static str, Value<'a>); 4] {
-        session_fields(self.conn, self.peer, self.mode, self.reason)
-    }
-}
-
-/// The fields every log line about a session starts with.
-pub fn session_fields<'a>(
-    conn: u64,
-    peer: &'a str,
-    mode: &'static str,
-    reason: &'static str,
-) -> [(&'static str, Value<'a>); 4] {
-    [
-        ("conn", conn.into()),
-        ("peer", Value::Str(peer)),
-        ("mode", mode.into()),
-        ("reason", reason.into()),
-    ]
-}
-
-/// How a session ended, for the `close` log line.
+/// What the 101 selects for a session.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Outcome {
-    /// The close code sent or received.
-    pub code: u16,
-    /// Payload bytes from the client to the backend.
-    pub bytes_in: u64,
-    /// Payload bytes from the backend to the client.
-    pub bytes_out: u64,
-    /// Whether the closing handshake completed: both close frames were exchanged, so
-    /// nothing more is coming from the client and the socket can simply be closed.
-    pub clean: bool,
+pub struct Selected<'a> {
+    /// The subprotocol: one of wsgate's own names, never client bytes.
+    pub protocol: Option<&'a str>,
+    /// The extensions agreed on, when the backend negotiates them.
+    pub extensions: Option<&'a str>,
 }
 
-/// The close code for an error reading from the client, if one should be sent.
-pub fn error_code(err: &WsError) -> Option<u16> {
-    match err {
-        // The client vanished without a close frame: there is no one to tell.
-        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
-        WsError::Capacity(_) => Some(code::TOO_BIG),
-        WsError::Protocol(_) => Some(code::PROTOCOL),
-        WsError::Utf8(_) => Some(code::INVALID_DATA),
-        _ => None,
-    }
+/// What [`Backend::open`] knows of the connection.
+#[derive(Clone, Copy, Debug)]
+pub struct Opening<'a> {
+    /// The accepted upgrade.
+    pub upgrade: &'a Upgrade<'a>,
+    /// What the gate granted.
+    pub grant: &'a Grant,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The address the daemon listens on.
+    pub local: SocketAddr,
+    /// The connection id.
+    pub conn: u64,
+    /// Everything this connection must not pass on: the daemon's secrets and every
+    /// credential the request presented.
+    pub secrets: &'a Secrets,
 }
 
-/// Closes because the daemon ends the session.
-pub async fn end(ws: &mut Socket, ending: Ending, mut out: Outcome) -> Outcome {
-    out.code = ending.code();
-    out.clean = close(ws, ending.code(), ending.reason()).await;
-    out
-}
-
-/// Closes with the code an error calls for, if any.
-pub async fn failed(ws: &mut Socket, err: &WsError, mut out: Outcome) -> Outcome {
-    if let Some(c) = error_code(err) {
-        out.code = c;
-        // The client may still be sending (a message too big): never clean.
-        close(ws, c, "").await;
-    }
-    out
-}
-
-/// The code of a close frame the client sent.
-pub fn peer_code(frame: &Option<CloseFrame>) -> u16 {
-    frame.as_ref().map_or(code::NO_STATUS, |f| f.code.into())
-}
-
-/// Starts the closing handshake with `code` and waits (bounded) for the client's
-/// answer, discarding anything else it sends meanwhile. Returns whether the answer
-/// came.
-pub async fn close(ws: &mut Socket, code: u16, reason: &'static str) -> bool {
-    let frame = CloseFrame {
-        code: CloseCode::from(code),
-        reason: reason.into(),
-    };
-    let handshake = async {
-        if ws.send(Message::Close(Some(frame))).await.is_err() {
-            return false;
-        }
-        loop {
-            match ws.next().await {
-                Some(Ok(_)) => continue,
-                None => return true,
-                Some(Err(_)) => return false,
-            }
-        }
-    };
-    handshake
-        .or(async {
-            async_std::task::sleep(CLOSE_TIMEOUT).await;
-            false
-        })
-        .await
+/// Why a backend could not be opened: the reason the client is answered with, and
+/// what the log says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failed {
+    /// The rejection's reason (`backend-failed`).
+    pub reason: Reason,
+    /// What went wrong, for the log (never client bytes).
+    pub error: String,
 }

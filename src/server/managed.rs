@@ -7,25 +7,22 @@
 //!   it never lets everyone in.
 //! - Last use is kept in memory and written to its own file now and then, never into
 //!   the store, which only `wsgate token` and pairing change, under its lock.
-//! - Pairing holds the current code; whenever it changes, the operator is shown the
-//!   new one the same way (terminal and runtime file), and never in a log line.
+//! - Pairing's desk holds the current code (see [`crate::pairing::desk`]); a paired
+//!   browser's token is stored here.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::auth::TokenRef;
-use crate::backend::Stop;
-use crate::cli::PairingConfig;
 use crate::date;
 use crate::log::{Log, Value};
-use crate::page::Page;
-use crate::pairing::{Attempt, Code, Pairing};
-use crate::runtime::RuntimeFile;
+use crate::pairing::desk::Desk;
+use crate::pairing::{self, PairingConfig};
+use crate::secret::Secret;
+use crate::shutdown::Stop;
 use crate::store::{self, Files, Store, StoreView};
-use crate::token::Secret;
 
 /// How often the store file is looked at.
 pub const POLL: Duration = Duration::from_millis(400);
@@ -77,14 +74,10 @@ impl Managed {
         })
     }
 
-    /// Turns pairing on, for a daemon listening on `local`.
-    pub fn with_pairing(
-        mut self,
-        config: PairingConfig,
-        local: SocketAddr,
-    ) -> Result<Managed, String> {
-        self.pairing = Some(Desk::new(config, local)?);
-        Ok(self)
+    /// Turns pairing on.
+    pub fn with_pairing(mut self, desk: Desk) -> Managed {
+        self.pairing = Some(desk);
+        self
     }
 
     /// Notes that a token was just used.
@@ -170,7 +163,7 @@ impl Managed {
         config: &PairingConfig,
         user_agent: Option<&[u8]>,
     ) -> Result<(TokenRef, Secret, Option<u64>), String> {
-        let name = paired_name(user_agent);
+        let name = pairing::paired_name(user_agent);
         let files = self.files.clone();
         let (scopes, expires) = (config.scopes, config.expires);
         // What was written, under the store's lock, is what the view becomes: no
@@ -193,174 +186,6 @@ impl Managed {
     }
 }
 
-/// `paired <user agent>`, cut to the longest name a token may have, without control
-/// characters.
-pub fn paired_name(user_agent: Option<&[u8]>) -> String {
-    let agent: String = user_agent
-        .map(String::from_utf8_lossy)
-        .unwrap_or_default()
-        .chars()
-        .map(|c| {
-            if c.is_control() || store::is_bidi_control(c) {
-                ' '
-            } else {
-                c
-            }
-        })
-        .collect();
-    let agent = agent.trim();
-    let agent = if agent.is_empty() { "browser" } else { agent };
-    let name: String = format!("paired {agent}")
-        .chars()
-        .take(store::MAX_NAME)
-        .collect();
-    name.trim_end().to_owned()
-}
-
-/// Pairing: the current code and how to show it.
-pub struct Desk {
-    /// `--pair-scopes`, `--pair-expires`, `--pair-code-ttl`.
-    pub config: PairingConfig,
-    state: Mutex<Pairing>,
-    /// The pairing page.
-    pub page: Page,
-    link: String,
-}
-
-impl Desk {
-    fn new(config: PairingConfig, local: SocketAddr) -> Result<Desk, String> {
-        let code = fresh_code()?;
-        let host = super::client_host(local);
-        Ok(Desk {
-            state: Mutex::new(Pairing::new(code, Instant::now(), config.code_lifetime)),
-            config,
-            page: Page::new(),
-            link: format!("http://{host}:{}/_wsgate/pair#code=", local.port()),
-        })
-    }
-
-    fn state(&self) -> std::sync::MutexGuard<'_, Pairing> {
-        match self.state.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        }
-    }
-
-    /// The current code, its link and how long it has left.
-    pub fn current(&self) -> Shown {
-        let state = self.state();
-        Shown {
-            code: state.code(),
-            link: format!("{}{}", self.link, state.code().reveal()),
-            expires_in: state.expires().saturating_duration_since(Instant::now()),
-            generation: state.generation,
-        }
-    }
-
-    /// Judges a presented code.
-    pub fn attempt(&self, presented: &[u8]) -> Result<Attempt, String> {
-        let fresh = fresh_code()?;
-        Ok(self.state().attempt(presented, Instant::now(), fresh))
-    }
-
-    /// Replaces the code when it has expired; returns whether it did.
-    pub fn refresh(&self) -> Result<bool, String> {
-        let fresh = fresh_code()?;
-        Ok(self.state().refresh(Instant::now(), fresh))
-    }
-
-    /// How long until the current code expires.
-    pub fn remaining(&self) -> Duration {
-        self.state()
-            .expires()
-            .saturating_duration_since(Instant::now())
-    }
-}
-
-fn fresh_code() -> Result<Code, String> {
-    Code::draw(getrandom::u32).map_err(|e| format!("cannot draw a pairing code: {e}"))
-}
-
-/// A code as the operator is shown it.
-pub struct Shown {
-    /// The code.
-    pub code: Code,
-    /// `http://HOST:PORT/_wsgate/pair#code=NNNNNN`.
-    pub link: String,
-    /// Time left.
-    pub expires_in: Duration,
-    /// Which code this is.
-    pub generation: u64,
-}
-
-/// Shows the operator what only they may see: the terminal banner (when stderr is a
-/// terminal) and the runtime file. The log only says that something changed.
-pub struct Announcer {
-    /// The runtime file.
-    pub runtime: RuntimeFile,
-    /// What the runtime file always says.
-    pub fields: Vec<(String, String)>,
-    /// Whether stderr is a terminal.
-    pub terminal: bool,
-    /// One announcement at a time, so the file always ends with the newest code;
-    /// `true` once the file is removed, after which nothing writes it again.
-    pub writing: Mutex<bool>,
-}
-
-impl Announcer {
-    /// Shows the desk's current code: reads it and writes it under one lock, so two
-    /// announcements racing each other cannot leave an older code in the file.
-    pub fn code(&self, desk: &Desk, log: &Log) {
-        let removed = self.writing.lock().unwrap_or_else(|p| p.into_inner());
-        if !*removed {
-            self.pairing(&desk.current(), log);
-        }
-    }
-
-    /// Removes the runtime file for good: an announcement still on its way cannot
-    /// write it again (with a pairing code in it) after the daemon is gone.
-    pub fn remove(&self) {
-        let mut removed = self.writing.lock().unwrap_or_else(|p| p.into_inner());
-        *removed = true;
-        self.runtime.remove();
-    }
-
-    /// Writes the runtime file with this pairing code and shows the code.
-    fn pairing(&self, shown: &Shown, log: &Log) {
-        let mut fields: Vec<(&str, &str)> = (self.fields.iter())
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        fields.push(("pair_code", shown.code.reveal()));
-        fields.push(("pair_url", &shown.link));
-        if let Err(message) = self.runtime.rewrite(&fields) {
-            log.event("runtime-error", &[("message", Value::Str(&message))]);
-        }
-        self.show(shown, log);
-    }
-
-    /// Shows the code on the terminal; elsewhere, logs that a new one is in the
-    /// runtime file (never the code itself).
-    pub fn show(&self, shown: &Shown, log: &Log) {
-        if self.terminal {
-            eprintln!(
-                "  pairing code: {}   {}   (valid for {} s, once)",
-                shown.code.reveal(),
-                shown.link,
-                shown.expires_in.as_secs()
-            );
-        } else {
-            let file = self.runtime.path().display().to_string();
-            log.event(
-                "pairing-code",
-                &[
-                    ("generation", shown.generation.into()),
-                    ("runtime_file", Value::Str(&file)),
-                ],
-            );
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,7 +198,7 @@ mod tests {
         let files = Files::new(dir.clone());
         let (id, written) = files
             .update(|entries| {
-                let all = crate::auth::Grants::ALL;
+                let all = crate::scope::Scopes::ALL;
                 let (entry, _) = store::mint(entries, Some("victim"), all, None, date::now())?;
                 entries.push(entry.clone());
                 Ok((entry.id, entries.clone()))
@@ -440,18 +265,5 @@ mod tests {
             managed.view.status(&id, date::now()),
             store::Status::Revoked
         );
-    }
-
-    #[test]
-    fn paired_names() {
-        assert_eq!(paired_name(Some(b"curl/8.0")), "paired curl/8.0");
-        assert_eq!(paired_name(None), "paired browser");
-        assert_eq!(paired_name(Some(b"  ")), "paired browser");
-        assert_eq!(paired_name(Some(b"a\x01b\nc")), "paired a b c");
-        assert_eq!(paired_name(Some("x\u{202e}y".as_bytes())), "paired x y");
-        let long = paired_name(Some("Mozilla/5.0 ".repeat(20).as_bytes()));
-        assert!(long.chars().count() <= store::MAX_NAME);
-        assert!(store::valid_name(&long));
-        assert!(store::valid_name(&paired_name(Some(b"\xff\xfe"))));
     }
 }

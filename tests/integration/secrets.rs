@@ -66,9 +66,9 @@ fn token_absent_from_all_output() {
 
 #[test]
 fn debug_output_is_redacted() {
-    let secret = wsgate::token::Secret::new(TOKEN);
+    let secret = wsgate::internal::secret::Secret::new(TOKEN);
     assert!(!format!("{secret:?}").contains(TOKEN));
-    let config = wsgate::cli::parse(
+    let config = wsgate::internal::cli::parse(
         vec!["--echo".into(), "--auth-token".into(), TOKEN.into()],
         None,
     )

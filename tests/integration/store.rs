@@ -447,7 +447,7 @@ fn revoked_and_expiring_sessions_are_closed() {
     let expires = listed(&config)
         .iter()
         .find(|i| i["name"] == "short-lived")
-        .and_then(|i| wsgate::date::parse(i["expires"].as_str()?))
+        .and_then(|i| wsgate::internal::date::parse(i["expires"].as_str()?))
         .unwrap() as f64;
     block_on(async {
         let mut ws = connect(&url(&d, &short)).await.unwrap();
@@ -653,8 +653,8 @@ fn pairing_bodies() {
     let items = listed(&config);
     assert_eq!(items[0]["scopes"], serde_json::json!(["read"]));
     assert_eq!(items[0]["name"], "paired browser");
-    let expires = wsgate::date::parse(items[0]["expires"].as_str().unwrap()).unwrap();
-    let created = wsgate::date::parse(items[0]["created"].as_str().unwrap()).unwrap();
+    let expires = wsgate::internal::date::parse(items[0]["expires"].as_str().unwrap()).unwrap();
+    let created = wsgate::internal::date::parse(items[0]["created"].as_str().unwrap()).unwrap();
     assert_eq!(expires - created, 3600);
     // Without Content-Length, or with too much.
     let r = raw(

@@ -1,5 +1,8 @@
 //! Pairing: a 6-digit code shown to the operator, exchanged once by a browser for a
-//! token. Pure: the clock and the random numbers come from outside.
+//! token. This module and [`Pairing`] are pure (the clock and the random numbers come
+//! from outside); [`desk`] holds the running daemon's code, [`page`] is the page a
+//! pairing link opens, and [`answer`] has the endpoint's answers. The endpoint itself
+//! (reading the body, storing the token) is the server's `pairing` part.
 //!
 //! - The code is drawn uniformly from 000000–999999 (rejection sampling of 32-bit
 //!   random numbers: no modulo bias) and compared in constant time.
@@ -12,10 +15,28 @@
 //!   with 429 meanwhile. Five guesses a minute at best makes a million-to-one code
 //!   take months, not minutes.
 
+pub mod answer;
+pub mod desk;
+pub mod page;
+
 use std::fmt;
 use std::time::{Duration, Instant};
 
 use subtle::ConstantTimeEq;
+
+use crate::scope::Scopes;
+use crate::store;
+
+/// What `--pairing` sets up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PairingConfig {
+    /// Scopes of a paired token (`--pair-scopes`).
+    pub scopes: Scopes,
+    /// Lifetime of a paired token in seconds (`--pair-expires`); `None` for never.
+    pub expires: Option<u64>,
+    /// How long a code lives (`--pair-code-ttl`).
+    pub code_lifetime: Duration,
+}
 
 /// How long a code lives by default.
 pub const CODE_LIFETIME: Duration = Duration::from_secs(5 * 60);
@@ -194,10 +215,34 @@ pub fn code_from_body(body: &[u8]) -> Option<Vec<u8>> {
             _ => None,
         };
     }
-    match crate::token::form_value(text.as_bytes(), b"code") {
+    match crate::form::form_value(text.as_bytes(), b"code") {
         Ok(Some(value)) => Some(value),
         _ => None,
     }
+}
+
+/// `paired <user agent>`, cut to the longest name a token may have, without control
+/// characters.
+pub fn paired_name(user_agent: Option<&[u8]>) -> String {
+    let agent: String = user_agent
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_control() || store::is_bidi_control(c) {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
+    let agent = agent.trim();
+    let agent = if agent.is_empty() { "browser" } else { agent };
+    let name: String = format!("paired {agent}")
+        .chars()
+        .take(store::MAX_NAME)
+        .collect();
+    name.trim_end().to_owned()
 }
 
 #[cfg(test)]
@@ -336,5 +381,18 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    #[test]
+    fn paired_names() {
+        assert_eq!(paired_name(Some(b"curl/8.0")), "paired curl/8.0");
+        assert_eq!(paired_name(None), "paired browser");
+        assert_eq!(paired_name(Some(b"  ")), "paired browser");
+        assert_eq!(paired_name(Some(b"a\x01b\nc")), "paired a b c");
+        assert_eq!(paired_name(Some("x\u{202e}y".as_bytes())), "paired x y");
+        let long = paired_name(Some("Mozilla/5.0 ".repeat(20).as_bytes()));
+        assert!(long.chars().count() <= store::MAX_NAME);
+        assert!(store::valid_name(&long));
+        assert!(store::valid_name(&paired_name(Some(b"\xff\xfe"))));
     }
 }

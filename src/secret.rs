@@ -1,26 +1,21 @@
-//! Credentials: the query-string extractor with its own percent-decoding, the
-//! [`Secret`] type that never prints itself, token generation and constant-time
-//! comparison.
+//! Secrets: the [`Secret`] type that never prints itself, digests, generation and
+//! validation of tokens, and the credential a request presents ([`Credential`]), with
+//! its comparison against what the daemon holds in time that hides content and length.
 //!
-//! The query is read as `application/x-www-form-urlencoded` (WHATWG URL, §5.1):
-//! pairs are separated by `&`, a pair's name and value by its first `=`, `+` decodes to
-//! a space and `%XX` (upper or lower case hex) to the byte `XX`. Unlike browsers we do
-//! not pass a stray `%` through: it is a malformed request, because a request that
-//! could be read two ways is never guessed at.
+//! Whether some text *holds* a secret is not decided here but in [`crate::redact`].
 
 use std::fmt;
 
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::form::{self, Found, MalformedQuery};
+
 /// The name of the query parameter that carries the credential.
 pub const PARAM: &[u8] = b"token";
 
 /// Shortest configured token accepted, in bytes.
 pub const MIN_TOKEN_LEN: usize = 16;
-
-/// What replaces a credential in anything printed.
-pub const REDACTED: &str = "REDACTED";
 
 /// A secret value: the configured token or a presented credential.
 ///
@@ -173,10 +168,6 @@ pub fn validate(token: &str) -> Result<(), TokenError> {
     Ok(())
 }
 
-/// A `%` not followed by two hex digits somewhere in the query.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MalformedQuery;
-
 /// What a request presents as its credential.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Presented<'a> {
@@ -206,12 +197,12 @@ impl Credential<'_> {
         match self {
             Credential::Raw(bytes) => sink(bytes),
             Credential::Decoded(secret) => sink(secret.expose()),
-            Credential::Encoded(raw) if is_plain(raw) => sink(raw),
+            Credential::Encoded(raw) if form::is_plain(raw) => sink(raw),
             Credential::Encoded(raw) => {
                 let mut chunk = [0u8; 64];
                 let mut filled = 0;
                 // An `Encoded` credential was checked to decode when it was found.
-                let _ = decode_each(raw, |b| {
+                let _ = form::decode_each(raw, |b| {
                     chunk[filled] = b;
                     filled += 1;
                     if filled == chunk.len() {
@@ -323,288 +314,19 @@ impl fmt::Debug for HeldSecret {
     }
 }
 
-/// The query of a request target: everything after the first `?`, or `""`.
-pub fn query_of(target: &str) -> &str {
-    match memchr::memchr(b'?', target.as_bytes()) {
-        Some(i) => &target[i + 1..],
-        None => "",
-    }
-}
-
-/// The path of a request target: everything before the first `?`.
-pub fn path_of(target: &str) -> &str {
-    match memchr::memchr(b'?', target.as_bytes()) {
-        Some(i) => &target[..i],
-        None => target,
-    }
-}
-
-/// Reads the credential from a query string (without the `?`).
-///
-/// Every pair is checked, so a malformed `%` anywhere is an error even after the
-/// credential was found, and names are compared after decoding, so `tok%65n` is
-/// `token`.
+/// Reads the credential from a query string (without the `?`): every pair whose decoded
+/// name is [`PARAM`] counts, and a malformed `%` anywhere is an error (see
+/// [`form::find`]).
 pub fn from_query(query: &[u8]) -> Result<Presented<'_>, MalformedQuery> {
-    let mut scan = Scan::default();
-    // One pass: pair boundaries, the first `=` of each pair, and whether its name or
-    // value holds an escape at all (most do not, and need no decoding).
-    for (i, &b) in query.iter().enumerate() {
-        match QUERY_CLASS[usize::from(b)] {
-            PLAIN => {}
-            AMPERSAND => scan.pair(query, i)?,
-            EQUALS if scan.equals.is_none() => scan.equals = Some(i),
-            ESCAPE if scan.equals.is_none() => scan.escaped_name = true,
-            ESCAPE => scan.escaped_value = true,
-            _ => {}
-        }
-    }
-    scan.pair(query, query.len())?;
-    Ok(match (scan.count, scan.found) {
-        (0, _) | (1, None) => Presented::Missing,
-        (1, Some(credential)) => Presented::One(credential),
-        _ => Presented::Duplicate,
+    Ok(match form::find(query, PARAM)? {
+        Found::Missing => Presented::Missing,
+        Found::Duplicate => Presented::Duplicate,
+        Found::One { raw, escaped: true } => Presented::One(Credential::Encoded(raw)),
+        Found::One {
+            raw,
+            escaped: false,
+        } => Presented::One(Credential::Raw(raw)),
     })
-}
-
-const PLAIN: u8 = 0;
-const AMPERSAND: u8 = 1;
-const EQUALS: u8 = 2;
-const ESCAPE: u8 = 3;
-
-/// What each byte means to [`from_query`].
-const QUERY_CLASS: [u8; 256] = {
-    let mut class = [PLAIN; 256];
-    class[b'&' as usize] = AMPERSAND;
-    class[b'=' as usize] = EQUALS;
-    class[b'%' as usize] = ESCAPE;
-    class[b'+' as usize] = ESCAPE;
-    class
-};
-
-/// The state of [`from_query`]'s pass over a query.
-#[derive(Default)]
-struct Scan<'a> {
-    start: usize,
-    equals: Option<usize>,
-    escaped_name: bool,
-    escaped_value: bool,
-    count: usize,
-    found: Option<Credential<'a>>,
-}
-
-impl<'a> Scan<'a> {
-    /// Ends the pair that runs to `end`.
-    fn pair(&mut self, query: &'a [u8], end: usize) -> Result<(), MalformedQuery> {
-        if end > self.start {
-            let (name, value) = match self.equals {
-                Some(e) => (&query[self.start..e], &query[e + 1..end]),
-                None => (&query[self.start..end], &b""[..]),
-            };
-            let is_token = match self.escaped_name {
-                false => name == PARAM,
-                true => decodes_to(name, PARAM)?,
-            };
-            if self.escaped_value {
-                decode_each(value, |_| ())?;
-            }
-            if is_token {
-                self.count += 1;
-                self.found = (!value.is_empty()).then_some(match self.escaped_value {
-                    true => Credential::Encoded(value),
-                    false => Credential::Raw(value),
-                });
-            }
-        }
-        self.start = end + 1;
-        self.equals = None;
-        self.escaped_name = false;
-        self.escaped_value = false;
-        Ok(())
-    }
-}
-
-/// The decoded value of the one pair named `name` in a form-urlencoded text (a query
-/// or a form body); `None` if there is none or more than one.
-pub fn form_value(form: &[u8], name: &[u8]) -> Result<Option<Vec<u8>>, MalformedQuery> {
-    let mut found = None;
-    let mut count = 0;
-    for pair in form.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
-        let (n, v) = match pair.iter().position(|&b| b == b'=') {
-            Some(i) => (&pair[..i], &pair[i + 1..]),
-            None => (pair, &b""[..]),
-        };
-        let value = decode(v)?;
-        if decodes_to(n, name)? {
-            count += 1;
-            found = Some(value);
-        }
-    }
-    Ok(if count == 1 { found } else { None })
-}
-
-/// Decodes one form-urlencoded component.
-pub fn decode(raw: &[u8]) -> Result<Vec<u8>, MalformedQuery> {
-    let mut out = Vec::with_capacity(raw.len());
-    decode_each(raw, |b| out.push(b))?;
-    Ok(out)
-}
-
-/// Decodes a component the way a lenient reader would: a `%` that does not start an
-/// escape stays as it is. For checking what a string could mean, never for
-/// credentials.
-pub fn decode_lossy(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        let escape = match raw[i] {
-            b'%' => raw
-                .get(i + 1)
-                .and_then(|&h| hex(h))
-                .zip(raw.get(i + 2).and_then(|&l| hex(l))),
-            _ => None,
-        };
-        match (raw[i], escape) {
-            (_, Some((hi, lo))) => {
-                out.push(hi << 4 | lo);
-                i += 2;
-            }
-            (b'+', None) => out.push(b' '),
-            (b, None) => out.push(b),
-        }
-        i += 1;
-    }
-    out
-}
-
-/// Whether `haystack` contains `needle` (an empty needle is never found).
-pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-/// The target with every credential value replaced by [`REDACTED`], for logs.
-///
-/// A pair whose name cannot be decoded is replaced whole: it might be a credential
-/// under a malformed name, and a log line is not the place to find out.
-pub fn redact(target: &str) -> String {
-    let Some((path, query)) = target.split_once('?') else {
-        return target.to_owned();
-    };
-    let mut out = String::with_capacity(target.len());
-    out.push_str(path);
-    out.push('?');
-    for (i, pair) in query.split('&').enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        let (name, _) = pair.split_once('=').unwrap_or((pair, ""));
-        match decodes_to(name.as_bytes(), PARAM) {
-            Ok(false) => out.push_str(pair),
-            Ok(true) => {
-                out.push_str(name);
-                out.push('=');
-                out.push_str(REDACTED);
-            }
-            Err(MalformedQuery) => out.push_str(REDACTED),
-        }
-    }
-    out
-}
-
-/// The decoded values of every non-empty pair whose decoded name is `token`: what a
-/// request presents in its query, valid or not, to be kept out of logs and programs.
-pub fn credential_values(query: &str) -> Vec<Vec<u8>> {
-    query
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .filter(|(name, value)| !value.is_empty() && decode_lossy(name.as_bytes()) == PARAM)
-        .map(|(_, value)| decode_lossy(value.as_bytes()))
-        .filter(|value| !value.is_empty())
-        .collect()
-}
-
-/// The query without its credential pairs (and without undecodable ones), for what a
-/// backend is told about the request.
-pub fn strip_credential(query: &str) -> String {
-    let mut out = String::with_capacity(query.len());
-    for pair in query.split('&') {
-        let (name, _) = pair.split_once('=').unwrap_or((pair, ""));
-        if pair.is_empty() || decodes_to(name.as_bytes(), PARAM) != Ok(false) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push('&');
-        }
-        out.push_str(pair);
-    }
-    out
-}
-
-/// Percent-encodes a value for a URL's query: every byte but RFC 3986's unreserved
-/// characters becomes `%XX`.
-pub fn percent_encode(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(bytes.len());
-    for &b in bytes {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push('%');
-            out.push(HEX[usize::from(b >> 4)] as char);
-            out.push(HEX[usize::from(b & 15)] as char);
-        }
-    }
-    out
-}
-
-/// Whether `raw` decodes to exactly `expected`; decodes (and so checks) all of `raw`.
-fn decodes_to(raw: &[u8], expected: &[u8]) -> Result<bool, MalformedQuery> {
-    if is_plain(raw) {
-        return Ok(raw == expected);
-    }
-    let mut at = 0usize;
-    let mut equal = true;
-    decode_each(raw, |b| {
-        equal &= expected.get(at) == Some(&b);
-        at += 1;
-    })?;
-    Ok(equal && at == expected.len())
-}
-
-/// Whether a component decodes to itself: no `%` and no `+`. The common case, and
-/// much cheaper to see than to decode.
-fn is_plain(raw: &[u8]) -> bool {
-    !raw.iter().any(|&b| b == b'%' || b == b'+')
-}
-
-/// Calls `emit` with each decoded byte of a form-urlencoded component.
-fn decode_each(raw: &[u8], mut emit: impl FnMut(u8)) -> Result<(), MalformedQuery> {
-    let mut i = 0;
-    while i < raw.len() {
-        match raw[i] {
-            b'+' => emit(b' '),
-            b'%' => {
-                let hi = raw.get(i + 1).and_then(|&b| hex(b));
-                let lo = raw.get(i + 2).and_then(|&b| hex(b));
-                match (hi, lo) {
-                    (Some(hi), Some(lo)) => emit(hi << 4 | lo),
-                    _ => return Err(MalformedQuery),
-                }
-                i += 2;
-            }
-            b => emit(b),
-        }
-        i += 1;
-    }
-    Ok(())
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
 }
 
 #[cfg(test)]
@@ -651,59 +373,6 @@ mod tests {
         bad_in_name: b"to%kken=abc" => Err(MalformedQuery);
         bad_before_duplicate: b"token=a&token=b&%" => Err(MalformedQuery);
         encoded_ampersand: b"token=a%26token%3Db" => one(b"a&token=b");
-    }
-
-    #[test]
-    fn form_values() {
-        assert_eq!(
-            form_value(b"code=123&x=1", b"code"),
-            Ok(Some(b"123".to_vec()))
-        );
-        assert_eq!(
-            form_value(b"c%6Fde=1+2", b"code"),
-            Ok(Some(b"1 2".to_vec()))
-        );
-        assert_eq!(form_value(b"x=1", b"code"), Ok(None));
-        assert_eq!(form_value(b"code=1&code=2", b"code"), Ok(None));
-        assert_eq!(form_value(b"code=%z", b"code"), Err(MalformedQuery));
-    }
-
-    #[test]
-    fn query_and_path() {
-        assert_eq!(query_of("/ws?token=a?b"), "token=a?b");
-        assert_eq!(query_of("/ws"), "");
-        assert_eq!(path_of("/ws?x"), "/ws");
-        assert_eq!(path_of("/ws"), "/ws");
-    }
-
-    #[test]
-    fn redaction() {
-        assert_eq!(redact("/"), "/");
-        assert_eq!(redact("/a?token=secretsecret&b=1"), "/a?token=REDACTED&b=1");
-        assert_eq!(redact("/a?tok%65n=secret"), "/a?tok%65n=REDACTED");
-        assert_eq!(redact("/a?tok%zzen=secret&b=1"), "/a?REDACTED&b=1");
-        assert_eq!(
-            redact("/a?token=x&token=y"),
-            "/a?token=REDACTED&token=REDACTED"
-        );
-        assert_eq!(redact("/a?b=%zz"), "/a?b=%zz");
-    }
-
-    #[test]
-    fn lossy_decoding() {
-        assert_eq!(decode_lossy(b"a%2Db+c%zz%4"), b"a-b c%zz%4");
-        assert_eq!(decode_lossy(b"%"), b"%");
-        assert!(contains(b"abc", b"bc") && !contains(b"abc", b"") && !contains(b"a", b"ab"));
-    }
-
-    #[test]
-    fn stripping() {
-        assert_eq!(strip_credential("token=s&a=1&b=%20"), "a=1&b=%20");
-        assert_eq!(strip_credential("a=1&tok%65n=s"), "a=1");
-        assert_eq!(strip_credential("token=s"), "");
-        assert_eq!(strip_credential(""), "");
-        // Found by fuzzing: stripping keeps other pairs as they are, even malformed ones.
-        assert_eq!(strip_credential("en=ba%"), "en=ba%");
     }
 
     #[test]
@@ -799,13 +468,5 @@ mod tests {
             validate(&"a".repeat(MAX_HELD_SECRET + 1)),
             Err(TokenError::TooLong)
         );
-    }
-
-    #[test]
-    fn encoding_round_trips() {
-        let all: Vec<u8> = (0..=255).collect();
-        let enc = percent_encode(&all);
-        assert_eq!(decode(enc.as_bytes()).unwrap(), all);
-        assert_eq!(percent_encode(b"a-b_c.d~e f"), "a-b_c.d~e%20f");
     }
 }

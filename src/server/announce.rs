@@ -1,0 +1,191 @@
+//! What only the operator may see: the connect URL with its token, a generated bearer
+//! token, the pairing code. They go to the terminal banner (when stderr is a terminal)
+//! and the runtime file (mode 0600); the log only says where they are.
+
+use std::net::SocketAddr;
+use std::sync::Mutex;
+
+use crate::auth::Mode;
+use crate::form;
+use crate::log::{Log, Value};
+use crate::pairing::desk::{Desk, Shown};
+use crate::runtime::RuntimeFile;
+use crate::secret::Secret;
+
+/// The host a client on this machine reaches the listener by: loopback for a
+/// wildcard address, brackets around IPv6.
+pub fn client_host(local: SocketAddr) -> String {
+    match local {
+        SocketAddr::V4(a) if a.ip().is_unspecified() => "127.0.0.1".to_owned(),
+        SocketAddr::V4(a) => a.ip().to_string(),
+        SocketAddr::V6(a) if a.ip().is_unspecified() => "[::1]".to_owned(),
+        SocketAddr::V6(a) => format!("[{}]", a.ip()),
+    }
+}
+
+/// The URL a client connects to: with the token in query-token mode, without it in
+/// the header modes.
+pub fn connect_url(local: SocketAddr, mode: Mode, secret: Option<&Secret>) -> String {
+    let host = client_host(local);
+    match (mode, secret) {
+        (Mode::QueryToken, Some(secret)) => format!(
+            "ws://{host}:{}/?token={}",
+            local.port(),
+            form::percent_encode(secret.expose())
+        ),
+        _ => format!("ws://{host}:{}/", local.port()),
+    }
+}
+
+/// Shows the operator how to connect. On a terminal: the URL, and in the header modes
+/// the header to send (with a generated token, its only showing besides the runtime
+/// file). Otherwise a log line with every secret hidden and where the runtime file is.
+pub fn announce(
+    log: &Log,
+    terminal: bool,
+    mode: Mode,
+    url: &str,
+    shown: Option<&Secret>,
+    runtime_file: &std::path::Path,
+    local: SocketAddr,
+) {
+    let token = shown.map(|s| String::from_utf8_lossy(s.expose()).into_owned());
+    let header = match (mode, &token) {
+        (Mode::QueryToken, _) => None,
+        (Mode::Bearer, Some(token)) => Some(format!("Authorization: Bearer {token}")),
+        (Mode::Bearer, None) => Some("Authorization: Bearer <your token>".to_owned()),
+        (Mode::Jwt, _) => Some("Authorization: Bearer <an HS256 JWT from your issuer>".to_owned()),
+        (Mode::Store, _) => Some(
+            "Authorization: Bearer <a token from `wsgate token create`> (or ?token=)".to_owned(),
+        ),
+    };
+    if terminal {
+        let mut banner = format!(
+            "\n  wsgate {} is gating ws://{local} (auth: {mode})\n\n  connect: {url}\n",
+            crate::VERSION
+        );
+        if let Some(header) = &header {
+            banner.push_str(&format!("  send:    {header}\n"));
+        }
+        if let (Mode::Bearer, Some(shown)) = (mode, shown) {
+            banner.push_str(&format!(
+                "  browser: new WebSocket(\"{url}\", [\"{}\"])\n",
+                crate::bearer::subprotocol_for(shown.expose())
+            ));
+        }
+        banner.push_str(&format!(
+            "\n  (also in {}; keep it secret)\n",
+            runtime_file.display()
+        ));
+        eprintln!("{banner}");
+    } else {
+        let hidden = match url.split_once("?token=") {
+            Some((base, _)) => format!("{base}?token=<hidden>"),
+            None => url.to_owned(),
+        };
+        let header = header.map(|h| match &token {
+            Some(token) => h.replace(token.as_str(), "<hidden>"),
+            None => h,
+        });
+        let file = runtime_file.display().to_string();
+        let mut fields = vec![("url", Value::Str(&hidden))];
+        if let Some(header) = &header {
+            fields.push(("send", Value::Str(header)));
+        }
+        fields.push(("runtime_file", Value::Str(&file)));
+        log.event("ready", &fields);
+    }
+}
+
+/// Shows the operator what only they may see: the terminal banner (when stderr is a
+/// terminal) and the runtime file. The log only says that something changed.
+pub struct Announcer {
+    /// The runtime file.
+    pub runtime: RuntimeFile,
+    /// What the runtime file always says.
+    pub fields: Vec<(String, String)>,
+    /// Whether stderr is a terminal.
+    pub terminal: bool,
+    /// One announcement at a time, so the file always ends with the newest code;
+    /// `true` once the file is removed, after which nothing writes it again.
+    pub writing: Mutex<bool>,
+}
+
+impl Announcer {
+    /// Shows the desk's current code: reads it and writes it under one lock, so two
+    /// announcements racing each other cannot leave an older code in the file.
+    pub fn code(&self, desk: &Desk, log: &Log) {
+        let removed = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        if !*removed {
+            self.pairing(&desk.current(), log);
+        }
+    }
+
+    /// Removes the runtime file for good: an announcement still on its way cannot
+    /// write it again (with a pairing code in it) after the daemon is gone.
+    pub fn remove(&self) {
+        let mut removed = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        *removed = true;
+        self.runtime.remove();
+    }
+
+    /// Writes the runtime file with this pairing code and shows the code.
+    fn pairing(&self, shown: &Shown, log: &Log) {
+        let mut fields: Vec<(&str, &str)> = (self.fields.iter())
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        fields.push(("pair_code", shown.code.reveal()));
+        fields.push(("pair_url", &shown.link));
+        if let Err(message) = self.runtime.rewrite(&fields) {
+            log.event("runtime-error", &[("message", Value::Str(&message))]);
+        }
+        self.show(shown, log);
+    }
+
+    /// Shows the code on the terminal; elsewhere, logs that a new one is in the
+    /// runtime file (never the code itself).
+    pub fn show(&self, shown: &Shown, log: &Log) {
+        if self.terminal {
+            eprintln!(
+                "  pairing code: {}   {}   (valid for {} s, once)",
+                shown.code.reveal(),
+                shown.link,
+                shown.expires_in.as_secs()
+            );
+        } else {
+            let file = self.runtime.path().display().to_string();
+            log.event(
+                "pairing-code",
+                &[
+                    ("generation", shown.generation.into()),
+                    ("runtime_file", Value::Str(&file)),
+                ],
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let s = Secret::new("a b+c");
+        let url = |addr: &str, mode| connect_url(addr.parse().unwrap(), mode, Some(&s));
+        assert_eq!(
+            url("127.0.0.1:7331", Mode::QueryToken),
+            "ws://127.0.0.1:7331/?token=a%20b%2Bc"
+        );
+        assert_eq!(
+            url("[::1]:1", Mode::QueryToken),
+            "ws://[::1]:1/?token=a%20b%2Bc"
+        );
+        assert_eq!(
+            url("0.0.0.0:2", Mode::QueryToken),
+            "ws://127.0.0.1:2/?token=a%20b%2Bc"
+        );
+        assert_eq!(url("127.0.0.1:7331", Mode::Bearer), "ws://127.0.0.1:7331/");
+        assert_eq!(url("[::]:3", Mode::Jwt), "ws://[::1]:3/");
+    }
+}

@@ -1,0 +1,309 @@
+//! Startup: the credentials and the backend, the listener, what the operator is shown,
+//! and the state every connection shares. Every error is a one-line startup failure
+//! that names what failed.
+
+use std::net::SocketAddr;
+use std::os::unix::fs::MetadataExt as _;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+
+use async_signal::{Signal, Signals};
+use async_std::net::TcpListener;
+use event_listener::Event;
+
+use super::Shared;
+use super::announce::{self, Announcer};
+use super::managed::Managed;
+use crate::auth::{Authority, Mode};
+use crate::backend::{self, Settings};
+use crate::cli::{self, Auth, Config, TokenSource};
+use crate::gate::Gate;
+use crate::log::{Log, Value};
+use crate::pairing::desk::Desk;
+use crate::redact::{Held, Secrets};
+use crate::runtime::{self, RuntimeFile};
+use crate::secret::{self, Secret};
+use crate::shutdown::Stop;
+
+/// A daemon ready to accept.
+pub struct Started {
+    /// What every connection shares.
+    pub shared: Arc<Shared>,
+    /// The bound listener.
+    pub listener: TcpListener,
+    /// SIGINT and SIGTERM.
+    pub signals: Signals,
+}
+
+/// Starts the daemon `config` describes, up to the point of accepting connections.
+pub async fn start(config: Config) -> Result<Started, String> {
+    let log = Log::new(config.log_format);
+    let descriptors = raise_descriptor_limit();
+    // Before anything that must be undone, so a signal always finds its handler.
+    let signals = Signals::new([Signal::Term, Signal::Int])
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let pairing = match &config.auth {
+        Auth::Store { pairing } => Some(pairing.clone()),
+        _ => None,
+    };
+    let store = match pairing {
+        Some(_) => Some(Managed::open()?),
+        None => None,
+    };
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the bound address: {e}"))?;
+    let Credentials {
+        authority,
+        shown,
+        hidden,
+    } = resolve(config.auth, config.token_check, &log, store.as_ref())?;
+    let fixed = Secrets::of(&hidden);
+    drop(hidden);
+    let held = Arc::new(Held::new(fixed.clone()));
+    let log = log.hiding(held.clone());
+    let backend = backend::build(
+        config.backend,
+        Settings {
+            protocols: config.protocols,
+            max_message_size: config.max_message_size,
+            env: std::env::vars_os().collect(),
+            secrets: fixed,
+        },
+    )?;
+    let managed = match (store, pairing.flatten()) {
+        (Some(store), Some(pairing)) => {
+            let link = format!(
+                "http://{}:{}/_wsgate/pair#code=",
+                announce::client_host(local),
+                local.port()
+            );
+            Some(Arc::new(store.with_pairing(Desk::new(
+                pairing,
+                link,
+                held.clone(),
+            )?)))
+        }
+        (store, _) => store.map(Arc::new),
+    };
+    let mode = authority.mode();
+    let url = announce::connect_url(local, mode, shown.as_ref());
+    let token_check = if config.token_check { "true" } else { "false" };
+    let mut fields = vec![
+        ("listen", local.to_string()),
+        ("mode", mode.as_str().to_owned()),
+        ("token_check", token_check.to_owned()),
+        ("url", url.clone()),
+    ];
+    if mode == Mode::Bearer {
+        if let Some(shown) = &shown {
+            fields.push((
+                "token",
+                String::from_utf8_lossy(shown.expose()).into_owned(),
+            ));
+        }
+    }
+    // What the runtime file always says; the pairing code is added to it.
+    let base_fields: Vec<(String, String)> = fields
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    let shown_code = managed
+        .as_ref()
+        .and_then(|m| m.pairing.as_ref())
+        .map(|desk| desk.current());
+    if let Some(shown) = &shown_code {
+        fields.push(("pair_code", shown.code.reveal().to_owned()));
+        fields.push(("pair_url", shown.link.clone()));
+    }
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let runtime_file = RuntimeFile::create(&runtime::dir(), std::process::id(), &fields)?;
+    log.event(
+        "listening",
+        &[
+            ("addr", Value::Str(&local.to_string())),
+            ("mode", mode.as_str().into()),
+            ("token_check", config.token_check.into()),
+            ("backend", Value::Str(&backend.name())),
+            ("pid", u64::from(std::process::id()).into()),
+            ("max_fds", descriptors.into()),
+        ],
+    );
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let file = runtime_file.path();
+    announce::announce(&log, terminal, mode, &url, shown.as_ref(), file, local);
+    drop(shown);
+    let announcer = Announcer {
+        runtime: runtime_file,
+        fields: base_fields,
+        terminal,
+        writing: std::sync::Mutex::new(false),
+    };
+    // The file already holds the code: only show it.
+    if let Some(shown) = &shown_code {
+        announcer.show(shown, &log);
+    }
+    warn(&log, managed.as_deref(), config.token_check, local);
+    let gate = Gate {
+        policy: config.policy,
+        authority,
+        required: backend.requires(),
+    };
+    let shared = Arc::new(Shared {
+        gate,
+        log,
+        backend,
+        held,
+        max_connections: config.max_connections,
+        max_message_size: config.max_message_size,
+        local,
+        active: AtomicUsize::new(0),
+        handshakes: AtomicUsize::new(0),
+        sessions: AtomicUsize::new(0),
+        rejecting: AtomicUsize::new(0),
+        stop: Stop::default(),
+        idle: Event::new(),
+        managed,
+        announcer: Arc::new(announcer),
+    });
+    Ok(Started {
+        shared,
+        listener,
+        signals,
+    })
+}
+
+/// The warnings a configuration deserves: an empty token store, the check disabled,
+/// a listener beyond loopback.
+fn warn(log: &Log, managed: Option<&Managed>, token_check: bool, local: SocketAddr) {
+    let warning = |message: &str| log.event("warning", &[("message", Value::Str(message))]);
+    if managed.is_some_and(|m| m.view.current().entries().is_empty()) {
+        warning("the token store has no tokens yet: create one with `wsgate token create`");
+    }
+    if !token_check {
+        warning(
+            "token check disabled (--no-token-check): every connection is accepted, with or without the token",
+        );
+    }
+    if !local.ip().is_loopback() {
+        warning("listening beyond loopback: anyone who can reach this address can try tokens");
+    }
+}
+
+/// Raises the soft limit on open descriptors as far as allowed (macOS starts at 256,
+/// too few for hundreds of sessions with three pipes each). Returns the limit now.
+fn raise_descriptor_limit() -> u64 {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let current = limit.current.unwrap_or(u64::MAX);
+    // macOS refuses more than OPEN_MAX (10240) even when the hard limit is unlimited.
+    for want in [limit.maximum, Some(10_240)] {
+        let Some(want) = want.filter(|&w| w > current) else {
+            continue;
+        };
+        let raised = Rlimit {
+            current: Some(want),
+            maximum: limit.maximum,
+        };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            return want;
+        }
+    }
+    current
+}
+
+/// The listener's authority and the secrets around it.
+struct Credentials {
+    authority: Authority,
+    /// A secret the operator is shown once: the query token (it is in the URL) or a
+    /// generated bearer token.
+    shown: Option<Secret>,
+    /// Every secret the daemon holds.
+    hidden: Vec<Secret>,
+}
+
+fn resolve(
+    auth: Auth,
+    enforce: bool,
+    log: &Log,
+    store: Option<&Managed>,
+) -> Result<Credentials, String> {
+    let (mode, source) = match auth {
+        Auth::Store { .. } => {
+            let view = store
+                .map(|m| m.view.clone())
+                .ok_or("the token store is not open")?;
+            return Ok(Credentials {
+                authority: Authority::store(view, enforce),
+                shown: None,
+                hidden: Vec::new(),
+            });
+        }
+        Auth::Jwt { key_file, rules } => {
+            let key = cli::read_jwt_key(&key_file)?;
+            warn_if_shared(&key_file, "JWT secret", log);
+            return Ok(Credentials {
+                authority: Authority::jwt(key.clone(), rules, enforce),
+                shown: None,
+                hidden: vec![key],
+            });
+        }
+        Auth::Secret { mode, source } => (mode, source),
+    };
+    let (secret, generated) = match source {
+        TokenSource::Digest(digest) => {
+            return Ok(Credentials {
+                authority: Authority::bearer_digest(digest, enforce),
+                shown: None,
+                hidden: Vec::new(),
+            });
+        }
+        TokenSource::Generate => {
+            let secret = secret::generate().map_err(|e| format!("cannot generate a token: {e}"))?;
+            (secret, true)
+        }
+        TokenSource::Env(secret) => (secret, false),
+        TokenSource::Flag(secret) => {
+            log.event(
+                "warning",
+                &[(
+                    "message",
+                    "--auth-token is visible to every user in the process list; prefer --auth-token-file or WSGATE_AUTH_TOKEN".into(),
+                )],
+            );
+            (secret, false)
+        }
+        TokenSource::File(path) => {
+            let secret = cli::read_token_file(&path)?;
+            warn_if_shared(&path, "token", log);
+            (secret, false)
+        }
+    };
+    let authority = match mode {
+        Mode::Bearer => Authority::bearer(&secret, enforce),
+        _ => Authority::query_token(&secret, enforce),
+    }
+    .map_err(|e| format!("the token {e}"))?;
+    let shown = (mode == Mode::QueryToken || generated).then(|| secret.clone());
+    Ok(Credentials {
+        authority,
+        shown,
+        hidden: vec![secret],
+    })
+}
+
+fn warn_if_shared(path: &std::path::Path, what: &str, log: &Log) {
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.mode() & 0o077 != 0 {
+            let message = format!(
+                "{what} file {} is readable by other users (mode {:o}): chmod 600 it",
+                path.display(),
+                meta.mode() & 0o777
+            );
+            log.event("warning", &[("message", Value::Str(&message))]);
+        }
+    }
+}
