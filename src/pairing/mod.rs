@@ -6,7 +6,7 @@
 //!
 //! - The code is drawn uniformly from 000000–999999 (rejection sampling of 32-bit
 //!   random numbers: no modulo bias) and compared in constant time.
-//! - It is single-use and lives [`CODE_LIFETIME`] by default; used, expired, or
+//! - It is single-use and lives `--pair-code-ttl` (5 minutes by default); used, expired, or
 //!   guessed wrong [`MAX_FAILURES`] times, it is replaced by a new one, which the
 //!   operator is shown the same way.
 //! - Rotation alone does not stop guessing (every guess still has a one in a million
@@ -38,8 +38,6 @@ pub struct PairingConfig {
     pub code_lifetime: Duration,
 }
 
-/// How long a code lives by default.
-pub const CODE_LIFETIME: Duration = Duration::from_secs(5 * 60);
 /// Wrong guesses that end a code.
 pub const MAX_FAILURES: u32 = 5;
 /// The first pause after a code is guessed wrong [`MAX_FAILURES`] times.
@@ -248,6 +246,9 @@ pub fn paired_name(user_agent: Option<&[u8]>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// How long a code lives by default (`--pair-code-ttl`).
+    const CODE_LIFETIME: Duration = Duration::from_secs(5 * 60);
 
     fn code(s: &str) -> Code {
         let mut b = [0u8; 6];

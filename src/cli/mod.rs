@@ -1,108 +1,33 @@
-//! Arguments → [`Command`]: an explicit loop over the arguments, taking them as a value
-//! so tests call it without starting a process.
+//! Arguments → [`Command`]. Every flag is defined once, in [`flags::FLAGS`]: the
+//! parser below (lexopt does the lexing), `--help` ([`help`]) and the README check all
+//! read that table. The parser takes its arguments as a value, so tests call it
+//! without starting a process; its errors are one-line [`UsageError`]s (exit 2).
+
+mod flags;
+mod help;
 
 use std::ffi::OsString;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::auth::Mode;
 use crate::backend::Spec;
-use crate::date;
 use crate::jwt;
 use crate::log::Format;
 use crate::pairing::PairingConfig;
 use crate::policy::Policy;
 use crate::scope::Scopes;
 use crate::secret::{self, Digest, Secret};
+use flags::{FLAGS, Low, Place, Section};
+
+pub use help::help;
 
 /// The address used when `--listen` is not given.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7331";
-/// Default `--max-connections`.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
-/// Default `--max-message-size`: 1 MiB.
-pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1 << 20;
-/// Largest `--max-message-size` accepted: 1 GiB.
-pub const MAX_MESSAGE_SIZE_LIMIT: usize = 1 << 30;
 /// The environment variable that may carry the token.
 pub const TOKEN_ENV: &str = "WSGATE_AUTH_TOKEN";
-/// Default `--jwt-leeway`, in seconds.
-pub const DEFAULT_JWT_LEEWAY: u64 = 30;
-/// Largest `--jwt-leeway` accepted, in seconds.
-pub const MAX_JWT_LEEWAY: u64 = 3600;
-
-/// The usage text printed by `--help`.
-const USAGE: &str = "\
-wsgate: a token gate in front of a local tool's WebSocket
-
-Usage:
-  wsgate [OPTIONS] --echo                  gate a built-in echo (try it, benchmark it)
-  wsgate [OPTIONS] -- COMMAND [ARGS...]    gate a program: one process per connection,
-                                           messages over its stdin/stdout
-  wsgate list                              print the connect URLs of your running instances
-  wsgate pair                              print the pairing code of a running instance
-  wsgate token create [--name NAME] [--scope read,write,exec] [--expires 90d|12h|never]
-  wsgate token list [--json]               the store's tokens (never a secret)
-  wsgate token revoke ID|NAME              open sessions of the token close within a second
-  wsgate token prune [--revoked]           remove expired tokens (and revoked ones)
-
-Options:
-  --listen ADDR            IPv4 or [IPv6] address with port; port 0 picks a free one
-                           (default 127.0.0.1:7331)
-  --auth-token-file PATH   read the token from PATH (one trailing newline is trimmed)
-  --auth-token VALUE       the token itself (visible in the process list: prefer the file
-                           or WSGATE_AUTH_TOKEN)
-                           With none of these nor WSGATE_AUTH_TOKEN, a 256-bit token is
-                           generated. A supplied token has at least 16 bytes and no
-                           whitespace or control characters.
-  --auth MODE              how clients authenticate (default query-token):
-                             query-token  ?token= in the URL
-                             bearer       Authorization: Bearer TOKEN, or (browsers) the
-                                          subprotocol wsgate.bearer.<base64url(TOKEN)>
-                             jwt          an HS256 JWT, sent like bearer
-                             store        a token from 'wsgate token create', in ?token=
-                                          or sent like bearer; scopes and expiry apply
-  --auth-token-sha256 HEX  bearer: the token's SHA-256 (64 hex digits) instead of the
-                           token; the daemon then never holds the token itself
-  --jwt-secret-file PATH   jwt: the HMAC key (at least 32 bytes; a trailing newline is
-                           trimmed)
-  --jwt-issuer ISS         jwt: require this iss claim
-  --jwt-audience AUD       jwt: require this aud entry (without it, tokens with aud are
-                           refused)
-  --jwt-leeway SECONDS     jwt: allowed clock skew on exp/nbf/iat (default 30, max 3600)
-  --pairing                store: show a 6-digit code that a browser exchanges for a token
-                           at /_wsgate/pair
-  --pair-scopes SCOPES     store: scopes of paired tokens (default read,write)
-  --pair-expires DURATION  store: lifetime of paired tokens (default 30d)
-  --pair-code-ttl DURATION store: lifetime of a pairing code (default 5m, at most 1h)
-  --no-token-check         accept connections with or without a credential (loopback
-                           only; the mode stays, the check goes)
-  --allow-origin ORIGIN    also accept pages from ORIGIN (scheme://host[:port], 'null' or
-                           '*'); repeatable. Loopback origins are always accepted.
-  --allow-host HOST        also answer to Host HOST (any port); repeatable. Loopback names
-                           are always accepted.
-  --protocol NAME[,NAME]   subprotocols the backend speaks; the 101 selects the first the
-                           client offers (the marker 'wsgate' is always spoken);
-                           repeatable
-  --max-connections N      open connections at most (default 1024); more get 503
-  --max-message-size N     largest message in bytes (default 1048576); larger closes 1009
-  --binary                 program backend: raw bytes both ways instead of lines
-  --log-format FORMAT      text (default) or json
-  -h, --help               print this help
-  -V, --version            print the version
-
-Environment:
-  WSGATE_AUTH_TOKEN        the token (instead of --auth-token-file / --auth-token)
-  WSGATE_CONFIG_DIR        where the token store is (default $XDG_CONFIG_HOME/wsgate, else
-                           ~/.config/wsgate)
-  WSGATE_RUNTIME_DIR       where runtime files go (default $XDG_RUNTIME_DIR/wsgate, else
-                           ${TMPDIR:-/tmp}/wsgate-$UID)
-";
-
-/// The text `--help` prints.
-pub fn help() -> String {
-    USAGE.to_owned()
-}
 
 /// What the command line asks for.
 #[derive(Debug)]
@@ -147,11 +72,6 @@ pub enum TokenCommand {
         revoked: bool,
     },
 }
-
-/// Default `--expires` of `wsgate token create`: 90 days.
-pub const DEFAULT_TOKEN_EXPIRES: u64 = 90 * 86_400;
-/// Default `--pair-expires`: 30 days.
-pub const DEFAULT_PAIR_EXPIRES: u64 = 30 * 86_400;
 
 /// Where the token comes from.
 #[derive(Debug)]
@@ -240,251 +160,146 @@ fn usage(msg: impl Into<String>) -> UsageError {
     UsageError(msg.into())
 }
 
+/// A value every command line has once the table's defaults are applied.
+fn required<T>(value: Option<T>, name: &str) -> Result<T, UsageError> {
+    value.ok_or_else(|| usage(format!("{name} has no value and no default")))
+}
+
 /// Parses the arguments (without the program name). `env_token` is the value of
 /// `WSGATE_AUTH_TOKEN`, if set.
 pub fn parse(args: Vec<OsString>, env_token: Option<OsString>) -> Result<Command, UsageError> {
-    let mut args = args.into_iter();
-    let mut listen: Option<SocketAddr> = None;
-    let mut token_file: Option<PathBuf> = None;
-    let mut token_flag: Option<Secret> = None;
-    let mut token_digest: Option<Digest> = None;
-    let mut mode: Option<Mode> = None;
-    let mut jwt_key: Option<PathBuf> = None;
-    let mut jwt_issuer: Option<String> = None;
-    let mut jwt_audience: Option<String> = None;
-    let mut jwt_leeway: Option<u64> = None;
-    let mut pairing = false;
-    let mut pair_scopes: Option<Scopes> = None;
-    let mut pair_expires: Option<Option<u64>> = None;
-    let mut pair_code_ttl: Option<u64> = None;
-    let mut token_check = true;
-    let mut allow_origins: Vec<String> = Vec::new();
-    let mut protocols: Vec<String> = Vec::new();
-    let mut allow_hosts: Vec<String> = Vec::new();
-    let mut max_connections: Option<usize> = None;
-    let mut max_message_size: Option<usize> = None;
-    let mut binary = false;
-    let mut echo = false;
-    let mut log_format: Option<Format> = None;
-    let mut command: Option<Vec<OsString>> = None;
-    let mut first = true;
-
-    while let Some(arg) = args.next() {
-        if arg == "--" {
-            command = Some(args.by_ref().collect());
-            break;
-        }
-        let arg = arg
-            .into_string()
-            .map_err(|_| usage("an argument before '--' is not valid UTF-8"))?;
-        if first && (arg == "list" || arg == "pair") {
-            return match args.next() {
-                None if arg == "list" => Ok(Command::List),
-                None => Ok(Command::Pair),
-                Some(_) => Err(usage(format!("'{arg}' takes no arguments"))),
+    let mut parser = lexopt::Parser::from_args(args);
+    let first = parser
+        .try_raw_args()
+        .and_then(|raw| raw.peek().map(|a| a.to_owned()));
+    match first.as_ref().and_then(|a| a.to_str()) {
+        Some(word @ ("list" | "pair")) => {
+            let _ = parser.next();
+            return match parser.next() {
+                Ok(None) => Ok(if word == "list" {
+                    Command::List
+                } else {
+                    Command::Pair
+                }),
+                _ => Err(usage(format!("'{word}' takes no arguments"))),
             };
         }
-        if first && arg == "token" {
-            return parse_token(args.collect()).map(Command::Token);
+        Some("token") => {
+            let _ = parser.next();
+            return parse_token(parser).map(Command::Token);
         }
-        first = false;
-        let (name, inline) = match arg.split_once('=') {
-            Some((name, value)) if name.starts_with("--") => {
-                (name.to_owned(), Some(value.to_owned()))
+        _ => {}
+    }
+    let Some(low) = lex(&mut parser, |place| matches!(place, Place::Serve(_)), true)? else {
+        return Ok(Command::Help);
+    };
+    if low.version {
+        return Ok(Command::Version);
+    }
+    finish(low, env_token).map(|config| Command::Serve(Box::new(config)))
+}
+
+/// Reads the flags of one command (those whose place `of` accepts) into a [`Low`],
+/// with the table's defaults for those not given; with `command`, everything after
+/// `--` is the program to run. `None` when `--help` was asked for.
+fn lex(
+    parser: &mut lexopt::Parser,
+    of: impl Fn(Place) -> bool + Copy,
+    command: bool,
+) -> Result<Option<Low>, UsageError> {
+    let mut low = Low::default();
+    loop {
+        if command {
+            if let Some(mut raw) = parser.try_raw_args() {
+                if raw.peek().is_some_and(|a| a == "--") {
+                    raw.next();
+                    low.command = Some(raw.collect());
+                    break;
+                }
             }
-            _ => (arg.clone(), None),
+        }
+        let arg = match parser.next() {
+            Ok(Some(arg)) => arg,
+            Ok(None) => break,
+            Err(e) => return Err(usage(e.to_string())),
         };
-        let mut value = |what: &str| -> Result<String, UsageError> {
-            match inline.clone() {
-                Some(v) => Ok(v),
-                None => args
-                    .next()
-                    .ok_or_else(|| usage(format!("{name} needs a value ({what})")))?
+        let Some(flag) = flags::find(of, &arg) else {
+            return Err(match arg {
+                lexopt::Arg::Value(value) if command => usage(format!(
+                    "unexpected argument {:?}: a program to run goes after '--'",
+                    value.to_string_lossy()
+                )),
+                lexopt::Arg::Value(value) => {
+                    usage(format!("unexpected argument {:?}", value.to_string_lossy()))
+                }
+                other => usage(format!("unknown option {}", shown(&other))),
+            });
+        };
+        let value = match flag.value {
+            Some(what) => {
+                let value = parser
+                    .value()
+                    .map_err(|_| usage(format!("{} needs a value ({what})", flag.long)))?;
+                let value = value
                     .into_string()
-                    .map_err(|_| usage(format!("the value of {name} is not valid UTF-8"))),
+                    .map_err(|_| usage(format!("the value of {} is not valid UTF-8", flag.long)))?;
+                Some(value)
             }
+            None if parser.optional_value().is_some() => {
+                return Err(usage(format!("{} takes no value", flag.long)));
+            }
+            None => None,
         };
-        let flag = |set: &mut bool| -> Result<(), UsageError> {
-            if inline.is_some() {
-                return Err(usage(format!("{name} takes no value")));
-            }
-            *set = true;
-            Ok(())
-        };
-        match name.as_str() {
-            "-h" | "--help" => return Ok(Command::Help),
-            "-V" | "--version" => return Ok(Command::Version),
-            "--echo" => flag(&mut echo)?,
-            "--binary" => flag(&mut binary)?,
-            "--no-token-check" => {
-                let mut set = false;
-                flag(&mut set)?;
-                token_check = false;
-            }
-            "--listen" => {
-                let v = value("ADDR")?;
-                once(&name, listen.replace(parse_listen(&v)?).is_some())?;
-            }
-            "--auth-token-file" => {
-                let v = value("PATH")?;
-                if v.is_empty() {
-                    return Err(usage("--auth-token-file needs a non-empty PATH"));
-                }
-                once(&name, token_file.replace(PathBuf::from(v)).is_some())?;
-            }
-            "--auth-token" => {
-                let v = value("VALUE")?;
-                secret::validate(&v)
-                    .map_err(|e| usage(format!("the token given with --auth-token {e}")))?;
-                once(&name, token_flag.replace(Secret::new(v)).is_some())?;
-            }
-            "--auth" => {
-                let m = match value("MODE")?.as_str() {
-                    "query-token" => Mode::QueryToken,
-                    "bearer" => Mode::Bearer,
-                    "jwt" => Mode::Jwt,
-                    "store" => Mode::Store,
-                    other => {
-                        return Err(usage(format!(
-                            "--auth must be query-token, bearer, jwt or store, not {other:?}"
-                        )));
-                    }
-                };
-                once(&name, mode.replace(m).is_some())?;
-            }
-            "--auth-token-sha256" => {
-                let digest = parse_digest(&value("HEX")?)?;
-                once(&name, token_digest.replace(digest).is_some())?;
-            }
-            "--jwt-secret-file" => {
-                let v = value("PATH")?;
-                if v.is_empty() {
-                    return Err(usage("--jwt-secret-file needs a non-empty PATH"));
-                }
-                once(&name, jwt_key.replace(PathBuf::from(v)).is_some())?;
-            }
-            "--jwt-issuer" => {
-                let v = value("ISS")?;
-                once(&name, jwt_issuer.replace(v).is_some())?;
-            }
-            "--jwt-audience" => {
-                let v = value("AUD")?;
-                once(&name, jwt_audience.replace(v).is_some())?;
-            }
-            "--jwt-leeway" => {
-                let n = number(&name, &value("SECONDS")?, 0, MAX_JWT_LEEWAY as usize)?;
-                once(&name, jwt_leeway.replace(n as u64).is_some())?;
-            }
-            "--pairing" => flag(&mut pairing)?,
-            "--pair-scopes" => {
-                let v = value("SCOPES")?;
-                let scopes = Scopes::parse(&v).ok_or_else(|| {
-                    usage(format!(
-                        "--pair-scopes must be read, write or exec, comma-separated, not {v:?}"
-                    ))
-                })?;
-                once(&name, pair_scopes.replace(scopes).is_some())?;
-            }
-            "--pair-expires" => {
-                let v = value("DURATION")?;
-                let d =
-                    date::parse_duration(&v).map_err(|e| usage(format!("--pair-expires {e}")))?;
-                once(&name, pair_expires.replace(d).is_some())?;
-            }
-            "--pair-code-ttl" => {
-                let v = value("DURATION")?;
-                let d = date::parse_duration(&v)
-                    .ok()
-                    .flatten()
-                    .filter(|&d| d <= 3600)
-                    .ok_or_else(|| {
-                        usage(format!(
-                            "--pair-code-ttl must be a duration up to 1h, such as 5m, not {v:?}"
-                        ))
-                    })?;
-                once(&name, pair_code_ttl.replace(d).is_some())?;
-            }
-            "--allow-origin" => allow_origins.push(value("ORIGIN")?),
-            "--allow-host" => allow_hosts.push(value("HOST")?),
-            "--protocol" => {
-                for name in value("NAME")?.split(',').map(str::trim) {
-                    if !crate::bearer::valid_protocol_name(name) {
-                        return Err(usage(format!(
-                            "--protocol {name:?} is not a subprotocol name (an HTTP token, \
-                             not a wsgate.bearer. entry)"
-                        )));
-                    }
-                    if !protocols.iter().any(|p| p == name) {
-                        protocols.push(name.to_owned());
-                    }
-                }
-            }
-            "--max-connections" => {
-                let n = number(&name, &value("N")?, 1, u32::MAX as usize)?;
-                once(&name, max_connections.replace(n).is_some())?;
-            }
-            "--max-message-size" => {
-                let n = number(&name, &value("BYTES")?, 1, MAX_MESSAGE_SIZE_LIMIT)?;
-                once(&name, max_message_size.replace(n).is_some())?;
-            }
-            "--log-format" => {
-                let format = match value("text|json")?.as_str() {
-                    "text" => Format::Text,
-                    "json" => Format::Json,
-                    other => {
-                        return Err(usage(format!(
-                            "--log-format must be 'text' or 'json', not {other:?}"
-                        )));
-                    }
-                };
-                once(&name, log_format.replace(format).is_some())?;
-            }
-            _ if name.starts_with('-') => {
-                return Err(usage(format!("unknown option {name}")));
-            }
-            _ => {
-                return Err(usage(format!(
-                    "unexpected argument {name:?}: a program to run goes after '--'"
-                )));
-            }
+        flag.apply(&mut low, value)?;
+        low.given.push(flag.long);
+        if low.help {
+            return Ok(None);
         }
     }
-
-    let backend = Spec::from_command_line(echo, command, binary).map_err(usage)?;
-
-    let mode = mode.unwrap_or(Mode::QueryToken);
-    let jwt_flags = [
-        ("--jwt-secret-file", jwt_key.is_some()),
-        ("--jwt-issuer", jwt_issuer.is_some()),
-        ("--jwt-audience", jwt_audience.is_some()),
-        ("--jwt-leeway", jwt_leeway.is_some()),
-    ];
-    if mode != Mode::Jwt {
-        if let Some((flag, _)) = jwt_flags.iter().find(|(_, given)| *given) {
-            return Err(usage(format!("{flag} needs --auth jwt")));
+    for flag in FLAGS.iter().filter(|f| of(f.place)) {
+        if let Some(default) = flag.default.filter(|_| !low.given.contains(&flag.long)) {
+            flag.apply(&mut low, Some(default.to_owned()))?;
         }
     }
-    if token_digest.is_some() && mode != Mode::Bearer {
-        return Err(usage("--auth-token-sha256 needs --auth bearer"));
+    Ok(Some(low))
+}
+
+/// An option as it was written.
+fn shown(arg: &lexopt::Arg<'_>) -> String {
+    match arg {
+        lexopt::Arg::Long(name) => format!("--{name}"),
+        lexopt::Arg::Short(c) => format!("-{c}"),
+        lexopt::Arg::Value(value) => value.to_string_lossy().into_owned(),
     }
-    if pairing && mode != Mode::Store {
-        return Err(usage("--pairing needs --auth store"));
-    }
-    let pair_flags = [
-        ("--pair-scopes", pair_scopes.is_some()),
-        ("--pair-expires", pair_expires.is_some()),
-        ("--pair-code-ttl", pair_code_ttl.is_some()),
-    ];
-    if !pairing {
-        if let Some((flag, _)) = pair_flags.iter().find(|(_, given)| *given) {
-            return Err(usage(format!("{flag} needs --pairing (with --auth store)")));
+}
+
+/// The daemon's configuration from its flags, checked together.
+fn finish(low: Low, env_token: Option<OsString>) -> Result<Config, UsageError> {
+    let given = |name: &str| low.given.contains(&name);
+    let mode = required(low.mode, "--auth")?;
+    let backend = Spec::from_command_line(low.echo, low.command, low.binary).map_err(usage)?;
+    // A flag of another mode is refused, naming the mode it needs.
+    for flag in FLAGS {
+        let needs = match flag.place {
+            Place::Serve(Section::Jwt) if mode != Mode::Jwt => "--auth jwt",
+            Place::Serve(Section::Pairing) if flag.long == "--pairing" && mode != Mode::Store => {
+                "--auth store"
+            }
+            Place::Serve(Section::Pairing) if flag.long != "--pairing" && !low.pairing => {
+                "--pairing (with --auth store)"
+            }
+            _ if flag.long == "--auth-token-sha256" && mode != Mode::Bearer => "--auth bearer",
+            _ => continue,
+        };
+        if given(flag.long) {
+            return Err(usage(format!("{} needs {needs}", flag.long)));
         }
     }
     if matches!(mode, Mode::Jwt | Mode::Store) {
         let given = [
-            ("--auth-token-file", token_file.is_some()),
+            ("--auth-token-file", low.token_file.is_some()),
             (TOKEN_ENV, env_token.is_some()),
-            ("--auth-token", token_flag.is_some()),
+            ("--auth-token", low.token_flag.is_some()),
         ];
         if let Some((source, _)) = given.iter().find(|(_, given)| *given) {
             let from = match mode {
@@ -503,35 +318,39 @@ pub fn parse(args: Vec<OsString>, env_token: Option<OsString>) -> Result<Command
     }
     let auth = if mode == Mode::Store {
         Auth::Store {
-            pairing: pairing.then(|| PairingConfig {
-                scopes: pair_scopes.unwrap_or(Scopes::READ_WRITE),
-                expires: pair_expires.unwrap_or(Some(DEFAULT_PAIR_EXPIRES)),
-                code_lifetime: pair_code_ttl
-                    .map(std::time::Duration::from_secs)
-                    .unwrap_or(crate::pairing::CODE_LIFETIME),
-            }),
+            pairing: match low.pairing {
+                true => Some(PairingConfig {
+                    scopes: required(low.pair_scopes, "--pair-scopes")?,
+                    expires: required(low.pair_expires, "--pair-expires")?,
+                    code_lifetime: Duration::from_secs(required(
+                        low.pair_code_ttl,
+                        "--pair-code-ttl",
+                    )?),
+                }),
+                false => None,
+            },
         }
     } else if mode == Mode::Jwt {
         Auth::Jwt {
-            key_file: jwt_key.ok_or_else(|| usage("--auth jwt needs --jwt-secret-file PATH"))?,
+            key_file: low
+                .jwt_key
+                .ok_or_else(|| usage("--auth jwt needs --jwt-secret-file PATH"))?,
             rules: jwt::Rules {
-                issuer: jwt_issuer,
-                audience: jwt_audience,
-                leeway: jwt_leeway.unwrap_or(DEFAULT_JWT_LEEWAY),
+                issuer: low.jwt_issuer,
+                audience: low.jwt_audience,
+                leeway: required(low.jwt_leeway, "--jwt-leeway")?,
             },
         }
     } else {
         Auth::Secret {
             mode,
-            source: token_source(token_file, env_token, token_flag, token_digest)?,
+            source: token_source(low.token_file, env_token, low.token_flag, low.token_digest)?,
         }
     };
 
-    let listen = match listen {
-        Some(addr) => addr,
-        None => parse_listen(DEFAULT_LISTEN)?,
-    };
+    let listen = required(low.listen, "--listen")?;
     let loopback = listen.ip().is_loopback();
+    let token_check = !low.no_token_check;
     if !token_check && !loopback {
         return Err(usage(format!(
             "--no-token-check is refused on the non-loopback address {listen}"
@@ -539,12 +358,12 @@ pub fn parse(args: Vec<OsString>, env_token: Option<OsString>) -> Result<Command
     }
 
     let mut policy = Policy::default();
-    for origin in &allow_origins {
+    for origin in &low.allow_origins {
         policy
             .allow_origin(origin)
             .map_err(|e| usage(format!("--allow-origin {origin:?}: {e}")))?;
     }
-    for host in &allow_hosts {
+    for host in &low.allow_hosts {
         policy
             .allow_host(host)
             .map_err(|e| usage(format!("--allow-host {host:?}: {e}")))?;
@@ -552,7 +371,7 @@ pub fn parse(args: Vec<OsString>, env_token: Option<OsString>) -> Result<Command
     if !loopback {
         if listen.ip().is_unspecified() {
             // Any address of this machine: its names are not known here.
-            policy.any_host = allow_hosts.is_empty();
+            policy.any_host = low.allow_hosts.is_empty();
         } else {
             let literal = match listen {
                 SocketAddr::V4(a) => a.ip().to_string(),
@@ -562,17 +381,17 @@ pub fn parse(args: Vec<OsString>, env_token: Option<OsString>) -> Result<Command
         }
     }
 
-    Ok(Command::Serve(Box::new(Config {
+    Ok(Config {
         listen,
         auth,
         token_check,
         policy,
-        protocols,
-        max_connections: max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
-        max_message_size: max_message_size.unwrap_or(DEFAULT_MAX_MESSAGE_SIZE),
-        log_format: log_format.unwrap_or(Format::Text),
+        protocols: low.protocols,
+        max_connections: required(low.max_connections, "--max-connections")?,
+        max_message_size: required(low.max_message_size, "--max-message-size")?,
+        log_format: required(low.log_format, "--log-format")?,
         backend,
-    })))
+    })
 }
 
 /// The one source of the shared secret, or a usage error naming all that were given.
@@ -613,115 +432,42 @@ fn token_source(
     })
 }
 
-/// 64 hex digits.
-fn parse_digest(hex: &str) -> Result<Digest, UsageError> {
-    Digest::from_hex(hex, &data_encoding::HEXLOWER_PERMISSIVE)
-        .ok_or_else(|| usage("--auth-token-sha256 must be 64 hex digits (a SHA-256 digest)"))
-}
-
 /// `wsgate token` and what follows it.
-fn parse_token(args: Vec<OsString>) -> Result<TokenCommand, UsageError> {
-    let args: Vec<String> = args
-        .into_iter()
-        .map(|a| {
-            a.into_string()
-                .map_err(|_| usage("an argument of 'token' is not valid UTF-8"))
-        })
-        .collect::<Result<_, _>>()?;
-    let mut args = args.into_iter();
+fn parse_token(mut parser: lexopt::Parser) -> Result<TokenCommand, UsageError> {
     let what = "'wsgate token' needs create, list, revoke ID|NAME or prune";
-    let sub = args.next().ok_or_else(|| usage(what))?;
-    match sub.as_str() {
-        "create" => {
-            let (mut name, mut scopes, mut expires) = (None, None, None);
-            while let Some(arg) = args.next() {
-                let (flag, inline) = match arg.split_once('=') {
-                    Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
-                    _ => (arg.clone(), None),
-                };
-                let mut value = || {
-                    inline
-                        .clone()
-                        .or_else(|| args.next())
-                        .ok_or_else(|| usage(format!("{flag} needs a value")))
-                };
-                match flag.as_str() {
-                    "--name" => {
-                        let v = value()?;
-                        if !crate::store::valid_name(&v) {
-                            return Err(usage(format!(
-                                "--name must be 1 to {} characters without control or bidirectional formatting characters or spaces at either end",
-                                crate::store::MAX_NAME
-                            )));
-                        }
-                        once(&flag, name.replace(v).is_some())?;
-                    }
-                    "--scope" | "--scopes" => {
-                        let v = value()?;
-                        let g = Scopes::parse(&v).ok_or_else(|| {
-                            usage(format!(
-                                "--scope must be read, write or exec, comma-separated, not {v:?}"
-                            ))
-                        })?;
-                        once(&flag, scopes.replace(g).is_some())?;
-                    }
-                    "--expires" => {
-                        let v = value()?;
-                        let d = date::parse_duration(&v)
-                            .map_err(|e| usage(format!("--expires {e}")))?;
-                        once(&flag, expires.replace(d).is_some())?;
-                    }
-                    other => {
-                        return Err(usage(format!("unknown option {other} for 'token create'")));
-                    }
-                }
-            }
-            Ok(TokenCommand::Create {
-                name,
-                scopes: scopes.unwrap_or(Scopes::ALL),
-                expires: expires.unwrap_or(Some(DEFAULT_TOKEN_EXPIRES)),
-            })
+    let sub = match parser.next() {
+        Ok(Some(lexopt::Arg::Value(sub))) => sub.into_string().unwrap_or_default(),
+        _ => return Err(usage(what)),
+    };
+    let place = match sub.as_str() {
+        "create" => Place::TokenCreate,
+        "list" => Place::TokenList,
+        "prune" => Place::TokenPrune,
+        "revoke" => {
+            let who = match parser.next() {
+                Ok(Some(lexopt::Arg::Value(who))) => who.into_string().ok(),
+                _ => None,
+            };
+            return match (who, parser.next()) {
+                (Some(who), Ok(None)) => Ok(TokenCommand::Revoke(who)),
+                _ => Err(usage("'token revoke' takes one ID or NAME")),
+            };
         }
-        "list" => match args.next().as_deref() {
-            None => Ok(TokenCommand::List { json: false }),
-            Some("--json") if args.next().is_none() => Ok(TokenCommand::List { json: true }),
-            Some(_) => Err(usage("'token list' takes only --json")),
+        _ => return Err(usage(what)),
+    };
+    let low = lex(&mut parser, |p| p == place, false)
+        .map_err(|e| usage(format!("{e} (in 'token {sub}')")))?
+        .ok_or_else(|| usage(what))?;
+    Ok(match place {
+        Place::TokenCreate => TokenCommand::Create {
+            name: low.name,
+            scopes: required(low.scopes, "--scope")?,
+            expires: required(low.expires, "--expires")?,
         },
-        "revoke" => match (args.next(), args.next()) {
-            (Some(who), None) => Ok(TokenCommand::Revoke(who)),
-            _ => Err(usage("'token revoke' takes one ID or NAME")),
+        Place::TokenList => TokenCommand::List { json: low.json },
+        _ => TokenCommand::Prune {
+            revoked: low.revoked,
         },
-        "prune" => match (args.next(), args.next()) {
-            (None, _) => Ok(TokenCommand::Prune { revoked: false }),
-            (Some(flag), None) if flag == "--revoked" => Ok(TokenCommand::Prune { revoked: true }),
-            _ => Err(usage("'token prune' takes only --revoked")),
-        },
-        _ => Err(usage(what)),
-    }
-}
-
-fn once(name: &str, repeated: bool) -> Result<(), UsageError> {
-    if repeated {
-        return Err(usage(format!("{name} given more than once")));
-    }
-    Ok(())
-}
-
-fn number(name: &str, value: &str, min: usize, max: usize) -> Result<usize, UsageError> {
-    match value.parse::<usize>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(usage(format!(
-            "{name} must be a whole number from {min} to {max}, not {value:?}"
-        ))),
-    }
-}
-
-/// `IPv4:PORT` or `[IPv6]:PORT`.
-fn parse_listen(value: &str) -> Result<SocketAddr, UsageError> {
-    value.parse().map_err(|_| {
-        usage(format!(
-            "--listen {value:?}: expected IPv4:PORT or [IPv6]:PORT, e.g. 127.0.0.1:7331"
-        ))
     })
 }
 

@@ -1,0 +1,786 @@
+//! Every flag, defined once: its name, its value, its default, where it applies, its
+//! help, and what it does. The parser, `--help`, the README check (and the man page
+//! and shell completions) are all read from [`FLAGS`], so a flag cannot be documented
+//! one way and parsed another.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use super::{UsageError, usage};
+use crate::auth::Mode;
+use crate::date;
+use crate::log::Format;
+use crate::scope::Scopes;
+use crate::secret::{self, Digest, Secret};
+
+/// Largest `--max-message-size` accepted: 1 GiB.
+pub const MAX_MESSAGE_SIZE_LIMIT: usize = 1 << 30;
+/// Largest `--jwt-leeway` accepted, in seconds.
+pub const MAX_JWT_LEEWAY: u64 = 3600;
+/// Longest `--pair-code-ttl` accepted, in seconds.
+pub const MAX_PAIR_CODE_TTL: u64 = 3600;
+
+/// One flag.
+pub struct Flag {
+    /// Its long name, with the dashes: `--listen`.
+    pub long: &'static str,
+    /// Another long name it is accepted under.
+    pub alias: Option<&'static str>,
+    /// Its short name, if it has one.
+    pub short: Option<char>,
+    /// The name of its value in help (`ADDR`), or `None` for a switch.
+    pub value: Option<&'static str>,
+    /// What its value may be, for completions and help.
+    pub kind: Kind,
+    /// The default, as it would be written on the command line.
+    pub default: Option<&'static str>,
+    /// Whether it may be given more than once (each adds).
+    pub repeatable: bool,
+    /// The command it belongs to, and where in that command's help it goes.
+    pub place: Place,
+    /// What it does, in one or two sentences.
+    pub help: &'static str,
+    /// Records it: takes the flag's name (for messages) and its value (`None` for a
+    /// switch).
+    apply: Apply,
+}
+
+/// What a flag does with its value.
+type Apply = fn(&mut Low, &'static str, Option<String>) -> Result<(), UsageError>;
+
+impl Flag {
+    /// Whether `name` (with its dashes) names this flag.
+    pub fn named(&self, name: &str) -> bool {
+        self.long == name || self.alias == Some(name)
+    }
+
+    /// Records the flag with its value.
+    pub fn apply(&self, low: &mut Low, value: Option<String>) -> Result<(), UsageError> {
+        (self.apply)(low, self.long, value)
+    }
+}
+
+/// What a flag's value may be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A switch: no value.
+    Switch,
+    /// Free text.
+    Text,
+    /// A file's path.
+    Path,
+    /// A whole number.
+    Number,
+    /// `IPv4:PORT` or `[IPv6]:PORT`.
+    Address,
+    /// A duration: `30m`, `12h`, `90d`, `2w` or `never`.
+    Duration,
+    /// Scopes: `read`, `write`, `exec`, comma-separated.
+    Scopes,
+    /// One of these words, each with what it means.
+    Choices(&'static [(&'static str, &'static str)]),
+}
+
+/// Which command a flag belongs to, and in what part of its help.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// The daemon.
+    Serve(Section),
+    /// `wsgate token create`.
+    TokenCreate,
+    /// `wsgate token list`.
+    TokenList,
+    /// `wsgate token prune`.
+    TokenPrune,
+}
+
+/// The parts of the daemon's help, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Section {
+    /// What is relayed to.
+    Backend,
+    /// Where to listen, and who may connect.
+    Listener,
+    /// How clients authenticate.
+    Auth,
+    /// `--auth jwt`.
+    Jwt,
+    /// `--auth store --pairing`.
+    Pairing,
+    /// Limits.
+    Limits,
+    /// Log output, help and version.
+    Output,
+}
+
+impl Section {
+    /// Every section, in the order help shows them.
+    pub const ALL: [Section; 7] = [
+        Section::Backend,
+        Section::Listener,
+        Section::Auth,
+        Section::Jwt,
+        Section::Pairing,
+        Section::Limits,
+        Section::Output,
+    ];
+
+    /// The section's heading.
+    pub fn title(self) -> &'static str {
+        match self {
+            Section::Backend => "Backend",
+            Section::Listener => "Listener",
+            Section::Auth => "Authentication",
+            Section::Jwt => "JWT (--auth jwt)",
+            Section::Pairing => "Pairing (--auth store)",
+            Section::Limits => "Limits",
+            Section::Output => "Output",
+        }
+    }
+}
+
+/// The authority modes, as `--auth` takes them.
+pub const MODES: &[(&str, &str)] = &[
+    ("query-token", "?token= in the URL"),
+    (
+        "bearer",
+        "Authorization: Bearer TOKEN, or (browsers) the subprotocol wsgate.bearer.<base64url(TOKEN)>",
+    ),
+    ("jwt", "an HS256 JWT, sent like bearer"),
+    (
+        "store",
+        "a token from 'wsgate token create', in ?token= or sent like bearer; scopes and expiry apply",
+    ),
+];
+
+/// The log formats, as `--log-format` takes them.
+pub const LOG_FORMATS: &[(&str, &str)] = &[
+    ("text", "key=value pairs, one event a line"),
+    ("json", "one JSON object a line"),
+];
+
+/// What the flags of one command line set, before they are checked together.
+#[derive(Default)]
+pub struct Low {
+    /// The flags given on the command line (by their long names), in order.
+    pub given: Vec<&'static str>,
+    /// Everything after `--`: the program to run.
+    pub command: Option<Vec<std::ffi::OsString>>,
+    pub help: bool,
+    pub version: bool,
+    pub listen: Option<SocketAddr>,
+    pub token_file: Option<PathBuf>,
+    pub token_flag: Option<Secret>,
+    pub token_digest: Option<Digest>,
+    pub mode: Option<Mode>,
+    pub jwt_key: Option<PathBuf>,
+    pub jwt_issuer: Option<String>,
+    pub jwt_audience: Option<String>,
+    pub jwt_leeway: Option<u64>,
+    pub pairing: bool,
+    pub pair_scopes: Option<Scopes>,
+    pub pair_expires: Option<Option<u64>>,
+    pub pair_code_ttl: Option<u64>,
+    pub no_token_check: bool,
+    pub allow_origins: Vec<String>,
+    pub allow_hosts: Vec<String>,
+    pub protocols: Vec<String>,
+    pub max_connections: Option<usize>,
+    pub max_message_size: Option<usize>,
+    pub binary: bool,
+    pub echo: bool,
+    pub log_format: Option<Format>,
+    pub name: Option<String>,
+    pub scopes: Option<Scopes>,
+    pub expires: Option<Option<u64>>,
+    pub json: bool,
+    pub revoked: bool,
+}
+
+/// The value of a flag that takes one (the parser only passes `None` to switches).
+fn given(value: Option<String>) -> String {
+    value.unwrap_or_default()
+}
+
+/// Sets `slot` once; a second time is a usage error.
+fn once<T>(name: &str, slot: &mut Option<T>, value: T) -> Result<(), UsageError> {
+    match slot.replace(value) {
+        Some(_) => Err(usage(format!("{name} given more than once"))),
+        None => Ok(()),
+    }
+}
+
+/// A switch given twice is harmless, as with most tools.
+fn switch(slot: &mut bool) -> Result<(), UsageError> {
+    *slot = true;
+    Ok(())
+}
+
+fn number(name: &str, value: &str, min: usize, max: usize) -> Result<usize, UsageError> {
+    match value.parse::<usize>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(usage(format!(
+            "{name} must be a whole number from {min} to {max}, not {value:?}"
+        ))),
+    }
+}
+
+fn path(name: &str, value: String) -> Result<PathBuf, UsageError> {
+    if value.is_empty() {
+        return Err(usage(format!("{name} needs a non-empty PATH")));
+    }
+    Ok(PathBuf::from(value))
+}
+
+/// One of `choices`, by its word.
+fn choice(
+    name: &str,
+    value: &str,
+    choices: &[(&'static str, &str)],
+) -> Result<&'static str, UsageError> {
+    if let Some(&(word, _)) = choices.iter().find(|(word, _)| *word == value) {
+        return Ok(word);
+    }
+    let words: Vec<&str> = choices.iter().map(|(word, _)| *word).collect();
+    let list = match words.split_last() {
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    };
+    Err(usage(format!("{name} must be {list}, not {value:?}")))
+}
+
+fn scopes(name: &str, value: &str) -> Result<Scopes, UsageError> {
+    Scopes::parse(value).ok_or_else(|| {
+        usage(format!(
+            "{name} must be read, write or exec, comma-separated, not {value:?}"
+        ))
+    })
+}
+
+/// `IPv4:PORT` or `[IPv6]:PORT`.
+pub fn parse_listen(value: &str) -> Result<SocketAddr, UsageError> {
+    value.parse().map_err(|_| {
+        usage(format!(
+            "--listen {value:?}: expected IPv4:PORT or [IPv6]:PORT, e.g. 127.0.0.1:7331"
+        ))
+    })
+}
+
+/// Every flag of every command.
+pub static FLAGS: &[Flag] = &[
+    Flag {
+        long: "--echo",
+        alias: None,
+        short: None,
+        value: None,
+        kind: Kind::Switch,
+        default: None,
+        repeatable: false,
+        place: Place::Serve(Section::Backend),
+        help: "relay to the built-in echo, which sends every message back (try it, benchmark \
+               it); instead of -- COMMAND",
+        apply: |low, _, _| switch(&mut low.echo),
+    },
+    Flag {
+        long: "--binary",
+        alias: None,
+        short: None,
+        value: None,
+        kind: Kind::Switch,
+        default: None,
+        repeatable: false,
+        place: Place::Serve(Section::Backend),
+        help: "program backend: raw bytes both ways instead of lines",
+        apply: |low, _, _| switch(&mut low.binary),
+    },
+    Flag {
+        long: "--protocol",
+        alias: None,
+        short: None,
+        value: Some("NAME[,NAME]"),
+        kind: Kind::Text,
+        default: None,
+        repeatable: true,
+        place: Place::Serve(Section::Backend),
+        help: "subprotocols the backend speaks; the 101 selects the first the client offers \
+               (the marker 'wsgate' is always spoken)",
+        apply: |low, name, value| {
+            for protocol in given(value).split(',').map(str::trim) {
+                if !crate::bearer::valid_protocol_name(protocol) {
+                    return Err(usage(format!(
+                        "{name} {protocol:?} is not a subprotocol name (an HTTP token, \
+                         not a wsgate.bearer. entry)"
+                    )));
+                }
+                if !low.protocols.iter().any(|p| p == protocol) {
+                    low.protocols.push(protocol.to_owned());
+                }
+            }
+            Ok(())
+        },
+    },
+    Flag {
+        long: "--listen",
+        alias: None,
+        short: None,
+        value: Some("ADDR"),
+        kind: Kind::Address,
+        default: Some(super::DEFAULT_LISTEN),
+        repeatable: false,
+        place: Place::Serve(Section::Listener),
+        help: "IPv4:PORT or [IPv6]:PORT to listen on; port 0 picks a free one",
+        apply: |low, name, value| once(name, &mut low.listen, parse_listen(&given(value))?),
+    },
+    Flag {
+        long: "--allow-origin",
+        alias: None,
+        short: None,
+        value: Some("ORIGIN"),
+        kind: Kind::Text,
+        default: None,
+        repeatable: true,
+        place: Place::Serve(Section::Listener),
+        help: "also accept pages from ORIGIN (scheme://host[:port], 'null' or '*'); loopback \
+               origins are always accepted",
+        apply: |low, _, value| {
+            low.allow_origins.push(given(value));
+            Ok(())
+        },
+    },
+    Flag {
+        long: "--allow-host",
+        alias: None,
+        short: None,
+        value: Some("HOST"),
+        kind: Kind::Text,
+        default: None,
+        repeatable: true,
+        place: Place::Serve(Section::Listener),
+        help: "also answer to Host HOST (any port); loopback names are always accepted",
+        apply: |low, _, value| {
+            low.allow_hosts.push(given(value));
+            Ok(())
+        },
+    },
+    Flag {
+        long: "--auth",
+        alias: None,
+        short: None,
+        value: Some("MODE"),
+        kind: Kind::Choices(MODES),
+        default: Some("query-token"),
+        repeatable: false,
+        place: Place::Serve(Section::Auth),
+        help: "how clients authenticate",
+        apply: |low, name, value| {
+            let mode = match choice(name, &given(value), MODES)? {
+                "bearer" => Mode::Bearer,
+                "jwt" => Mode::Jwt,
+                "store" => Mode::Store,
+                _ => Mode::QueryToken,
+            };
+            once(name, &mut low.mode, mode)
+        },
+    },
+    Flag {
+        long: "--auth-token-file",
+        alias: None,
+        short: None,
+        value: Some("PATH"),
+        kind: Kind::Path,
+        default: None,
+        repeatable: false,
+        place: Place::Serve(Section::Auth),
+        help: "query-token, bearer: read the token from PATH (one trailing newline is \
+               trimmed). With no token given at all, a 256-bit one is generated",
+        apply: |low, name, value| once(name, &mut low.token_file, path(name, given(value))?),
+    },
+    Flag {
+        long: "--auth-token",
+        alias: None,
+        short: None,
+        value: Some("VALUE"),
+        kind: Kind::Text,
+        default: None,
+        repeatable: false,
+        place: Place::Serve(Section::Auth),
+        help: "query-token, bearer: the token itself, at least 16 bytes without whitespace \
+               (visible in the process list: prefer the file or WSGATE_AUTH_TOKEN)",
+        apply: |low, name, value| {
+            let value = given(value);
+            secret::validate(&value)
+                .map_err(|e| usage(format!("the token given with {name} {e}")))?;
+            once(name, &mut low.token_flag, Secret::new(value))
+        },
+    },
+    Flag {
+        long: "--auth-token-sha256",
+        alias: None,
+        short: None,
+        value: Some("HEX"),
+        kind: Kind::Text,
+        default: None,
+        repeatable: false,
+        place: Place::Serve(Section::Auth),
+        help: "bearer: the token's SHA-256 (64 hex digits) instead of the token; the daemon \
+               then never holds the token itself",
+        apply: |low, name, value| {
+            let digest = Digest::from_hex(&given(value), &data_encoding::HEXLOWER_PERMISSIVE)
+                .ok_or_else(|| usage(format!("{name} must be 64 hex digits (a SHA-256 digest)")))?;
+            once(name, &mut low.token_digest, digest)
+        },
+    },
+    Flag {
+        long: "--no-token-check",
+        alias: None,
+        short: None,
+        value: None,
+        kind: Kind::Switch,
+        default: None,
+        repeatable: false,
+        place: Place::Serve(Section::Auth),
+        help: "accept connections with or without a credential (loopback only; the mode \
+               stays, the check goes)",
+        apply: |low, _, _| switch(&mut low.no_token_check),
+    },
+    Flag {
+        long: "--jwt-secret-file",
+        alias: None,
+        short: None,
+        value: Some("PATH"),
+        kind: Kind::Path,
+        default: None,
+        repeatable: false,
+        place: Place::Serve(Section::Jwt),
+        help: "the HMAC key (at least 32 bytes; a trailing newline is trimmed); required",
+        apply: |low, name, value| once(name, &mut low.jwt_key, path(name, given(value))?),
+    },
+    Flag {
+        long: "--jwt-issuer",
+        alias: None,
+        short: None,
+        value: Some("ISS"),
+        kind: Kind::Text,
+        default: None,
+        repeatable: false,
+        place: Place::Serve(Section::Jwt),
+        help: "require this iss claim",
+        apply: |low, name, value| once(name, &mut low.jwt_issuer, given(value)),
+    },
+    Flag {
+        long: "--jwt-audience",
+        alias: None,
+        short: None,
+        value: Some("AUD"),
+        kind: Kind::Text,
+        default: None,
+        repeatable: false,
+        place: Place::Serve(Section::Jwt),
+        help: "require this aud entry (without it, tokens with aud are refused)",
+        apply: |low, name, value| once(name, &mut low.jwt_audience, given(value)),
+    },
+    Flag {
+        long: "--jwt-leeway",
+        alias: None,
+        short: None,
+        value: Some("SECONDS"),
+        kind: Kind::Number,
+        default: Some("30"),
+        repeatable: false,
+        place: Place::Serve(Section::Jwt),
+        help: "allowed clock skew on exp, nbf and iat, at most 3600",
+        apply: |low, name, value| {
+            let n = number(name, &given(value), 0, MAX_JWT_LEEWAY as usize)?;
+            once(name, &mut low.jwt_leeway, n as u64)
+        },
+    },
+    Flag {
+        long: "--pairing",
+        alias: None,
+        short: None,
+        value: None,
+        kind: Kind::Switch,
+        default: None,
+        repeatable: false,
+        place: Place::Serve(Section::Pairing),
+        help: "show a 6-digit code that a browser exchanges for a token at /_wsgate/pair",
+        apply: |low, _, _| switch(&mut low.pairing),
+    },
+    Flag {
+        long: "--pair-scopes",
+        alias: None,
+        short: None,
+        value: Some("SCOPES"),
+        kind: Kind::Scopes,
+        default: Some("read,write"),
+        repeatable: false,
+        place: Place::Serve(Section::Pairing),
+        help: "scopes of paired tokens",
+        apply: |low, name, value| once(name, &mut low.pair_scopes, scopes(name, &given(value))?),
+    },
+    Flag {
+        long: "--pair-expires",
+        alias: None,
+        short: None,
+        value: Some("DURATION"),
+        kind: Kind::Duration,
+        default: Some("30d"),
+        repeatable: false,
+        place: Place::Serve(Section::Pairing),
+        help: "lifetime of paired tokens",
+        apply: |low, name, value| {
+            let d =
+                date::parse_duration(&given(value)).map_err(|e| usage(format!("{name} {e}")))?;
+            once(name, &mut low.pair_expires, d)
+        },
+    },
+    Flag {
+        long: "--pair-code-ttl",
+        alias: None,
+        short: None,
+        value: Some("DURATION"),
+        kind: Kind::Duration,
+        default: Some("5m"),
+        repeatable: false,
+        place: Place::Serve(Section::Pairing),
+        help: "lifetime of a pairing code, at most 1h",
+        apply: |low, name, value| {
+            let v = given(value);
+            let d = date::parse_duration(&v)
+                .ok()
+                .flatten()
+                .filter(|&d| d <= MAX_PAIR_CODE_TTL)
+                .ok_or_else(|| {
+                    usage(format!(
+                        "{name} must be a duration up to 1h, such as 5m, not {v:?}"
+                    ))
+                })?;
+            once(name, &mut low.pair_code_ttl, d)
+        },
+    },
+    Flag {
+        long: "--max-connections",
+        alias: None,
+        short: None,
+        value: Some("N"),
+        kind: Kind::Number,
+        default: Some("1024"),
+        repeatable: false,
+        place: Place::Serve(Section::Limits),
+        help: "upgraded sessions at once; one more gets 503",
+        apply: |low, name, value| {
+            let n = number(name, &given(value), 1, u32::MAX as usize)?;
+            once(name, &mut low.max_connections, n)
+        },
+    },
+    Flag {
+        long: "--max-message-size",
+        alias: None,
+        short: None,
+        value: Some("BYTES"),
+        kind: Kind::Number,
+        default: Some("1048576"),
+        repeatable: false,
+        place: Place::Serve(Section::Limits),
+        help: "largest message or frame from a client; larger closes the session with 1009",
+        apply: |low, name, value| {
+            let n = number(name, &given(value), 1, MAX_MESSAGE_SIZE_LIMIT)?;
+            once(name, &mut low.max_message_size, n)
+        },
+    },
+    Flag {
+        long: "--log-format",
+        alias: None,
+        short: None,
+        value: Some("FORMAT"),
+        kind: Kind::Choices(LOG_FORMATS),
+        default: Some("text"),
+        repeatable: false,
+        place: Place::Serve(Section::Output),
+        help: "how events are written on stderr",
+        apply: |low, name, value| {
+            let format = match choice(name, &given(value), LOG_FORMATS)? {
+                "json" => Format::Json,
+                _ => Format::Text,
+            };
+            once(name, &mut low.log_format, format)
+        },
+    },
+    Flag {
+        long: "--help",
+        alias: None,
+        short: Some('h'),
+        value: None,
+        kind: Kind::Switch,
+        default: None,
+        repeatable: false,
+        place: Place::Serve(Section::Output),
+        help: "print this help",
+        apply: |low, _, _| switch(&mut low.help),
+    },
+    Flag {
+        long: "--version",
+        alias: None,
+        short: Some('V'),
+        value: None,
+        kind: Kind::Switch,
+        default: None,
+        repeatable: false,
+        place: Place::Serve(Section::Output),
+        help: "print the version",
+        apply: |low, _, _| switch(&mut low.version),
+    },
+    Flag {
+        long: "--name",
+        alias: None,
+        short: None,
+        value: Some("NAME"),
+        kind: Kind::Text,
+        default: None,
+        repeatable: false,
+        place: Place::TokenCreate,
+        help: "a name for people (1 to 80 characters); the id when not given",
+        apply: |low, name, value| {
+            let value = given(value);
+            if !crate::store::valid_name(&value) {
+                return Err(usage(format!(
+                    "{name} must be 1 to {} characters without control or bidirectional \
+                     formatting characters or spaces at either end",
+                    crate::store::MAX_NAME
+                )));
+            }
+            once(name, &mut low.name, value)
+        },
+    },
+    Flag {
+        long: "--scope",
+        alias: Some("--scopes"),
+        short: None,
+        value: Some("SCOPES"),
+        kind: Kind::Scopes,
+        default: Some("read,write,exec"),
+        repeatable: false,
+        place: Place::TokenCreate,
+        help: "what the token allows: read, write, exec, comma-separated",
+        apply: |low, name, value| once(name, &mut low.scopes, scopes(name, &given(value))?),
+    },
+    Flag {
+        long: "--expires",
+        alias: None,
+        short: None,
+        value: Some("DURATION"),
+        kind: Kind::Duration,
+        default: Some("90d"),
+        repeatable: false,
+        place: Place::TokenCreate,
+        help: "lifetime: 30m, 12h, 90d, 2w or never",
+        apply: |low, name, value| {
+            let d =
+                date::parse_duration(&given(value)).map_err(|e| usage(format!("{name} {e}")))?;
+            once(name, &mut low.expires, d)
+        },
+    },
+    Flag {
+        long: "--json",
+        alias: None,
+        short: None,
+        value: None,
+        kind: Kind::Switch,
+        default: None,
+        repeatable: false,
+        place: Place::TokenList,
+        help: "JSON instead of a table",
+        apply: |low, _, _| switch(&mut low.json),
+    },
+    Flag {
+        long: "--revoked",
+        alias: None,
+        short: None,
+        value: None,
+        kind: Kind::Switch,
+        default: None,
+        repeatable: false,
+        place: Place::TokenPrune,
+        help: "also remove revoked tokens",
+        apply: |low, _, _| switch(&mut low.revoked),
+    },
+];
+
+/// An environment variable wsgate reads.
+pub struct EnvVar {
+    /// Its name.
+    pub name: &'static str,
+    /// What it is for.
+    pub help: &'static str,
+}
+
+/// Every environment variable wsgate reads.
+pub static ENV: &[EnvVar] = &[
+    EnvVar {
+        name: super::TOKEN_ENV,
+        help: "the token (instead of --auth-token-file or --auth-token)",
+    },
+    EnvVar {
+        name: "WSGATE_CONFIG_DIR",
+        help: "where the token store is (default $XDG_CONFIG_HOME/wsgate, else ~/.config/wsgate)",
+    },
+    EnvVar {
+        name: "WSGATE_RUNTIME_DIR",
+        help: "where runtime files go (default $XDG_RUNTIME_DIR/wsgate, else \
+               ${TMPDIR:-/tmp}/wsgate-$UID)",
+    },
+];
+
+/// A command besides the daemon, or one way of running the daemon.
+pub struct Usage {
+    /// How it is written.
+    pub synopsis: &'static str,
+    /// What it does.
+    pub help: &'static str,
+}
+
+/// Every way to run wsgate.
+pub static USAGES: &[Usage] = &[
+    Usage {
+        synopsis: "wsgate [OPTIONS] --echo",
+        help: "gate a built-in echo (try it, benchmark it)",
+    },
+    Usage {
+        synopsis: "wsgate [OPTIONS] -- COMMAND [ARGS...]",
+        help: "gate a program: one process per connection, messages over its stdin/stdout",
+    },
+    Usage {
+        synopsis: "wsgate list",
+        help: "print the connect URLs of your running instances",
+    },
+    Usage {
+        synopsis: "wsgate pair",
+        help: "print the pairing code of a running instance",
+    },
+    Usage {
+        synopsis: "wsgate token create [--name NAME] [--scope SCOPES] [--expires DURATION]",
+        help: "create a token and print it, once",
+    },
+    Usage {
+        synopsis: "wsgate token list [--json]",
+        help: "the store's tokens (never a secret)",
+    },
+    Usage {
+        synopsis: "wsgate token revoke ID|NAME",
+        help: "revoke a token; its open sessions close within a second",
+    },
+    Usage {
+        synopsis: "wsgate token prune [--revoked]",
+        help: "remove expired tokens (and revoked ones)",
+    },
+];
+
+/// The flag of a command (those whose place `of` accepts) that `arg` names.
+pub fn find(of: impl Fn(Place) -> bool, arg: &lexopt::Arg<'_>) -> Option<&'static Flag> {
+    FLAGS.iter().filter(|f| of(f.place)).find(|f| match arg {
+        lexopt::Arg::Long(name) => f.named(&format!("--{name}")),
+        lexopt::Arg::Short(c) => f.short == Some(*c),
+        lexopt::Arg::Value(_) => false,
+    })
+}
