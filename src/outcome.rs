@@ -3,181 +3,106 @@
 
 use std::fmt;
 
-/// Why a connection was accepted or rejected. Each word means one thing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Reason {
+/// Defines [`Reason`] from one table: each variant with its doc, its word and the
+/// status a rejection for it is answered with; [`Reason::ALL`], [`Reason::as_str`] and
+/// [`Reason::status`] are generated from it, so none can miss a reason.
+macro_rules! reasons {
+    ($($(#[doc = $doc:literal])* $name:ident = $word:literal, $status:ident;)*) => {
+        /// Why a connection was accepted or rejected. Each word means one thing.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Reason {
+            $($(#[doc = $doc])* $name,)*
+        }
+
+        impl Reason {
+            /// Every reason, in the table's order.
+            pub const ALL: &'static [Reason] = &[$(Reason::$name,)*];
+
+            /// The word used in logs and error bodies.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Reason::$name => $word,)*
+                }
+            }
+
+            /// The status a rejection for this reason is answered with (101 and 200 for
+            /// the reasons that accept or serve).
+            pub fn status(self) -> Status {
+                match self {
+                    $(Reason::$name => Status::$status,)*
+                }
+            }
+        }
+    };
+}
+
+reasons! {
     /// The credential matched.
-    ValidToken,
+    ValidToken = "valid-token", SwitchingProtocols;
     /// `--no-token-check`: accepted without looking at the credential.
-    TokenCheckDisabled,
+    TokenCheckDisabled = "token-check-disabled", SwitchingProtocols;
     /// No credential, or an empty one.
-    MissingToken,
+    MissingToken = "missing-token", Unauthorized;
     /// A credential that does not match.
-    InvalidToken,
+    InvalidToken = "invalid-token", Unauthorized;
     /// More than one credential.
-    DuplicateToken,
+    DuplicateToken = "duplicate-token", Unauthorized;
     /// A token whose time has passed.
-    ExpiredToken,
+    ExpiredToken = "expired-token", Unauthorized;
     /// A managed token that was revoked.
-    RevokedToken,
+    RevokedToken = "revoked-token", Unauthorized;
     /// A valid credential without a scope the connection needs (`exec`).
-    InsufficientScope,
+    InsufficientScope = "insufficient-scope", Forbidden;
     /// A wrong, used or expired pairing code.
-    InvalidCode,
+    InvalidCode = "invalid-code", Unauthorized;
     /// Pairing paused after too many wrong codes.
-    RateLimited,
+    RateLimited = "rate-limited", TooManyRequests;
     /// A request with a body but no `Content-Length`.
-    LengthRequired,
+    LengthRequired = "length-required", LengthRequired;
     /// A request body over the limit.
-    BodyTooLarge,
+    BodyTooLarge = "body-too-large", PayloadTooLarge;
     /// The token store could not be written.
-    StoreFailed,
+    StoreFailed = "store-failed", InternalServerError;
     /// A signed token not valid yet (`nbf`, or `iat` in the future).
-    NotYetValid,
+    NotYetValid = "not-yet-valid", Unauthorized;
     /// A signed token not made with HS256 and this listener's key.
-    InvalidSignature,
+    InvalidSignature = "invalid-signature", Unauthorized;
     /// A signed token naming another audience.
-    WrongAudience,
+    WrongAudience = "wrong-audience", Unauthorized;
     /// A signed token from another issuer.
-    WrongIssuer,
+    WrongIssuer = "wrong-issuer", Unauthorized;
     /// A signed token that is not a well-formed JWT.
-    MalformedToken,
+    MalformedToken = "malformed-token", Unauthorized;
     /// Credential headers that cannot be read one way: both forms at once, a repeated
     /// header, or a `Bearer` value without exactly one token.
-    MalformedCredential,
+    MalformedCredential = "malformed-credential", BadRequest;
     /// Not parseable as HTTP/1.1, ambiguous, or a bad field value.
-    MalformedRequest,
+    MalformedRequest = "malformed-request", BadRequest;
     /// A method other than GET.
-    MethodNotAllowed,
+    MethodNotAllowed = "method-not-allowed", MethodNotAllowed;
     /// A GET without a WebSocket upgrade.
-    NotWebsocket,
+    NotWebsocket = "not-websocket", UpgradeRequired;
     /// `Sec-WebSocket-Version` other than 13.
-    UnsupportedVersion,
+    UnsupportedVersion = "unsupported-version", UpgradeRequired;
     /// The request head is larger than the limit.
-    HeadTooLarge,
+    HeadTooLarge = "head-too-large", HeaderFieldsTooLarge;
     /// The request head did not arrive within the deadline.
-    HandshakeTimeout,
+    HandshakeTimeout = "handshake-timeout", RequestTimeout;
     /// The Host header names something this listener does not serve.
-    HostDenied,
+    HostDenied = "host-denied", Forbidden;
     /// The Origin header names a page that is not allowed.
-    OriginDenied,
+    OriginDenied = "origin-denied", Forbidden;
     /// A path under `/_wsgate/` that does not exist.
-    NotFound,
+    NotFound = "not-found", NotFound;
     /// The connection limit is reached.
-    TooManyConnections,
+    TooManyConnections = "too-many-connections", ServiceUnavailable;
     /// The backend could not be started or reached.
-    BackendFailed,
+    BackendFailed = "backend-failed", BadGateway;
     /// A reserved endpoint answered (health).
-    Served,
+    Served = "served", Ok;
 }
 
 impl Reason {
-    /// Every reason, for tables and tests.
-    pub const ALL: &'static [Reason] = &[
-        Reason::ValidToken,
-        Reason::TokenCheckDisabled,
-        Reason::MissingToken,
-        Reason::InvalidToken,
-        Reason::DuplicateToken,
-        Reason::ExpiredToken,
-        Reason::NotYetValid,
-        Reason::InvalidSignature,
-        Reason::WrongAudience,
-        Reason::WrongIssuer,
-        Reason::MalformedToken,
-        Reason::MalformedCredential,
-        Reason::MalformedRequest,
-        Reason::MethodNotAllowed,
-        Reason::NotWebsocket,
-        Reason::UnsupportedVersion,
-        Reason::HeadTooLarge,
-        Reason::HandshakeTimeout,
-        Reason::HostDenied,
-        Reason::OriginDenied,
-        Reason::NotFound,
-        Reason::TooManyConnections,
-        Reason::BackendFailed,
-        Reason::RevokedToken,
-        Reason::InsufficientScope,
-        Reason::InvalidCode,
-        Reason::RateLimited,
-        Reason::LengthRequired,
-        Reason::BodyTooLarge,
-        Reason::StoreFailed,
-        Reason::Served,
-    ];
-
-    /// The word used in logs and error bodies.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::ValidToken => "valid-token",
-            Reason::TokenCheckDisabled => "token-check-disabled",
-            Reason::MissingToken => "missing-token",
-            Reason::InvalidToken => "invalid-token",
-            Reason::DuplicateToken => "duplicate-token",
-            Reason::ExpiredToken => "expired-token",
-            Reason::RevokedToken => "revoked-token",
-            Reason::InsufficientScope => "insufficient-scope",
-            Reason::InvalidCode => "invalid-code",
-            Reason::RateLimited => "rate-limited",
-            Reason::LengthRequired => "length-required",
-            Reason::BodyTooLarge => "body-too-large",
-            Reason::StoreFailed => "store-failed",
-            Reason::NotYetValid => "not-yet-valid",
-            Reason::InvalidSignature => "invalid-signature",
-            Reason::WrongAudience => "wrong-audience",
-            Reason::WrongIssuer => "wrong-issuer",
-            Reason::MalformedToken => "malformed-token",
-            Reason::MalformedCredential => "malformed-credential",
-            Reason::MalformedRequest => "malformed-request",
-            Reason::MethodNotAllowed => "method-not-allowed",
-            Reason::NotWebsocket => "not-websocket",
-            Reason::UnsupportedVersion => "unsupported-version",
-            Reason::HeadTooLarge => "head-too-large",
-            Reason::HandshakeTimeout => "handshake-timeout",
-            Reason::HostDenied => "host-denied",
-            Reason::OriginDenied => "origin-denied",
-            Reason::NotFound => "not-found",
-            Reason::TooManyConnections => "too-many-connections",
-            Reason::BackendFailed => "backend-failed",
-            Reason::Served => "served",
-        }
-    }
-
-    /// The status a rejection for this reason is answered with.
-    pub fn status(self) -> Status {
-        match self {
-            Reason::ValidToken | Reason::TokenCheckDisabled => Status::SwitchingProtocols,
-            Reason::Served => Status::Ok,
-            Reason::MalformedRequest | Reason::MalformedCredential => Status::BadRequest,
-            Reason::MissingToken
-            | Reason::InvalidToken
-            | Reason::DuplicateToken
-            | Reason::ExpiredToken
-            | Reason::RevokedToken
-            | Reason::InvalidCode
-            | Reason::NotYetValid
-            | Reason::InvalidSignature
-            | Reason::WrongAudience
-            | Reason::WrongIssuer
-            | Reason::MalformedToken => Status::Unauthorized,
-            Reason::HostDenied | Reason::OriginDenied | Reason::InsufficientScope => {
-                Status::Forbidden
-            }
-            Reason::RateLimited => Status::TooManyRequests,
-            Reason::LengthRequired => Status::LengthRequired,
-            Reason::BodyTooLarge => Status::PayloadTooLarge,
-            Reason::StoreFailed => Status::InternalServerError,
-            Reason::NotFound => Status::NotFound,
-            Reason::MethodNotAllowed => Status::MethodNotAllowed,
-            Reason::HandshakeTimeout => Status::RequestTimeout,
-            Reason::NotWebsocket | Reason::UnsupportedVersion => Status::UpgradeRequired,
-            Reason::HeadTooLarge => Status::HeaderFieldsTooLarge,
-            Reason::BackendFailed => Status::BadGateway,
-            Reason::TooManyConnections => Status::ServiceUnavailable,
-        }
-    }
-
     /// The short machine-readable code in an error body (`{"error":"…"}`).
     pub fn error_code(self) -> &'static str {
         match self {
@@ -296,6 +221,29 @@ impl Status {
             Status::InternalServerError => "Internal Server Error",
             Status::BadGateway => "Bad Gateway",
             Status::ServiceUnavailable => "Service Unavailable",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_word_means_one_thing() {
+        let mut words: Vec<&str> = Reason::ALL.iter().map(|r| r.as_str()).collect();
+        assert!(
+            words
+                .iter()
+                .all(|w| w.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'))
+        );
+        words.sort_unstable();
+        words.dedup();
+        assert_eq!(words.len(), Reason::ALL.len());
+        for reason in Reason::ALL {
+            assert_eq!(reason.to_string(), reason.as_str());
+            let code = reason.status().code();
+            assert!(matches!(code, 101 | 200) || code >= 400, "{reason}: {code}");
         }
     }
 }
