@@ -225,7 +225,11 @@ fn browser_subprotocol_form_with_a_real_client() {
         "{lines:?}"
     );
     assert!(!lines.join("\n").contains(&entry[14..]), "{lines:?}");
-    p.expect_log("protocol=chat", Duration::from_secs(5));
+    p.expect_fields(
+        "accept",
+        json!({"protocol": "chat"}),
+        Duration::from_secs(5),
+    );
     let log = p.stderr();
     assert!(!log.contains(&entry[14..]) && !log.contains(TOKEN), "{log}");
 }
@@ -307,12 +311,13 @@ fn generated_bearer_token_is_shown_to_the_operator_only() {
     assert_eq!(token.len(), 43);
     assert_eq!(d.runtime_url(), format!("ws://{}/", d.addr));
     assert_eq!(status(&raw(d.addr, bearer_head(&token).as_bytes())), 101);
+    d.expect_fields(
+        "ready",
+        json!({"send": "Authorization: Bearer <hidden>"}),
+        Duration::from_secs(5),
+    );
     let log = d.stderr();
     assert!(!log.contains(&token), "{log}");
-    assert!(
-        log.contains("send=\"Authorization: Bearer <hidden>\""),
-        "{log}"
-    );
 }
 
 #[test]
@@ -355,7 +360,7 @@ fn check_endpoint() {
         b"GET /_wsgate/auth/check HTTP/1.1\r\nHost: evil.example\r\n\r\n",
     );
     assert_eq!(status(&evil), 403);
-    assert!(d.wait_for_log("event=check", Duration::from_secs(5)));
+    d.expect_fields("check", json!({}), Duration::from_secs(5));
 
     let q = Daemon::start(&["--echo"]);
     let ok = raw(

@@ -2,6 +2,7 @@
 
 use std::net::TcpListener;
 use std::process::Output;
+use std::time::Duration;
 
 use crate::util::*;
 
@@ -144,8 +145,13 @@ fn token_flag_warns_about_the_process_list() {
         env: vec![],
         token_file: false,
     });
+    d.expect_event(Duration::from_secs(5), |e| {
+        e["event"] == "warning"
+            && e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("process list"))
+    });
     let log = d.stderr();
-    assert!(log.contains("process list"), "{log}");
     assert!(!log.contains(TOKEN));
 }
 
@@ -153,10 +159,38 @@ fn token_flag_warns_about_the_process_list() {
 fn json_logs() {
     let d = Daemon::start(&["--echo", "--log-format", "json"]);
     let _ = upgrade(d.addr, "/?token=nope-nope-nope-nope", "");
-    assert!(d.wait_for_log("\"event\":\"reject\"", std::time::Duration::from_secs(5)));
+    d.expect_fields(
+        "reject",
+        json!({"status": 401, "reason": "invalid-token"}),
+        Duration::from_secs(5),
+    );
+    // About the format itself, so on the raw text: every line is one JSON object
+    // that starts with its timestamp.
     for line in d.stderr().lines() {
         assert!(
             line.starts_with("{\"ts\":\"") && line.ends_with('}'),
+            "{line}"
+        );
+    }
+}
+
+/// The default format, chosen explicitly here because the other tests log in JSON:
+/// about the text format itself, so its checks are on the raw text.
+#[test]
+fn text_logs() {
+    let d = Daemon::start(&["--echo", "--log-format", "text"]);
+    let _ = upgrade(d.addr, "/?token=nope-nope-nope-nope", "");
+    d.expect_log("event=reject", Duration::from_secs(5));
+    assert!(d.events().is_empty(), "{}", d.stderr());
+    let log = d.stderr();
+    let reject = log.lines().find(|l| l.contains("event=reject")).unwrap();
+    assert!(
+        reject.contains(" status=401 ") && reject.contains(" reason=invalid-token"),
+        "{reject}"
+    );
+    for line in log.lines() {
+        assert!(
+            line.starts_with("ts=") && line.contains(" event="),
             "{line}"
         );
     }

@@ -36,16 +36,16 @@ fn echoes_text_binary_and_answers_ping() {
         assert_eq!(next(&mut ws).await, Some(Message::text(big)));
         ws.close(None).await.unwrap();
     });
-    assert!(d.wait_for_log("event=close", Duration::from_secs(5)));
-    let log = d.stderr();
-    assert!(
-        log.contains("event=accept") && log.contains("reason=valid-token"),
-        "{log}"
+    let close = d.expect_fields("close", json!({}), Duration::from_secs(5));
+    d.expect_fields(
+        "accept",
+        json!({"reason": "valid-token", "target": "/chat?token=REDACTED"}),
+        Duration::from_secs(5),
     );
-    assert!(log.contains("target=\"/chat?token=REDACTED\""), "{log}");
-    assert!(
-        log.contains("bytes_in=200008") && log.contains("bytes_out=200008"),
-        "{log}"
+    assert_eq!(
+        (&close["bytes_in"], &close["bytes_out"]),
+        (&json!(200008), &json!(200008)),
+        "{close}"
     );
 }
 

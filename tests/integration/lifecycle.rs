@@ -65,7 +65,8 @@ fn client_gone_program_terminated_then_killed() {
         took >= Duration::from_millis(2500),
         "killed too early: {took:?}"
     );
-    d.expect_log("signal=9", Duration::from_secs(5));
+    // The daemon logs the signal as a string, like an exit status.
+    d.expect_fields("child-exit", json!({"signal": "9"}), Duration::from_secs(5));
 }
 
 #[test]
@@ -164,11 +165,14 @@ fn runtime_file_and_list() {
     assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("{url}\n"));
     assert!(!stale.exists());
     // Not a terminal: the log shows the URL without the token, and where it is.
-    let log = d.stderr();
-    assert!(
-        log.contains("?token=<hidden>") && log.contains(&file.display().to_string()),
-        "{log}"
+    let ready = d.expect_fields("ready", json!({}), Duration::from_secs(5));
+    assert_eq!(
+        ready["url"],
+        format!("ws://{}/?token=<hidden>", d.addr),
+        "{ready}"
     );
+    assert_eq!(ready["runtime_file"], file.display().to_string(), "{ready}");
+    let log = d.stderr();
     assert!(!log.contains(&token), "{log}");
     assert!(d.terminate(Duration::from_secs(5)).unwrap().success());
     assert!(!file.exists());

@@ -86,7 +86,7 @@ fn a_program_that_reads_nothing_ends_when_its_client_vanishes() {
         "program still running: {}",
         d.stderr()
     );
-    d.expect_log("event=close", Duration::from_secs(5));
+    d.expect_fields("close", json!({}), Duration::from_secs(5));
     eprintln!("ended {:?} after the client left", started.elapsed());
 }
 
@@ -105,14 +105,11 @@ fn everything_a_program_started_ends_with_it() {
         "{:?}",
         started.elapsed()
     );
-    assert!(d.wait_for_log("event=child-exit", Duration::from_secs(5)));
-    let log = d.stderr();
-    let pid: i32 = log
-        .lines()
-        .find(|l| l.contains("event=child-exit"))
-        .and_then(|l| l.split(' ').find_map(|kv| kv.strip_prefix("pid=")))
-        .and_then(|p| p.parse().ok())
-        .expect("child-exit names the pid");
+    let exit = d.expect_fields("child-exit", json!({}), Duration::from_secs(5));
+    let pid = exit["pid"]
+        .as_i64()
+        .and_then(|p| i32::try_from(p).ok())
+        .unwrap_or_else(|| panic!("child-exit names the pid: {exit}"));
     let group = rustix::process::Pid::from_raw(pid).unwrap();
     assert!(
         eventually(Duration::from_secs(5), || {
@@ -144,11 +141,10 @@ fn abrupt_disconnect_is_logged_as_1006() {
     let d = Daemon::start(&["--echo"]);
     let s = upgraded(&d);
     drop(s);
-    assert!(d.wait_for_log("event=close", Duration::from_secs(5)));
-    let log = d.stderr();
-    let line = log.lines().find(|l| l.contains("event=close")).unwrap();
-    assert!(line.contains("code=1006"), "{line}");
-    for field in ["conn=", "peer=", "mode=query-token", "reason=valid-token"] {
-        assert!(line.contains(field), "{line} lacks {field}");
-    }
+    let close = d.expect_fields("close", json!({}), Duration::from_secs(5));
+    assert_eq!(close["code"], 1006, "{close}");
+    assert!(close["conn"].is_u64(), "{close} lacks conn");
+    assert!(close["peer"].is_string(), "{close} lacks peer");
+    assert_eq!(close["mode"], "query-token", "{close}");
+    assert_eq!(close["reason"], "valid-token", "{close}");
 }

@@ -12,6 +12,7 @@ use async_std::net::TcpStream as AsyncTcp;
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tungstenite::Message;
 use futures_lite::StreamExt as _;
+pub use serde_json::json;
 
 pub const TOKEN: &str = "test-token-0123456789abcdef";
 pub const BIN: &str = env!("CARGO_BIN_EXE_wsgate");
@@ -97,6 +98,17 @@ impl Daemon {
             cmd.arg("--auth-token-file").arg(&path);
             token = Some(TOKEN.to_owned());
         }
+        // The log is read as JSON events (`events`, `expect_event`), unless the test
+        // chooses a format itself. Only the daemon's own arguments count: those after
+        // `--` are the program's.
+        let chooses_format = opts
+            .args
+            .iter()
+            .take_while(|a| **a != "--")
+            .any(|a| *a == "--log-format" || a.starts_with("--log-format="));
+        if !chooses_format {
+            cmd.args(["--log-format", "json"]);
+        }
         cmd.args(&opts.args)
             .env("WSGATE_RUNTIME_DIR", runtime.path().join("run"))
             .env_remove("WSGATE_AUTH_TOKEN")
@@ -134,16 +146,20 @@ impl Daemon {
                 panic!("wsgate did not start: {}", stderr.lock().unwrap());
             }
         };
-        let addr = line
-            .split([' ', ','])
-            .find_map(|kv| {
-                kv.strip_prefix("addr=")
-                    .or_else(|| kv.strip_prefix("\"addr\":"))
-            })
-            .expect("listening line names the address")
-            .trim_matches('"')
-            .parse()
-            .unwrap();
+        // `{"ts":…,"event":"listening","addr":"…",…}` or `ts=… event=listening addr=… …`.
+        let addr = match serde_json::from_str::<serde_json::Value>(&line) {
+            Ok(event) => event["addr"]
+                .as_str()
+                .expect("listening event names the address")
+                .to_owned(),
+            Err(_) => line
+                .split(' ')
+                .find_map(|kv| kv.strip_prefix("addr="))
+                .expect("listening line names the address")
+                .to_owned(),
+        }
+        .parse()
+        .unwrap();
         let mut daemon = Daemon {
             child,
             addr,
@@ -197,6 +213,67 @@ impl Daemon {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// Every stderr line that parses as a JSON object, in order: the daemon's events
+    /// (in JSON, the format daemons started here log in unless a test chooses).
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.stderr()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(serde_json::Value::is_object)
+            .collect()
+    }
+
+    /// The first event that `matches`, waiting up to `within` for one. Fails the test,
+    /// showing the log, if none appears.
+    #[track_caller]
+    pub fn expect_event(
+        &self,
+        within: Duration,
+        matches: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        // A `match`, not a closure, so the panic names the test's line.
+        match self.wait_for_event(within, matches) {
+            Some(event) => event,
+            None => panic!(
+                "no matching event within {within:?}; the log:\n{}",
+                self.stderr()
+            ),
+        }
+    }
+
+    /// The first `event` event with all of `fields` (a JSON object of field names
+    /// and their values), waiting up to `within` for one. Fails the test, showing the
+    /// log, if none appears.
+    #[track_caller]
+    pub fn expect_fields(
+        &self,
+        event: &str,
+        fields: serde_json::Value,
+        within: Duration,
+    ) -> serde_json::Value {
+        match self.wait_for_event(within, |e| is_event(e, event, &fields)) {
+            Some(e) => e,
+            None => panic!(
+                "no {event:?} event with {fields} within {within:?}; the log:\n{}",
+                self.stderr()
+            ),
+        }
+    }
+
+    /// The first event that `matches`, once there is one, or `None` after `within`.
+    pub fn wait_for_event(
+        &self,
+        within: Duration,
+        matches: impl Fn(&serde_json::Value) -> bool,
+    ) -> Option<serde_json::Value> {
+        let mut found = None;
+        eventually(within, || {
+            found = self.events().into_iter().find(|e| matches(e));
+            found.is_some()
+        });
+        found
+    }
+
     /// Fails the test, showing the log, unless `needle` appears in it within `within`.
     pub fn expect_log(&self, needle: &str, within: Duration) {
         assert!(self.wait_for_log(needle, within), "{}", self.stderr());
@@ -239,6 +316,13 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether `e` is an `event` event with all of `fields` (a JSON object of field
+/// names and the values they must have).
+pub fn is_event(e: &serde_json::Value, event: &str, fields: &serde_json::Value) -> bool {
+    let fields = fields.as_object().expect("fields as a JSON object");
+    e["event"] == event && fields.iter().all(|(key, want)| e.get(key) == Some(want))
 }
 
 pub fn set_mode(path: &Path, mode: u32) {
