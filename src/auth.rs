@@ -18,47 +18,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::bearer;
 use crate::date;
 use crate::jwt::{self, JwtError};
-use crate::outcome::Reason;
+use crate::outcome::{Mode, Reason};
 use crate::request::Common;
 use crate::scope::Scopes;
 use crate::secret::{self, Credential, Digest, HeldSecret, Presented, Secret, TokenError};
 use crate::store::{Status, StoreView};
-
-/// How a listener authenticates requests.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    /// One secret, presented as `?token=`.
-    QueryToken,
-    /// One secret, presented in `Authorization: Bearer` or the subprotocol form.
-    Bearer,
-    /// HS256-signed JWTs, presented like `Bearer`.
-    Jwt,
-    /// Managed tokens from the token store, presented in the query or as `Bearer`.
-    Store,
-}
-
-impl Mode {
-    /// The mode's name in `--auth`, logs, health output and the runtime file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::QueryToken => "query-token",
-            Mode::Bearer => "bearer",
-            Mode::Jwt => "jwt",
-            Mode::Store => "store",
-        }
-    }
-
-    /// Whether credentials may travel in headers (and errors follow RFC 6750).
-    pub fn uses_headers(self) -> bool {
-        matches!(self, Mode::Bearer | Mode::Jwt | Mode::Store)
-    }
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// The managed token a connection was accepted with: what logs and programs may know
 /// of it.
@@ -104,6 +68,16 @@ pub enum Decision {
     Accept(Grant),
     /// Refuse it.
     Reject(Reason),
+}
+
+impl Decision {
+    /// Accepted, or rejected for a reason: what an answer tells of it.
+    pub fn outcome(&self) -> Result<(), Reason> {
+        match self {
+            Decision::Accept(_) => Ok(()),
+            Decision::Reject(reason) => Err(*reason),
+        }
+    }
 }
 
 enum Verifier {

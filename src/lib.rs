@@ -20,6 +20,7 @@ mod auth;
 mod backend;
 mod bearer;
 mod cli;
+mod config;
 mod date;
 mod form;
 mod fs;
@@ -95,7 +96,7 @@ pub fn run(args: Vec<OsString>, env_token: Option<OsString>) -> ExitCode {
 pub mod internal {
     /// See the crate's `auth` module.
     pub mod auth {
-        pub use crate::auth::{Authority, Decision, Grant, Mode};
+        pub use crate::auth::{Authority, Decision, Grant};
     }
     /// See the crate's `bearer` module.
     pub mod bearer {
@@ -128,7 +129,7 @@ pub mod internal {
     }
     /// See the crate's `outcome` module.
     pub mod outcome {
-        pub use crate::outcome::Reason;
+        pub use crate::outcome::{Mode, Reason};
     }
     /// See the crate's `pairing` module.
     pub mod pairing {

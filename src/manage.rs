@@ -6,10 +6,37 @@ use std::io::Write;
 
 use serde_json::json;
 
-use crate::cli::TokenCommand;
 use crate::date;
 use crate::runtime;
+use crate::scope::Scopes;
 use crate::store::{self, Entry, Files};
+
+/// `wsgate token …`: managing the token store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenCommand {
+    /// `create [--name NAME] [--scope SCOPES] [--expires DURATION]`.
+    Create {
+        /// The name; the id when not given.
+        name: Option<String>,
+        /// The scopes.
+        scopes: Scopes,
+        /// Seconds until expiry; `None` for never.
+        expires: Option<u64>,
+    },
+    /// `list [--json]`.
+    List {
+        /// JSON instead of a table.
+        json: bool,
+    },
+    /// `revoke ID|NAME`.
+    Revoke(String),
+    /// `prune [--revoked]`: removes expired entries, and revoked ones too with
+    /// `--revoked`.
+    Prune {
+        /// Also remove revoked entries.
+        revoked: bool,
+    },
+}
 
 /// Runs `wsgate token …` against the store in the configuration directory. The new
 /// token of `create` is the only thing written to `out`; what it is for goes to `note`.

@@ -1,7 +1,44 @@
-//! The fixed vocabulary every outcome is explained in: a [`Reason`] word for logs and
-//! error bodies, and the HTTP [`Status`] a rejection is answered with.
+//! The fixed vocabulary every outcome is explained in: the listener's [`Mode`], a
+//! [`Reason`] word for logs and error bodies, and the HTTP [`Status`] a rejection is
+//! answered with.
 
 use std::fmt;
+
+/// How a listener authenticates requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// One secret, presented as `?token=`.
+    QueryToken,
+    /// One secret, presented in `Authorization: Bearer` or the subprotocol form.
+    Bearer,
+    /// HS256-signed JWTs, presented like `Bearer`.
+    Jwt,
+    /// Managed tokens from the token store, presented in the query or as `Bearer`.
+    Store,
+}
+
+impl Mode {
+    /// The mode's name in `--auth`, logs, health output and the runtime file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::QueryToken => "query-token",
+            Mode::Bearer => "bearer",
+            Mode::Jwt => "jwt",
+            Mode::Store => "store",
+        }
+    }
+
+    /// Whether credentials may travel in headers (and errors follow RFC 6750).
+    pub fn uses_headers(self) -> bool {
+        matches!(self, Mode::Bearer | Mode::Jwt | Mode::Store)
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Defines [`Reason`] from one table: each variant with its doc, its word and the
 /// status a rejection for it is answered with; [`Reason::ALL`], [`Reason::as_str`] and

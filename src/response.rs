@@ -7,8 +7,7 @@
 
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
 
-use crate::auth::{Decision, Mode};
-use crate::outcome::{Reason, Status};
+use crate::outcome::{Mode, Reason, Status};
 
 /// `101 Switching Protocols` for a request with this `Sec-WebSocket-Key`
 /// (RFC 6455 §4.2.2). `protocol` is the subprotocol the backend chose, and
@@ -47,16 +46,17 @@ pub fn reject(reason: Reason, mode: Mode) -> Vec<u8> {
     answer(reason.status(), &headers_for(reason, mode), &body)
 }
 
-/// The answer of `/_wsgate/auth/check`: 200 `{"valid":true}` (with
-/// `"token_required":false` when credentials are not checked), or the rejection's
-/// status with `{"valid":false,"error":…,"reason":…}` and the same headers an upgrade
-/// would get. Without a credential there is no `error`: RFC 6750 §3.1 gives a request
-/// that lacks one no error code, and the challenge header carries none either.
-pub fn check(decision: &Decision, mode: Mode, enforced: bool) -> Vec<u8> {
-    match decision {
-        Decision::Accept(_) if enforced => answer(Status::Ok, "", "{\"valid\":true}"),
-        Decision::Accept(_) => answer(Status::Ok, "", "{\"valid\":true,\"token_required\":false}"),
-        &Decision::Reject(reason) => {
+/// The answer of `/_wsgate/auth/check` for a request that would be accepted (`Ok`) or
+/// rejected for a reason: 200 `{"valid":true}` (with `"token_required":false` when
+/// credentials are not checked), or the rejection's status with
+/// `{"valid":false,"error":…,"reason":…}` and the same headers an upgrade would get.
+/// Without a credential there is no `error`: RFC 6750 §3.1 gives a request that lacks
+/// one no error code, and the challenge header carries none either.
+pub fn check(outcome: Result<(), Reason>, mode: Mode, enforced: bool) -> Vec<u8> {
+    match outcome {
+        Ok(()) if enforced => answer(Status::Ok, "", "{\"valid\":true}"),
+        Ok(()) => answer(Status::Ok, "", "{\"valid\":true,\"token_required\":false}"),
+        Err(reason) => {
             let error = match reason {
                 Reason::MissingToken => String::new(),
                 _ => format!("\"error\":\"{}\",", reason.error_code()),
@@ -231,7 +231,7 @@ mod tests {
 
     #[test]
     fn check_bodies() {
-        use crate::auth::Grant;
+        use crate::auth::{Decision, Grant};
         let body = |out: Vec<u8>| String::from_utf8(out).unwrap();
         let grant = Decision::Accept(Grant {
             reason: Reason::ValidToken,
@@ -240,12 +240,12 @@ mod tests {
             expires: None,
             token: None,
         });
-        let ok = body(check(&grant, Mode::Bearer, true));
+        let ok = body(check(grant.outcome(), Mode::Bearer, true));
         assert!(ok.starts_with("HTTP/1.1 200 OK\r\n") && ok.ends_with("\r\n\r\n{\"valid\":true}"));
-        let open = body(check(&grant, Mode::Bearer, false));
+        let open = body(check(grant.outcome(), Mode::Bearer, false));
         assert!(open.ends_with("{\"valid\":true,\"token_required\":false}"));
         let bad = body(check(
-            &Decision::Reject(Reason::InvalidSignature),
+            Decision::Reject(Reason::InvalidSignature).outcome(),
             Mode::Jwt,
             true,
         ));
@@ -255,7 +255,7 @@ mod tests {
         ));
         assert!(bad.contains("error_description=\"invalid-signature\""));
         let malformed = body(check(
-            &Decision::Reject(Reason::MalformedCredential),
+            Decision::Reject(Reason::MalformedCredential).outcome(),
             Mode::Jwt,
             true,
         ));
@@ -263,7 +263,7 @@ mod tests {
             "{\"valid\":false,\"error\":\"invalid_request\",\"reason\":\"malformed-credential\"}"
         ));
         let missing = body(check(
-            &Decision::Reject(Reason::MissingToken),
+            Decision::Reject(Reason::MissingToken).outcome(),
             Mode::Bearer,
             true,
         ));

@@ -7,9 +7,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use super::{UsageError, usage};
-use crate::auth::Mode;
 use crate::date;
 use crate::log::Format;
+use crate::outcome::Mode;
 use crate::scope::Scopes;
 use crate::secret::{self, Digest, Secret};
 

@@ -9,17 +9,18 @@ mod help;
 use std::ffi::OsString;
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::auth::Mode;
 use crate::backend::Spec;
 use crate::jwt;
-use crate::log::Format;
+use crate::manage::TokenCommand;
+use crate::outcome::Mode;
 use crate::pairing::PairingConfig;
 use crate::policy::Policy;
-use crate::scope::Scopes;
 use crate::secret::{self, Digest, Secret};
+
+use crate::config::{Auth, Config, TokenSource};
 use flags::{FLAGS, Low, Place, Section};
 
 pub use help::help;
@@ -44,106 +45,6 @@ pub enum Command {
     Help,
     /// `--version`.
     Version,
-}
-
-/// `wsgate token …`: managing the token store.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TokenCommand {
-    /// `create [--name NAME] [--scope SCOPES] [--expires DURATION]`.
-    Create {
-        /// The name; the id when not given.
-        name: Option<String>,
-        /// The scopes.
-        scopes: Scopes,
-        /// Seconds until expiry; `None` for never.
-        expires: Option<u64>,
-    },
-    /// `list [--json]`.
-    List {
-        /// JSON instead of a table.
-        json: bool,
-    },
-    /// `revoke ID|NAME`.
-    Revoke(String),
-    /// `prune [--revoked]`: removes expired entries, and revoked ones too with
-    /// `--revoked`.
-    Prune {
-        /// Also remove revoked entries.
-        revoked: bool,
-    },
-}
-
-/// Where the token comes from.
-#[derive(Debug)]
-pub enum TokenSource {
-    /// Generate one at startup.
-    Generate,
-    /// `--auth-token-file`.
-    File(PathBuf),
-    /// `WSGATE_AUTH_TOKEN`, already checked.
-    Env(Secret),
-    /// `--auth-token`, already checked.
-    Flag(Secret),
-    /// `--auth-token-sha256`: only the digest is known.
-    Digest(Digest),
-}
-
-/// How the listener authenticates, with what it needs to.
-#[derive(Debug)]
-pub enum Auth {
-    /// `query-token` or `bearer`: one shared secret.
-    Secret {
-        /// [`Mode::QueryToken`] or [`Mode::Bearer`].
-        mode: Mode,
-        /// Where the secret comes from.
-        source: TokenSource,
-    },
-    /// `jwt`: HS256 tokens under a key read from a file.
-    Jwt {
-        /// `--jwt-secret-file`.
-        key_file: PathBuf,
-        /// `--jwt-issuer`, `--jwt-audience`, `--jwt-leeway`.
-        rules: jwt::Rules,
-    },
-    /// `store`: the managed tokens of the token store.
-    Store {
-        /// `--pairing` and its options.
-        pairing: Option<PairingConfig>,
-    },
-}
-
-impl Auth {
-    /// The mode.
-    pub fn mode(&self) -> Mode {
-        match self {
-            Auth::Secret { mode, .. } => *mode,
-            Auth::Jwt { .. } => Mode::Jwt,
-            Auth::Store { .. } => Mode::Store,
-        }
-    }
-}
-
-/// The daemon's configuration.
-#[derive(Debug)]
-pub struct Config {
-    /// The address to listen on.
-    pub listen: SocketAddr,
-    /// How clients authenticate.
-    pub auth: Auth,
-    /// `false` with `--no-token-check`.
-    pub token_check: bool,
-    /// Host and Origin rules, including what the listen address implies.
-    pub policy: Policy,
-    /// `--protocol`: the subprotocols the backend speaks.
-    pub protocols: Vec<String>,
-    /// `--max-connections`.
-    pub max_connections: usize,
-    /// `--max-message-size`.
-    pub max_message_size: usize,
-    /// `--log-format`.
-    pub log_format: Format,
-    /// What connections are relayed to.
-    pub backend: Spec,
 }
 
 /// A command line that cannot be run; exits 2.
@@ -471,43 +372,10 @@ fn parse_token(mut parser: lexopt::Parser) -> Result<TokenCommand, UsageError> {
     })
 }
 
-/// Reads a JWT key file: raw bytes, one trailing newline trimmed, at least
-/// [`jwt::MIN_KEY_LEN`] bytes. Errors name the file, never its content.
-pub fn read_jwt_key(path: &Path) -> Result<Secret, String> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| format!("cannot read JWT secret file {}: {e}", path.display()))?;
-    let trimmed = bytes
-        .strip_suffix(b"\r\n")
-        .or_else(|| bytes.strip_suffix(b"\n"))
-        .unwrap_or(&bytes);
-    if trimmed.len() < jwt::MIN_KEY_LEN {
-        return Err(format!(
-            "the JWT secret in {} is shorter than {} bytes",
-            path.display(),
-            jwt::MIN_KEY_LEN
-        ));
-    }
-    Ok(Secret::new(trimmed))
-}
-
-/// Reads a token file: UTF-8, one trailing newline trimmed, checked like any supplied
-/// token. Errors name the file, never its content.
-pub fn read_token_file(path: &Path) -> Result<Secret, String> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| format!("cannot read token file {}: {e}", path.display()))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| format!("token file {} is not valid UTF-8", path.display()))?;
-    let trimmed = text
-        .strip_suffix("\r\n")
-        .or_else(|| text.strip_suffix('\n'))
-        .unwrap_or(&text);
-    secret::validate(trimmed).map_err(|e| format!("the token in {} {e}", path.display()))?;
-    Ok(Secret::new(trimmed))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log::Format;
 
     fn run(args: &[&str]) -> Result<Command, UsageError> {
         parse(args.iter().map(OsString::from).collect(), None)
@@ -816,27 +684,6 @@ mod tests {
     }
 
     #[test]
-    fn jwt_key_files() {
-        let dir = std::env::temp_dir().join(format!("wsgate-cli-jwt-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let ok = dir.join("ok");
-        std::fs::write(
-            &ok,
-            [b'k'; 32].iter().chain(b"\n").copied().collect::<Vec<u8>>(),
-        )
-        .unwrap();
-        assert_eq!(read_jwt_key(&ok).unwrap().expose(), [b'k'; 32]);
-        let short = dir.join("short");
-        std::fs::write(&short, [b'k'; 31]).unwrap();
-        let err = read_jwt_key(&short).unwrap_err();
-        assert!(
-            err.contains("shorter than 32 bytes") && err.contains("short"),
-            "{err}"
-        );
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
     fn token_values_never_in_errors() {
         let msg = error(&["--echo", "--auth-token", "shorty secret"]);
         assert!(!msg.contains("shorty"));
@@ -850,29 +697,5 @@ mod tests {
         assert!(!c.policy.any_host);
         let c = config(&["--echo", "--listen", "192.168.1.5:1"]);
         assert_eq!(c.policy.hosts, vec!["192.168.1.5"]);
-    }
-
-    #[test]
-    fn token_files() {
-        let dir = std::env::temp_dir().join(format!("wsgate-cli-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let write = |name: &str, content: &[u8]| {
-            let p = dir.join(name);
-            std::fs::write(&p, content).unwrap();
-            p
-        };
-        let ok = read_token_file(&write("ok", b"0123456789abcdef\n")).unwrap();
-        assert_eq!(ok.expose(), b"0123456789abcdef");
-        let crlf = read_token_file(&write("crlf", b"0123456789abcdef\r\n")).unwrap();
-        assert_eq!(crlf.expose(), b"0123456789abcdef");
-        let two = read_token_file(&write("two", b"0123456789abcdef\n\n")).unwrap_err();
-        assert!(two.contains("control character") && two.contains("two"));
-        let short = read_token_file(&write("short", b"abc\n")).unwrap_err();
-        assert!(short.contains("shorter") && !short.contains("abc"));
-        let missing = read_token_file(&dir.join("missing")).unwrap_err();
-        assert!(missing.contains("cannot read token file") && missing.contains("missing"));
-        let bin = read_token_file(&write("bin", b"\xff0123456789abcdef")).unwrap_err();
-        assert!(bin.contains("UTF-8"));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

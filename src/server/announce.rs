@@ -5,9 +5,9 @@
 use std::net::SocketAddr;
 use std::sync::Mutex;
 
-use crate::auth::Mode;
 use crate::form;
 use crate::log::{Log, Value};
+use crate::outcome::Mode;
 use crate::pairing::desk::{Desk, Shown};
 use crate::runtime::RuntimeFile;
 use crate::secret::Secret;

@@ -164,7 +164,8 @@ async fn handshake(
         Verdict::Check(decision) => {
             let target = redact::target(request.target, &hidden(shared, &request));
             let authority = &shared.gate.authority;
-            let answer = response::check(&decision, authority.mode(), authority.enforced());
+            let answer =
+                response::check(decision.outcome(), authority.mode(), authority.enforced());
             let peer = peer.to_string();
             let mut fields = vec![
                 ("conn", conn.into()),

@@ -30,7 +30,7 @@ use async_std::future::timeout;
 use event_listener::Event;
 
 use crate::backend::Backend;
-use crate::cli::Config;
+use crate::config::Config;
 use crate::gate::Gate;
 use crate::log::Log;
 use crate::redact::Held;

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt as _;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
@@ -14,11 +15,13 @@ use event_listener::Event;
 use super::Shared;
 use super::announce::{self, Announcer};
 use super::managed::Managed;
-use crate::auth::{Authority, Mode};
+use crate::auth::Authority;
 use crate::backend::{self, Settings};
-use crate::cli::{self, Auth, Config, TokenSource};
+use crate::config::{Auth, Config, TokenSource};
 use crate::gate::Gate;
+use crate::jwt;
 use crate::log::{Log, Value};
+use crate::outcome::Mode;
 use crate::pairing::desk::Desk;
 use crate::redact::{Held, Secrets};
 use crate::runtime::{self, RuntimeFile};
@@ -243,7 +246,7 @@ fn resolve(
             });
         }
         Auth::Jwt { key_file, rules } => {
-            let key = cli::read_jwt_key(&key_file)?;
+            let key = read_jwt_key(&key_file)?;
             warn_if_shared(&key_file, "JWT secret", log);
             return Ok(Credentials {
                 authority: Authority::jwt(key.clone(), rules, enforce),
@@ -277,7 +280,7 @@ fn resolve(
             (secret, false)
         }
         TokenSource::File(path) => {
-            let secret = cli::read_token_file(&path)?;
+            let secret = read_token_file(&path)?;
             warn_if_shared(&path, "token", log);
             (secret, false)
         }
@@ -305,5 +308,89 @@ fn warn_if_shared(path: &std::path::Path, what: &str, log: &Log) {
             );
             log.event("warning", &[("message", Value::Str(&message))]);
         }
+    }
+}
+
+/// Reads a JWT key file: raw bytes, one trailing newline trimmed, at least
+/// [`jwt::MIN_KEY_LEN`] bytes. Errors name the file, never its content.
+fn read_jwt_key(path: &Path) -> Result<Secret, String> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| format!("cannot read JWT secret file {}: {e}", path.display()))?;
+    let trimmed = bytes
+        .strip_suffix(b"\r\n")
+        .or_else(|| bytes.strip_suffix(b"\n"))
+        .unwrap_or(&bytes);
+    if trimmed.len() < jwt::MIN_KEY_LEN {
+        return Err(format!(
+            "the JWT secret in {} is shorter than {} bytes",
+            path.display(),
+            jwt::MIN_KEY_LEN
+        ));
+    }
+    Ok(Secret::new(trimmed))
+}
+
+/// Reads a token file: UTF-8, one trailing newline trimmed, checked like any supplied
+/// token. Errors name the file, never its content.
+fn read_token_file(path: &Path) -> Result<Secret, String> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| format!("cannot read token file {}: {e}", path.display()))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| format!("token file {} is not valid UTF-8", path.display()))?;
+    let trimmed = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    secret::validate(trimmed).map_err(|e| format!("the token in {} {e}", path.display()))?;
+    Ok(Secret::new(trimmed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jwt_key_files() {
+        let dir = std::env::temp_dir().join(format!("wsgate-cli-jwt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ok = dir.join("ok");
+        std::fs::write(
+            &ok,
+            [b'k'; 32].iter().chain(b"\n").copied().collect::<Vec<u8>>(),
+        )
+        .unwrap();
+        assert_eq!(read_jwt_key(&ok).unwrap().expose(), [b'k'; 32]);
+        let short = dir.join("short");
+        std::fs::write(&short, [b'k'; 31]).unwrap();
+        let err = read_jwt_key(&short).unwrap_err();
+        assert!(
+            err.contains("shorter than 32 bytes") && err.contains("short"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn token_files() {
+        let dir = std::env::temp_dir().join(format!("wsgate-cli-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, content: &[u8]| {
+            let p = dir.join(name);
+            std::fs::write(&p, content).unwrap();
+            p
+        };
+        let ok = read_token_file(&write("ok", b"0123456789abcdef\n")).unwrap();
+        assert_eq!(ok.expose(), b"0123456789abcdef");
+        let crlf = read_token_file(&write("crlf", b"0123456789abcdef\r\n")).unwrap();
+        assert_eq!(crlf.expose(), b"0123456789abcdef");
+        let two = read_token_file(&write("two", b"0123456789abcdef\n\n")).unwrap_err();
+        assert!(two.contains("control character") && two.contains("two"));
+        let short = read_token_file(&write("short", b"abc\n")).unwrap_err();
+        assert!(short.contains("shorter") && !short.contains("abc"));
+        let missing = read_token_file(&dir.join("missing")).unwrap_err();
+        assert!(missing.contains("cannot read token file") && missing.contains("missing"));
+        let bin = read_token_file(&write("bin", b"\xff0123456789abcdef")).unwrap_err();
+        assert!(bin.contains("UTF-8"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
