@@ -8,6 +8,7 @@ mod echo;
 mod handshake;
 mod lifecycle;
 mod program;
+mod redaction;
 mod robustness;
 mod secrets;
 mod store;
