@@ -23,6 +23,7 @@
 //! that way (a secret containing a space also matches the same text with a `+`).
 
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::RwLock;
 
@@ -112,6 +113,15 @@ impl Secrets {
         work
     }
 
+    /// The length of the longest form looked for.
+    fn longest(&self) -> usize {
+        self.forms
+            .iter()
+            .map(|f| f.expose().len())
+            .max()
+            .unwrap_or(0)
+    }
+
     fn found_in(&self, level: &[u8]) -> bool {
         self.forms
             .iter()
@@ -175,6 +185,87 @@ fn decode_once(bytes: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// The longest span of a line a [`Screen`] looks across for one secret: its longest
+/// form encoded three times (each at most triples it), up to this many bytes.
+pub const MAX_REACH: usize = 64 * 1024;
+
+/// Screens a stream that is printed in pieces (a program's stderr: line by line, a long
+/// line in pieces) so that no piece shows part of a secret whose rest is in another.
+///
+/// A piece is let through only once nothing that follows can complete a secret with
+/// it: when its line has ended, or when `reach` more bytes of the line have followed
+/// it, where `reach` is three encodings of the longest form looked for (at most
+/// [`MAX_REACH`]). Until then the held pieces and each new one are looked at together;
+/// from the moment a secret is found in them, every piece of that line is replaced by
+/// [`REDACTED`]. It holds at most `reach` bytes and a piece.
+#[derive(Debug)]
+pub struct Screen {
+    secrets: Secrets,
+    reach: usize,
+    held: VecDeque<Vec<u8>>,
+    held_len: usize,
+    /// A secret was found in the current line.
+    found: bool,
+}
+
+impl Screen {
+    /// A screen for `secrets`.
+    pub fn new(secrets: Secrets) -> Screen {
+        let reach = secrets.longest().saturating_mul(27).min(MAX_REACH);
+        Screen {
+            secrets,
+            reach,
+            held: VecDeque::new(),
+            held_len: 0,
+            found: false,
+        }
+    }
+
+    /// Takes the next piece of the current line (`ends`: it is the line's last) and
+    /// returns the pieces that may be printed now, in order, each as it came or as
+    /// [`REDACTED`].
+    pub fn push(&mut self, piece: Vec<u8>, ends: bool) -> Vec<Vec<u8>> {
+        if self.secrets.is_empty() {
+            return vec![piece];
+        }
+        self.held_len += piece.len();
+        self.held.push_back(piece);
+        if !self.found {
+            let window: Vec<u8> = self.held.iter().flatten().copied().collect();
+            self.found = self.secrets.holds(&window);
+        }
+        let mut out = Vec::new();
+        if ends {
+            out.extend(std::iter::from_fn(|| self.release()));
+            self.found = false;
+        } else {
+            // The front piece goes once `reach` bytes have followed it.
+            while self.held.len() > 1
+                && self.held_len - self.held.front().map_or(0, Vec::len) >= self.reach
+            {
+                out.extend(self.release());
+            }
+        }
+        out
+    }
+
+    /// Whatever is still held, at the end of the stream.
+    pub fn finish(&mut self) -> Vec<Vec<u8>> {
+        let out = std::iter::from_fn(|| self.release()).collect();
+        self.found = false;
+        out
+    }
+
+    fn release(&mut self) -> Option<Vec<u8>> {
+        let piece = self.held.pop_front()?;
+        self.held_len -= piece.len();
+        Some(match self.found {
+            true => REDACTED.as_bytes().to_vec(),
+            false => piece,
+        })
+    }
+}
+
 /// The daemon's own secrets: those fixed at startup (the configured token, a JWT key)
 /// and those of the moment (the pairing code), which whoever changes them replaces.
 #[derive(Debug, Default)]
@@ -220,8 +311,9 @@ impl Held {
 }
 
 /// Every credential a request presents, in its query or its headers, valid or not
-/// (several, malformed, in a mode that does not read that place): what its own log
-/// lines and its backend must not see.
+/// (several, malformed, in a mode that does not read that place, or under another
+/// scheme than `Bearer`, meant for someone else): what its own log lines and its
+/// backend must not see.
 pub fn presented(target: &str, headers: &[Header<'_>]) -> Secrets {
     let mut secrets = Secrets::new();
     for value in credential_values(form::query_of(target)) {
@@ -229,6 +321,21 @@ pub fn presented(target: &str, headers: &[Header<'_>]) -> Secrets {
     }
     for token in bearer::presented(headers) {
         secrets.add(&token);
+    }
+    // `Basic dXNlcjpwYXNz`, `Token abc`, …: whatever follows the scheme.
+    for h in headers.iter().filter(|h| {
+        ["authorization", "proxy-authorization"]
+            .iter()
+            .any(|n| h.name.eq_ignore_ascii_case(n))
+    }) {
+        let mut words = h
+            .value
+            .split(u8::is_ascii_whitespace)
+            .filter(|w| !w.is_empty());
+        words.next();
+        for word in words {
+            secrets.add(word);
+        }
     }
     secrets
 }
@@ -502,6 +609,21 @@ mod tests {
             },
         ];
         let s = presented("/?token=query%2Btoken&tok%65n=second", &headers);
+        let other = [
+            Header {
+                name: "authorization",
+                value: b"Basic dXNlcjpwYXNzd29yZA==",
+            },
+            Header {
+                name: "Proxy-Authorization",
+                value: b"Token  proxy-token-value",
+            },
+        ];
+        let others = presented("/", &other);
+        for text in ["/?x=dXNlcjpwYXNzd29yZA%3D%3D", "/proxy-token-value"] {
+            assert!(others.holds(text.as_bytes()), "{text}");
+        }
+        assert!(!others.holds(b"Basic") && !others.holds(b"Token"));
         for text in [
             "query+token",
             "query%2Btoken",
@@ -543,5 +665,62 @@ mod tests {
             None
         );
         assert_eq!(shown("X-Empty", ""), None);
+    }
+
+    /// Feeds `text` to a screen in pieces of `size`, one line, and returns what it
+    /// lets through, piece by piece.
+    fn screened(secrets: &Secrets, text: &[u8], size: usize) -> Vec<Vec<u8>> {
+        let mut screen = Screen::new(secrets.clone());
+        let pieces: Vec<&[u8]> = text.chunks(size).collect();
+        let mut out = Vec::new();
+        for (i, piece) in pieces.iter().enumerate() {
+            out.extend(screen.push(piece.to_vec(), i + 1 == pieces.len()));
+        }
+        out.extend(screen.finish());
+        out
+    }
+
+    #[test]
+    fn a_secret_across_pieces_is_never_let_through() {
+        let s = secrets(&[S]);
+        let once = encode(S.as_bytes(), false);
+        let twice = encode(once.as_bytes(), true);
+        for form in [S.to_owned(), once, twice] {
+            for at in 0..40 {
+                let text = format!("{}{form}{}", "x".repeat(at), "y".repeat(50));
+                for size in [1, 3, 7, 16] {
+                    let out = screened(&s, text.as_bytes(), size);
+                    let printed: Vec<u8> = out.concat();
+                    assert!(!s.holds(&printed), "{form} at {at} in pieces of {size}");
+                    assert!(out.iter().all(|p| p == REDACTED.as_bytes()), "{out:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_screen_lets_the_rest_through() {
+        let s = secrets(&[S]);
+        let text = "z".repeat(100_000);
+        let out = screened(&s, text.as_bytes(), 4096);
+        assert_eq!(out.concat(), text.as_bytes());
+        // Pieces of a long line go once enough has followed them: it never holds more
+        // than its reach and a piece.
+        let mut screen = Screen::new(s.clone());
+        let reach = screen.reach;
+        let mut released = 0;
+        for _ in 0..100 {
+            released += screen.push(vec![b'z'; 512], false).len();
+            assert!(screen.held_len <= reach + 512, "{} held", screen.held_len);
+        }
+        assert!(released > 0);
+        // Nothing to hide: pieces go through at once.
+        let mut open = Screen::new(Secrets::new());
+        assert_eq!(open.push(b"abc".to_vec(), false), vec![b"abc".to_vec()]);
+        // A line with a secret is hidden whole, the next line is not.
+        let mut screen = Screen::new(s);
+        let first = screen.push(format!("a {S} b").into_bytes(), true);
+        assert_eq!(first, vec![REDACTED.as_bytes().to_vec()]);
+        assert_eq!(screen.push(b"fine".to_vec(), true), vec![b"fine".to_vec()]);
     }
 }

@@ -58,6 +58,12 @@ impl<R: AsyncRead + Unpin> Lines<R> {
         }
     }
 
+    /// Whether the piece [`Lines::next`] returned last was cut at `max`, so that its
+    /// line goes on.
+    pub fn was_cut(&self) -> bool {
+        self.cut
+    }
+
     /// Whatever is available, at most `max` bytes; empty at the end. Cancel-safe.
     pub async fn chunk(&mut self, max: usize) -> io::Result<Vec<u8>> {
         let avail = self.reader.fill_buf().await?;
@@ -92,5 +98,23 @@ mod tests {
         assert_eq!(lines(b"abcdef\n", 3), v(&["abc", "def"]));
         assert_eq!(lines(b"", 3), Vec::<Vec<u8>>::new());
         assert_eq!(lines(b"\xff\xfe\n", 10), vec![vec![0xff, 0xfe]]);
+    }
+
+    #[test]
+    fn cut_pieces_are_told_apart() {
+        let mut lines = Lines::new(&b"abcdefg\nh"[..], 3);
+        let mut cuts = Vec::new();
+        futures_lite::future::block_on(async {
+            while let Some(line) = lines.next(3).await.unwrap() {
+                cuts.push((line, lines.was_cut()));
+            }
+        });
+        let want: Vec<(Vec<u8>, bool)> = vec![
+            (b"abc".to_vec(), true),
+            (b"def".to_vec(), true),
+            (b"g".to_vec(), false),
+            (b"h".to_vec(), false),
+        ];
+        assert_eq!(cuts, want);
     }
 }

@@ -20,7 +20,7 @@ use crate::backend::session::{
     unless_ended,
 };
 use crate::log::{Log, Value};
-use crate::redact::{REDACTED, Secrets};
+use crate::redact::{Screen, Secrets};
 use crate::scope::Scopes;
 
 /// How long output is still relayed after the program exited, when something it
@@ -298,18 +298,25 @@ impl Output {
     }
 }
 
-/// Logs each line of the program's stderr, or `REDACTED` for a line that holds a
-/// secret of `hidden`'s (the log itself hides the daemon's own).
+/// Logs each line of the program's stderr, a long one in pieces, through a
+/// [`Screen`] for `hidden`'s secrets (the log itself hides the daemon's own): a line
+/// that holds one, even across pieces, is logged as `REDACTED`.
 async fn forward_stderr(stderr: ChildStderr, log: Log, who: Who, hidden: Secrets) {
     let mut lines = Lines::new(stderr, 1024);
-    while let Ok(Some(line)) = lines.next(STDERR_LINE).await {
-        let line = match hidden.holds(&line) {
-            true => REDACTED.into(),
-            false => String::from_utf8_lossy(&line),
-        };
+    let mut screen = Screen::new(hidden);
+    let log_line = |line: &[u8]| {
+        let line = String::from_utf8_lossy(line);
         let [conn, peer, mode, reason] = session_fields(who.conn, &who.peer, who.mode, who.reason);
         let fields = [conn, peer, mode, reason, ("line", Value::Str(&line))];
         log.event("child-stderr", &fields);
+    };
+    while let Ok(Some(piece)) = lines.next(STDERR_LINE).await {
+        for piece in screen.push(piece, !lines.was_cut()) {
+            log_line(&piece);
+        }
+    }
+    for piece in screen.finish() {
+        log_line(&piece);
     }
 }
 
