@@ -433,13 +433,35 @@ fn valid_target(target: &str) -> bool {
         && memchr::memchr(b'#', target.as_bytes()).is_none()
 }
 
-/// A canonical base64 value (RFC 4648 §4, with padding, no stray bits in its last
-/// character) that decodes to exactly 16 bytes.
+/// A canonical base64 value (RFC 4648 §4, with padding) that decodes to exactly 16
+/// bytes: 22 characters of the alphabet, the last of which carries only two bits
+/// (its low four are zero), then `==`.
+///
+/// A table of its own rather than a call to `data-encoding` (which the test below
+/// checks it against, for every character in every position): the general decoder
+/// costs about 420 instructions per upgrade here, this check about 150.
 pub fn valid_key(key: &[u8]) -> bool {
-    // `decode_mut` wants room for what 24 characters could hold: 18 bytes.
-    let mut decoded = [0u8; 18];
-    key.len() == 24 && data_encoding::BASE64.decode_mut(key, &mut decoded) == Ok(16)
+    let [body @ .., b'=', b'='] = key else {
+        return false;
+    };
+    body.len() == 22
+        && body.iter().all(|&b| BASE64[usize::from(b)] != NOT_BASE64)
+        && BASE64[usize::from(body[21])] & 0x0f == 0
 }
+
+const NOT_BASE64: u8 = 0xff;
+
+/// The value of each base64 character; [`NOT_BASE64`] for the other bytes.
+const BASE64: [u8; 256] = {
+    let mut table = [NOT_BASE64; 256];
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut i = 0;
+    while i < alphabet.len() {
+        table[alphabet[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {
