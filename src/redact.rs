@@ -19,13 +19,18 @@
 //!
 //! Each decoding is no longer than the text before it, and each is searched once per
 //! secret form in linear time, so the cost per byte of text is bounded by a constant.
+//! The search takes the same time whatever the secrets are: a client that sends text
+//! to be searched (a request target, a header) and times the answer learns nothing of
+//! them (see [`Form`]).
 //! Finding a secret where there is none only hides a harmless string; the answer leans
 //! that way (a secret containing a space also matches the same text with a `+`).
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::RwLock;
+use std::sync::{OnceLock, RwLock};
+
+use subtle::ConstantTimeEq;
 
 use crate::bearer;
 use crate::form;
@@ -45,8 +50,7 @@ pub const MAX_DECODINGS: usize = 8;
 /// A set of secrets, each kept in every form it is looked for.
 #[derive(Clone, Default)]
 pub struct Secrets {
-    /// Canonical forms (spaces as `+`), none empty.
-    forms: Vec<Secret>,
+    forms: Vec<Form>,
 }
 
 impl fmt::Debug for Secrets {
@@ -79,20 +83,14 @@ impl Secrets {
         let forms = std::iter::once(secret.to_vec())
             .chain(encodings.iter().map(|e| e.encode(secret).into_bytes()));
         for form in forms {
-            let form = Secret::new(canonical(&form).into_owned());
-            if !self.forms.contains(&form) {
-                self.forms.push(form);
-            }
+            self.forms.push(Form::new(canonical(&form).into_owned()));
         }
     }
 
-    /// Adds every secret of `other`.
+    /// Adds every secret of `other`. Nothing is compared: comparing a presented
+    /// credential with a held secret is for [`crate::secret`] to do, in constant time.
     pub fn extend(&mut self, other: &Secrets) {
-        for form in &other.forms {
-            if !self.forms.contains(form) {
-                self.forms.push(form.clone());
-            }
-        }
+        self.forms.extend(other.forms.iter().cloned());
     }
 
     /// Whether there is nothing to look for.
@@ -117,16 +115,83 @@ impl Secrets {
     fn longest(&self) -> usize {
         self.forms
             .iter()
-            .map(|f| f.expose().len())
+            .map(|f| f.bytes.expose().len())
             .max()
             .unwrap_or(0)
     }
 
     fn found_in(&self, level: &[u8]) -> bool {
+        // Every form is looked for, found or not.
         self.forms
             .iter()
-            .any(|form| memchr::memmem::find(level, form.expose()).is_some())
+            .fold(false, |found, form| form.found_in(level) | found)
     }
+}
+
+/// One form of a secret, looked for in text in time that depends on the text's length
+/// and the form's, never on their bytes: each window of the text is hashed with a
+/// rolling polynomial hash (multiplications and additions, no branches on the bytes),
+/// under a base drawn at random when the process starts, so a client cannot make its
+/// windows collide with an unknown form's hash; only a window whose hash matches is
+/// compared with the form, and in constant time. A general substring search would skip
+/// or stop early depending on where the text agrees with the form: a client repeating
+/// a guessed prefix of the token through an 8 KiB target could time that.
+#[derive(Clone)]
+struct Form {
+    bytes: Secret,
+    /// The form's hash.
+    hash: u64,
+    /// `base^(len - 1)`: what the byte leaving a window weighed in its hash.
+    top: u64,
+}
+
+impl Form {
+    fn new(bytes: Vec<u8>) -> Form {
+        let base = hash_base();
+        let hash = bytes.iter().fold(0u64, |h, &b| {
+            h.wrapping_mul(base).wrapping_add(u64::from(b))
+        });
+        let top = base.wrapping_pow(bytes.len().saturating_sub(1) as u32);
+        Form {
+            bytes: Secret::new(bytes),
+            hash,
+            top,
+        }
+    }
+
+    fn found_in(&self, text: &[u8]) -> bool {
+        let form = self.bytes.expose();
+        let len = form.len();
+        if len == 0 || text.len() < len {
+            return false;
+        }
+        let base = hash_base();
+        let mut hash = text[..len].iter().fold(0u64, |h, &b| {
+            h.wrapping_mul(base).wrapping_add(u64::from(b))
+        });
+        let mut found = subtle::Choice::from(0);
+        for start in 0..=text.len() - len {
+            if start > 0 {
+                let gone = u64::from(text[start - 1]).wrapping_mul(self.top);
+                let new = u64::from(text[start + len - 1]);
+                hash = hash.wrapping_sub(gone).wrapping_mul(base).wrapping_add(new);
+            }
+            if hash == self.hash {
+                found |= text[start..start + len].ct_eq(form);
+            }
+        }
+        found.into()
+    }
+}
+
+/// The base of the rolling hash: odd, drawn once per process.
+fn hash_base() -> u64 {
+    static BASE: OnceLock<u64> = OnceLock::new();
+    *BASE.get_or_init(|| {
+        // Without the generator the search is still branch-free; only its hashes can
+        // then be predicted.
+        getrandom::u64().unwrap_or(0x9e37_79b9_7f4a_7c15) | 1
+    })
 }
 
 /// Whether `found` is true of `bytes` (canonical) or of one of its decodings, adding
@@ -722,5 +787,27 @@ mod tests {
         let first = screen.push(format!("a {S} b").into_bytes(), true);
         assert_eq!(first, vec![REDACTED.as_bytes().to_vec()]);
         assert_eq!(screen.push(b"fine".to_vec(), true), vec![b"fine".to_vec()]);
+    }
+
+    #[test]
+    fn the_search_agrees_with_a_plain_one() {
+        // Texts and forms over a small alphabet, so that near misses are common.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        for _ in 0..2000 {
+            let form: Vec<u8> = (0..1 + next(6)).map(|_| b"ab"[next(2) as usize]).collect();
+            let text: Vec<u8> = (0..next(40)).map(|_| b"ab"[next(2) as usize]).collect();
+            let plain = text.windows(form.len()).any(|w| w == form.as_slice());
+            assert_eq!(
+                Form::new(form.clone()).found_in(&text),
+                plain,
+                "{form:?} in {text:?}"
+            );
+        }
     }
 }
