@@ -49,13 +49,74 @@ pub struct Flag {
 type Apply = fn(&mut Low, &'static str, Option<String>) -> Result<(), UsageError>;
 
 impl Flag {
+    /// A switch of `place`'s command.
+    const fn switch(long: &'static str, place: Place) -> Flag {
+        Flag {
+            long,
+            alias: None,
+            short: None,
+            value: None,
+            kind: Kind::Switch,
+            default: None,
+            repeatable: false,
+            place,
+            help: "",
+            apply: |_, _, _| Ok(()),
+        }
+    }
+
+    /// A flag of `place`'s command that takes a value named `value`, of `kind`.
+    const fn value(long: &'static str, value: &'static str, kind: Kind, place: Place) -> Flag {
+        Flag {
+            value: Some(value),
+            kind,
+            ..Flag::switch(long, place)
+        }
+    }
+
+    const fn short(self, short: char) -> Flag {
+        Flag {
+            short: Some(short),
+            ..self
+        }
+    }
+
+    const fn alias(self, alias: &'static str) -> Flag {
+        Flag {
+            alias: Some(alias),
+            ..self
+        }
+    }
+
+    const fn default(self, default: &'static str) -> Flag {
+        Flag {
+            default: Some(default),
+            ..self
+        }
+    }
+
+    const fn repeatable(self) -> Flag {
+        Flag {
+            repeatable: true,
+            ..self
+        }
+    }
+
+    const fn help(self, help: &'static str) -> Flag {
+        Flag { help, ..self }
+    }
+
+    const fn apply(self, apply: Apply) -> Flag {
+        Flag { apply, ..self }
+    }
+
     /// Whether `name` (with its dashes) names this flag.
     pub fn named(&self, name: &str) -> bool {
         self.long == name || self.alias == Some(name)
     }
 
     /// Records the flag with its value.
-    pub fn apply(&self, low: &mut Low, value: Option<String>) -> Result<(), UsageError> {
+    pub fn record(&self, low: &mut Low, value: Option<String>) -> Result<(), UsageError> {
         (self.apply)(low, self.long, value)
     }
 }
@@ -269,442 +330,300 @@ pub fn parse_listen(value: &str) -> Result<SocketAddr, UsageError> {
 
 /// Every flag of every command.
 pub static FLAGS: &[Flag] = &[
-    Flag {
-        long: "--echo",
-        alias: None,
-        short: None,
-        value: None,
-        kind: Kind::Switch,
-        default: None,
-        repeatable: false,
-        place: Place::Serve(Section::Backend),
-        help: "relay to the built-in echo, which sends every message back (try it, benchmark \
-               it); instead of -- COMMAND",
-        apply: |low, _, _| switch(&mut low.echo),
-    },
-    Flag {
-        long: "--binary",
-        alias: None,
-        short: None,
-        value: None,
-        kind: Kind::Switch,
-        default: None,
-        repeatable: false,
-        place: Place::Serve(Section::Backend),
-        help: "program backend: raw bytes both ways instead of lines",
-        apply: |low, _, _| switch(&mut low.binary),
-    },
-    Flag {
-        long: "--protocol",
-        alias: None,
-        short: None,
-        value: Some("NAME[,NAME]"),
-        kind: Kind::Text,
-        default: None,
-        repeatable: true,
-        place: Place::Serve(Section::Backend),
-        help: "subprotocols the backend speaks; the 101 selects the first the client offers \
-               (the marker 'wsgate' is always spoken)",
-        apply: |low, name, value| {
-            for protocol in given(value).split(',').map(str::trim) {
-                if !crate::bearer::valid_protocol_name(protocol) {
-                    return Err(usage(format!(
-                        "{name} {protocol:?} is not a subprotocol name (an HTTP token, \
-                         not a wsgate.bearer. entry)"
-                    )));
-                }
-                if !low.protocols.iter().any(|p| p == protocol) {
-                    low.protocols.push(protocol.to_owned());
-                }
+    Flag::switch("--echo", Place::Serve(Section::Backend))
+        .help(
+            "relay to the built-in echo, which sends every message back (try it, benchmark \
+            it); instead of -- COMMAND",
+        )
+        .apply(|low, _, _| switch(&mut low.echo)),
+    Flag::switch("--binary", Place::Serve(Section::Backend))
+        .help("program backend: raw bytes both ways instead of lines")
+        .apply(|low, _, _| switch(&mut low.binary)),
+    Flag::value(
+        "--protocol",
+        "NAME[,NAME]",
+        Kind::Text,
+        Place::Serve(Section::Backend),
+    )
+    .repeatable()
+    .help(
+        "subprotocols the backend speaks; the 101 selects the first the client offers \
+            (the marker 'wsgate' is always spoken)",
+    )
+    .apply(|low, name, value| {
+        for protocol in given(value).split(',').map(str::trim) {
+            if !crate::bearer::valid_protocol_name(protocol) {
+                return Err(usage(format!(
+                    "{name} {protocol:?} is not a subprotocol name (an HTTP token, \
+                     not a wsgate.bearer. entry)"
+                )));
             }
-            Ok(())
-        },
-    },
-    Flag {
-        long: "--listen",
-        alias: None,
-        short: None,
-        value: Some("ADDR"),
-        kind: Kind::Address,
-        default: Some(super::DEFAULT_LISTEN),
-        repeatable: false,
-        place: Place::Serve(Section::Listener),
-        help: "IPv4:PORT or [IPv6]:PORT to listen on; port 0 picks a free one",
-        apply: |low, name, value| once(name, &mut low.listen, parse_listen(&given(value))?),
-    },
-    Flag {
-        long: "--allow-origin",
-        alias: None,
-        short: None,
-        value: Some("ORIGIN"),
-        kind: Kind::Text,
-        default: None,
-        repeatable: true,
-        place: Place::Serve(Section::Listener),
-        help: "also accept pages from ORIGIN (scheme://host[:port], 'null' or '*'); loopback \
-               origins are always accepted",
-        apply: |low, _, value| {
-            low.allow_origins.push(given(value));
-            Ok(())
-        },
-    },
-    Flag {
-        long: "--allow-host",
-        alias: None,
-        short: None,
-        value: Some("HOST"),
-        kind: Kind::Text,
-        default: None,
-        repeatable: true,
-        place: Place::Serve(Section::Listener),
-        help: "also answer to Host HOST (any port); loopback names are always accepted",
-        apply: |low, _, value| {
-            low.allow_hosts.push(given(value));
-            Ok(())
-        },
-    },
-    Flag {
-        long: "--auth",
-        alias: None,
-        short: None,
-        value: Some("MODE"),
-        kind: Kind::Choices(MODES),
-        default: Some("query-token"),
-        repeatable: false,
-        place: Place::Serve(Section::Auth),
-        help: "how clients authenticate",
-        apply: |low, name, value| {
-            let mode = match choice(name, &given(value), MODES)? {
-                "bearer" => Mode::Bearer,
-                "jwt" => Mode::Jwt,
-                "store" => Mode::Store,
-                _ => Mode::QueryToken,
-            };
-            once(name, &mut low.mode, mode)
-        },
-    },
-    Flag {
-        long: "--auth-token-file",
-        alias: None,
-        short: None,
-        value: Some("PATH"),
-        kind: Kind::Path,
-        default: None,
-        repeatable: false,
-        place: Place::Serve(Section::Auth),
-        help: "query-token, bearer: read the token from PATH (one trailing newline is \
-               trimmed). With no token given at all, a 256-bit one is generated",
-        apply: |low, name, value| once(name, &mut low.token_file, path(name, given(value))?),
-    },
-    Flag {
-        long: "--auth-token",
-        alias: None,
-        short: None,
-        value: Some("VALUE"),
-        kind: Kind::Text,
-        default: None,
-        repeatable: false,
-        place: Place::Serve(Section::Auth),
-        help: "query-token, bearer: the token itself, at least 16 bytes without whitespace \
-               (visible in the process list: prefer the file or WSGATE_AUTH_TOKEN)",
-        apply: |low, name, value| {
-            let value = given(value);
-            secret::validate(&value)
-                .map_err(|e| usage(format!("the token given with {name} {e}")))?;
-            once(name, &mut low.token_flag, Secret::new(value))
-        },
-    },
-    Flag {
-        long: "--auth-token-sha256",
-        alias: None,
-        short: None,
-        value: Some("HEX"),
-        kind: Kind::Text,
-        default: None,
-        repeatable: false,
-        place: Place::Serve(Section::Auth),
-        help: "bearer: the token's SHA-256 (64 hex digits) instead of the token; the daemon \
-               then never holds the token itself",
-        apply: |low, name, value| {
-            let digest = Digest::from_hex(&given(value), &data_encoding::HEXLOWER_PERMISSIVE)
-                .ok_or_else(|| usage(format!("{name} must be 64 hex digits (a SHA-256 digest)")))?;
-            once(name, &mut low.token_digest, digest)
-        },
-    },
-    Flag {
-        long: "--no-token-check",
-        alias: None,
-        short: None,
-        value: None,
-        kind: Kind::Switch,
-        default: None,
-        repeatable: false,
-        place: Place::Serve(Section::Auth),
-        help: "accept connections with or without a credential (loopback only; the mode \
-               stays, the check goes)",
-        apply: |low, _, _| switch(&mut low.no_token_check),
-    },
-    Flag {
-        long: "--jwt-secret-file",
-        alias: None,
-        short: None,
-        value: Some("PATH"),
-        kind: Kind::Path,
-        default: None,
-        repeatable: false,
-        place: Place::Serve(Section::Jwt),
-        help: "the HMAC key (at least 32 bytes; a trailing newline is trimmed); required",
-        apply: |low, name, value| once(name, &mut low.jwt_key, path(name, given(value))?),
-    },
-    Flag {
-        long: "--jwt-issuer",
-        alias: None,
-        short: None,
-        value: Some("ISS"),
-        kind: Kind::Text,
-        default: None,
-        repeatable: false,
-        place: Place::Serve(Section::Jwt),
-        help: "require this iss claim",
-        apply: |low, name, value| once(name, &mut low.jwt_issuer, given(value)),
-    },
-    Flag {
-        long: "--jwt-audience",
-        alias: None,
-        short: None,
-        value: Some("AUD"),
-        kind: Kind::Text,
-        default: None,
-        repeatable: false,
-        place: Place::Serve(Section::Jwt),
-        help: "require this aud entry (without it, tokens with aud are refused)",
-        apply: |low, name, value| once(name, &mut low.jwt_audience, given(value)),
-    },
-    Flag {
-        long: "--jwt-leeway",
-        alias: None,
-        short: None,
-        value: Some("SECONDS"),
-        kind: Kind::Number,
-        default: Some("30"),
-        repeatable: false,
-        place: Place::Serve(Section::Jwt),
-        help: "allowed clock skew on exp, nbf and iat, at most 3600",
-        apply: |low, name, value| {
-            let n = number(name, &given(value), 0, MAX_JWT_LEEWAY as usize)?;
-            once(name, &mut low.jwt_leeway, n as u64)
-        },
-    },
-    Flag {
-        long: "--pairing",
-        alias: None,
-        short: None,
-        value: None,
-        kind: Kind::Switch,
-        default: None,
-        repeatable: false,
-        place: Place::Serve(Section::Pairing),
-        help: "show a 6-digit code that a browser exchanges for a token at /_wsgate/pair",
-        apply: |low, _, _| switch(&mut low.pairing),
-    },
-    Flag {
-        long: "--pair-scopes",
-        alias: None,
-        short: None,
-        value: Some("SCOPES"),
-        kind: Kind::Scopes,
-        default: Some("read,write"),
-        repeatable: false,
-        place: Place::Serve(Section::Pairing),
-        help: "scopes of paired tokens",
-        apply: |low, name, value| once(name, &mut low.pair_scopes, scopes(name, &given(value))?),
-    },
-    Flag {
-        long: "--pair-expires",
-        alias: None,
-        short: None,
-        value: Some("DURATION"),
-        kind: Kind::Duration,
-        default: Some("30d"),
-        repeatable: false,
-        place: Place::Serve(Section::Pairing),
-        help: "lifetime of paired tokens",
-        apply: |low, name, value| {
-            let d =
-                date::parse_duration(&given(value)).map_err(|e| usage(format!("{name} {e}")))?;
-            once(name, &mut low.pair_expires, d)
-        },
-    },
-    Flag {
-        long: "--pair-code-ttl",
-        alias: None,
-        short: None,
-        value: Some("DURATION"),
-        kind: Kind::Duration,
-        default: Some("5m"),
-        repeatable: false,
-        place: Place::Serve(Section::Pairing),
-        help: "lifetime of a pairing code, at most 1h",
-        apply: |low, name, value| {
-            let v = given(value);
-            let d = date::parse_duration(&v)
-                .ok()
-                .flatten()
-                .filter(|&d| d <= MAX_PAIR_CODE_TTL)
-                .ok_or_else(|| {
-                    usage(format!(
-                        "{name} must be a duration up to 1h, such as 5m, not {v:?}"
-                    ))
-                })?;
-            once(name, &mut low.pair_code_ttl, d)
-        },
-    },
-    Flag {
-        long: "--max-connections",
-        alias: None,
-        short: None,
-        value: Some("N"),
-        kind: Kind::Number,
-        default: Some("1024"),
-        repeatable: false,
-        place: Place::Serve(Section::Limits),
-        help: "upgraded sessions at once; one more gets 503",
-        apply: |low, name, value| {
-            let n = number(name, &given(value), 1, u32::MAX as usize)?;
-            once(name, &mut low.max_connections, n)
-        },
-    },
-    Flag {
-        long: "--max-message-size",
-        alias: None,
-        short: None,
-        value: Some("BYTES"),
-        kind: Kind::Number,
-        default: Some("1048576"),
-        repeatable: false,
-        place: Place::Serve(Section::Limits),
-        help: "largest message or frame from a client; larger closes the session with 1009",
-        apply: |low, name, value| {
-            let n = number(name, &given(value), 1, MAX_MESSAGE_SIZE_LIMIT)?;
-            once(name, &mut low.max_message_size, n)
-        },
-    },
-    Flag {
-        long: "--log-format",
-        alias: None,
-        short: None,
-        value: Some("FORMAT"),
-        kind: Kind::Choices(LOG_FORMATS),
-        default: Some("text"),
-        repeatable: false,
-        place: Place::Serve(Section::Output),
-        help: "how events are written on stderr",
-        apply: |low, name, value| {
-            let format = match choice(name, &given(value), LOG_FORMATS)? {
-                "json" => Format::Json,
-                _ => Format::Text,
-            };
-            once(name, &mut low.log_format, format)
-        },
-    },
-    Flag {
-        long: "--help",
-        alias: None,
-        short: Some('h'),
-        value: None,
-        kind: Kind::Switch,
-        default: None,
-        repeatable: false,
-        place: Place::Serve(Section::Output),
-        help: "print this help",
-        apply: |low, _, _| switch(&mut low.help),
-    },
-    Flag {
-        long: "--version",
-        alias: None,
-        short: Some('V'),
-        value: None,
-        kind: Kind::Switch,
-        default: None,
-        repeatable: false,
-        place: Place::Serve(Section::Output),
-        help: "print the version",
-        apply: |low, _, _| switch(&mut low.version),
-    },
-    Flag {
-        long: "--name",
-        alias: None,
-        short: None,
-        value: Some("NAME"),
-        kind: Kind::Text,
-        default: None,
-        repeatable: false,
-        place: Place::TokenCreate,
-        help: "a name for people (1 to 80 characters); the id when not given",
-        apply: |low, name, value| {
+            if !low.protocols.iter().any(|p| p == protocol) {
+                low.protocols.push(protocol.to_owned());
+            }
+        }
+        Ok(())
+    }),
+    Flag::value(
+        "--listen",
+        "ADDR",
+        Kind::Address,
+        Place::Serve(Section::Listener),
+    )
+    .default(super::DEFAULT_LISTEN)
+    .help("IPv4:PORT or [IPv6]:PORT to listen on; port 0 picks a free one")
+    .apply(|low, name, value| once(name, &mut low.listen, parse_listen(&given(value))?)),
+    Flag::value(
+        "--allow-origin",
+        "ORIGIN",
+        Kind::Text,
+        Place::Serve(Section::Listener),
+    )
+    .repeatable()
+    .help(
+        "also accept pages from ORIGIN (scheme://host[:port], 'null' or '*'); loopback \
+            origins are always accepted",
+    )
+    .apply(|low, _, value| {
+        low.allow_origins.push(given(value));
+        Ok(())
+    }),
+    Flag::value(
+        "--allow-host",
+        "HOST",
+        Kind::Text,
+        Place::Serve(Section::Listener),
+    )
+    .repeatable()
+    .help("also answer to Host HOST (any port); loopback names are always accepted")
+    .apply(|low, _, value| {
+        low.allow_hosts.push(given(value));
+        Ok(())
+    }),
+    Flag::value(
+        "--auth",
+        "MODE",
+        Kind::Choices(MODES),
+        Place::Serve(Section::Auth),
+    )
+    .default("query-token")
+    .help("how clients authenticate")
+    .apply(|low, name, value| {
+        let mode = match choice(name, &given(value), MODES)? {
+            "bearer" => Mode::Bearer,
+            "jwt" => Mode::Jwt,
+            "store" => Mode::Store,
+            _ => Mode::QueryToken,
+        };
+        once(name, &mut low.mode, mode)
+    }),
+    Flag::value(
+        "--auth-token-file",
+        "PATH",
+        Kind::Path,
+        Place::Serve(Section::Auth),
+    )
+    .help(
+        "query-token, bearer: read the token from PATH (one trailing newline is \
+            trimmed). With no token given at all, a 256-bit one is generated",
+    )
+    .apply(|low, name, value| once(name, &mut low.token_file, path(name, given(value))?)),
+    Flag::value(
+        "--auth-token",
+        "VALUE",
+        Kind::Text,
+        Place::Serve(Section::Auth),
+    )
+    .help(
+        "query-token, bearer: the token itself, at least 16 bytes without whitespace \
+            (visible in the process list: prefer the file or WSGATE_AUTH_TOKEN)",
+    )
+    .apply(|low, name, value| {
+        let value = given(value);
+        secret::validate(&value).map_err(|e| usage(format!("the token given with {name} {e}")))?;
+        once(name, &mut low.token_flag, Secret::new(value))
+    }),
+    Flag::value(
+        "--auth-token-sha256",
+        "HEX",
+        Kind::Text,
+        Place::Serve(Section::Auth),
+    )
+    .help(
+        "bearer: the token's SHA-256 (64 hex digits) instead of the token; the daemon \
+            then never holds the token itself",
+    )
+    .apply(|low, name, value| {
+        let digest = Digest::from_hex(&given(value), &data_encoding::HEXLOWER_PERMISSIVE)
+            .ok_or_else(|| usage(format!("{name} must be 64 hex digits (a SHA-256 digest)")))?;
+        once(name, &mut low.token_digest, digest)
+    }),
+    Flag::switch("--no-token-check", Place::Serve(Section::Auth))
+        .help(
+            "accept connections with or without a credential (loopback only; the mode \
+            stays, the check goes)",
+        )
+        .apply(|low, _, _| switch(&mut low.no_token_check)),
+    Flag::value(
+        "--jwt-secret-file",
+        "PATH",
+        Kind::Path,
+        Place::Serve(Section::Jwt),
+    )
+    .help("the HMAC key (at least 32 bytes; a trailing newline is trimmed); required")
+    .apply(|low, name, value| once(name, &mut low.jwt_key, path(name, given(value))?)),
+    Flag::value(
+        "--jwt-issuer",
+        "ISS",
+        Kind::Text,
+        Place::Serve(Section::Jwt),
+    )
+    .help("require this iss claim")
+    .apply(|low, name, value| once(name, &mut low.jwt_issuer, given(value))),
+    Flag::value(
+        "--jwt-audience",
+        "AUD",
+        Kind::Text,
+        Place::Serve(Section::Jwt),
+    )
+    .help("require this aud entry (without it, tokens with aud are refused)")
+    .apply(|low, name, value| once(name, &mut low.jwt_audience, given(value))),
+    Flag::value(
+        "--jwt-leeway",
+        "SECONDS",
+        Kind::Number,
+        Place::Serve(Section::Jwt),
+    )
+    .default("30")
+    .help("allowed clock skew on exp, nbf and iat, at most 3600")
+    .apply(|low, name, value| {
+        let n = number(name, &given(value), 0, MAX_JWT_LEEWAY as usize)?;
+        once(name, &mut low.jwt_leeway, n as u64)
+    }),
+    Flag::switch("--pairing", Place::Serve(Section::Pairing))
+        .help("show a 6-digit code that a browser exchanges for a token at /_wsgate/pair")
+        .apply(|low, _, _| switch(&mut low.pairing)),
+    Flag::value(
+        "--pair-scopes",
+        "SCOPES",
+        Kind::Scopes,
+        Place::Serve(Section::Pairing),
+    )
+    .default("read,write")
+    .help("scopes of paired tokens")
+    .apply(|low, name, value| once(name, &mut low.pair_scopes, scopes(name, &given(value))?)),
+    Flag::value(
+        "--pair-expires",
+        "DURATION",
+        Kind::Duration,
+        Place::Serve(Section::Pairing),
+    )
+    .default("30d")
+    .help("lifetime of paired tokens")
+    .apply(|low, name, value| {
+        let d = date::parse_duration(&given(value)).map_err(|e| usage(format!("{name} {e}")))?;
+        once(name, &mut low.pair_expires, d)
+    }),
+    Flag::value(
+        "--pair-code-ttl",
+        "DURATION",
+        Kind::Duration,
+        Place::Serve(Section::Pairing),
+    )
+    .default("5m")
+    .help("lifetime of a pairing code, at most 1h")
+    .apply(|low, name, value| {
+        let v = given(value);
+        let d = date::parse_duration(&v)
+            .ok()
+            .flatten()
+            .filter(|&d| d <= MAX_PAIR_CODE_TTL)
+            .ok_or_else(|| {
+                usage(format!(
+                    "{name} must be a duration up to 1h, such as 5m, not {v:?}"
+                ))
+            })?;
+        once(name, &mut low.pair_code_ttl, d)
+    }),
+    Flag::value(
+        "--max-connections",
+        "N",
+        Kind::Number,
+        Place::Serve(Section::Limits),
+    )
+    .default("1024")
+    .help("upgraded sessions at once; one more gets 503")
+    .apply(|low, name, value| {
+        let n = number(name, &given(value), 1, u32::MAX as usize)?;
+        once(name, &mut low.max_connections, n)
+    }),
+    Flag::value(
+        "--max-message-size",
+        "BYTES",
+        Kind::Number,
+        Place::Serve(Section::Limits),
+    )
+    .default("1048576")
+    .help("largest message or frame from a client; larger closes the session with 1009")
+    .apply(|low, name, value| {
+        let n = number(name, &given(value), 1, MAX_MESSAGE_SIZE_LIMIT)?;
+        once(name, &mut low.max_message_size, n)
+    }),
+    Flag::value(
+        "--log-format",
+        "FORMAT",
+        Kind::Choices(LOG_FORMATS),
+        Place::Serve(Section::Output),
+    )
+    .default("text")
+    .help("how events are written on stderr")
+    .apply(|low, name, value| {
+        let format = match choice(name, &given(value), LOG_FORMATS)? {
+            "json" => Format::Json,
+            _ => Format::Text,
+        };
+        once(name, &mut low.log_format, format)
+    }),
+    Flag::switch("--help", Place::Serve(Section::Output))
+        .short('h')
+        .help("print this help")
+        .apply(|low, _, _| switch(&mut low.help)),
+    Flag::switch("--version", Place::Serve(Section::Output))
+        .short('V')
+        .help("print the version")
+        .apply(|low, _, _| switch(&mut low.version)),
+    Flag::value("--name", "NAME", Kind::Text, Place::TokenCreate)
+        .help("a name for people (1 to 80 characters); the id when not given")
+        .apply(|low, name, value| {
             let value = given(value);
             if !crate::store::valid_name(&value) {
                 return Err(usage(format!(
                     "{name} must be 1 to {} characters without control or bidirectional \
-                     formatting characters or spaces at either end",
+                 formatting characters or spaces at either end",
                     crate::store::MAX_NAME
                 )));
             }
             once(name, &mut low.name, value)
-        },
-    },
-    Flag {
-        long: "--scope",
-        alias: Some("--scopes"),
-        short: None,
-        value: Some("SCOPES"),
-        kind: Kind::Scopes,
-        default: Some("read,write,exec"),
-        repeatable: false,
-        place: Place::TokenCreate,
-        help: "what the token allows: read, write, exec, comma-separated",
-        apply: |low, name, value| once(name, &mut low.scopes, scopes(name, &given(value))?),
-    },
-    Flag {
-        long: "--expires",
-        alias: None,
-        short: None,
-        value: Some("DURATION"),
-        kind: Kind::Duration,
-        default: Some("90d"),
-        repeatable: false,
-        place: Place::TokenCreate,
-        help: "lifetime: 30m, 12h, 90d, 2w or never",
-        apply: |low, name, value| {
+        }),
+    Flag::value("--scope", "SCOPES", Kind::Scopes, Place::TokenCreate)
+        .alias("--scopes")
+        .default("read,write,exec")
+        .help("what the token allows: read, write, exec, comma-separated")
+        .apply(|low, name, value| once(name, &mut low.scopes, scopes(name, &given(value))?)),
+    Flag::value("--expires", "DURATION", Kind::Duration, Place::TokenCreate)
+        .default("90d")
+        .help("lifetime: 30m, 12h, 90d, 2w or never")
+        .apply(|low, name, value| {
             let d =
                 date::parse_duration(&given(value)).map_err(|e| usage(format!("{name} {e}")))?;
             once(name, &mut low.expires, d)
-        },
-    },
-    Flag {
-        long: "--json",
-        alias: None,
-        short: None,
-        value: None,
-        kind: Kind::Switch,
-        default: None,
-        repeatable: false,
-        place: Place::TokenList,
-        help: "JSON instead of a table",
-        apply: |low, _, _| switch(&mut low.json),
-    },
-    Flag {
-        long: "--revoked",
-        alias: None,
-        short: None,
-        value: None,
-        kind: Kind::Switch,
-        default: None,
-        repeatable: false,
-        place: Place::TokenPrune,
-        help: "also remove revoked tokens",
-        apply: |low, _, _| switch(&mut low.revoked),
-    },
+        }),
+    Flag::switch("--json", Place::TokenList)
+        .help("JSON instead of a table")
+        .apply(|low, _, _| switch(&mut low.json)),
+    Flag::switch("--revoked", Place::TokenPrune)
+        .help("also remove revoked tokens")
+        .apply(|low, _, _| switch(&mut low.revoked)),
 ];
 
 /// An environment variable wsgate reads.

@@ -151,7 +151,7 @@ fn lex(
             }
             None => None,
         };
-        flag.apply(&mut low, value)?;
+        flag.record(&mut low, value)?;
         low.given.push(flag.long);
         if low.help {
             return Ok(None);
@@ -159,7 +159,7 @@ fn lex(
     }
     for flag in FLAGS.iter().filter(|f| of(f.place)) {
         if let Some(default) = flag.default.filter(|_| !low.given.contains(&flag.long)) {
-            flag.apply(&mut low, Some(default.to_owned()))?;
+            flag.record(&mut low, Some(default.to_owned()))?;
         }
     }
     Ok(Some(low))
