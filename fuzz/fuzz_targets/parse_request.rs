@@ -82,7 +82,9 @@ fuzz_target!(|data: &[u8]| {
     }
     let answer = match verdict {
         Verdict::Health => response::health(gate.authority.mode(), true),
-        Verdict::Check(decision) => response::check(decision.outcome(), gate.authority.mode(), true),
+        Verdict::Check(decision) => {
+            response::check(decision.outcome(), gate.authority.mode(), true)
+        }
         Verdict::Accept { upgrade, .. } => response::switching_protocols(upgrade.key, None, None),
         Verdict::Reject(reason) => response::reject(reason, gate.authority.mode()),
         // This gate has no pairing desk: the daemon answers the path as not found.
