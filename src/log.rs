@@ -3,7 +3,7 @@
 //! Callers pass only values that may be printed: request targets go through
 //! [`crate::redact::target`] first, and no [`crate::secret::Secret`] can be passed at
 //! all (there is no [`Value`] for it). As a last line of defence, a value that holds
-//! one of the daemon's secrets in any form ([`crate::redact::Held`]) is replaced by
+//! one of the daemon's own secrets in any form ([`crate::redact`]) is replaced by
 //! `REDACTED` whatever field it came in. Every value is escaped, so nothing a client
 //! sends can forge a line.
 
@@ -12,7 +12,7 @@ use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::redact::{Held, REDACTED};
+use crate::redact::{REDACTED, Secrets};
 
 /// How lines are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,7 +68,7 @@ impl From<bool> for Value<'_> {
 #[derive(Clone, Debug)]
 pub struct Log {
     format: Format,
-    held: Arc<Held>,
+    hidden: Arc<Secrets>,
 }
 
 impl Log {
@@ -76,16 +76,15 @@ impl Log {
     pub fn new(format: Format) -> Log {
         Log {
             format,
-            held: Arc::default(),
+            hidden: Arc::default(),
         }
     }
 
-    /// This log, replacing every value that holds one of `held`'s secrets with
-    /// `REDACTED`.
-    pub fn hiding(self, held: Arc<Held>) -> Log {
+    /// This log, replacing every value that holds one of `hidden` with `REDACTED`.
+    pub fn hiding(self, hidden: Arc<Secrets>) -> Log {
         Log {
             format: self.format,
-            held,
+            hidden,
         }
     }
 
@@ -120,7 +119,7 @@ impl Log {
                 out.push('=');
             }
             match value {
-                Value::Str(s) if self.held.holds(s.as_bytes()) => string(&mut out, REDACTED),
+                Value::Str(s) if self.hidden.holds(s.as_bytes()) => string(&mut out, REDACTED),
                 Value::Str(s) => string(&mut out, s),
                 Value::Num(n) => {
                     let _ = write!(out, "{n}");

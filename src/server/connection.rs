@@ -295,7 +295,7 @@ async fn handshake(
 /// and every credential the request presented.
 fn hidden(shared: &Shared, request: &Request<'_>) -> Secrets {
     shared
-        .held
+        .secrets
         .with(&redact::presented(request.target, request.headers))
 }
 

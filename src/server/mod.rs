@@ -33,7 +33,7 @@ use crate::backend::Backend;
 use crate::config::Config;
 use crate::gate::Gate;
 use crate::log::Log;
-use crate::redact::Held;
+use crate::redact::Secrets;
 use crate::shutdown::Stop;
 use announce::Announcer;
 use managed::Managed;
@@ -47,7 +47,7 @@ struct Shared {
     log: Log,
     backend: Arc<dyn Backend>,
     /// The daemon's own secrets: kept out of logs and backends.
-    held: Arc<Held>,
+    secrets: Arc<Secrets>,
     max_connections: usize,
     max_message_size: usize,
     local: SocketAddr,

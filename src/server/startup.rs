@@ -23,7 +23,7 @@ use crate::jwt;
 use crate::log::{Log, Value};
 use crate::outcome::Mode;
 use crate::pairing::desk::Desk;
-use crate::redact::{Held, Secrets};
+use crate::redact::Secrets;
 use crate::runtime::{self, RuntimeFile};
 use crate::secret::{self, Secret};
 use crate::shutdown::Stop;
@@ -64,17 +64,16 @@ pub async fn start(config: Config) -> Result<Started, String> {
         shown,
         hidden,
     } = resolve(config.auth, config.token_check, &log, store.as_ref())?;
-    let fixed = Secrets::of(&hidden);
+    let secrets = Arc::new(Secrets::of(&hidden));
     drop(hidden);
-    let held = Arc::new(Held::new(fixed.clone()));
-    let log = log.hiding(held.clone());
+    let log = log.hiding(secrets.clone());
     let backend = backend::build(
         config.backend,
         Settings {
             protocols: config.protocols,
             max_message_size: config.max_message_size,
             env: std::env::vars_os().collect(),
-            secrets: fixed,
+            secrets: Secrets::clone(&secrets),
         },
     )?;
     let managed = match (store, pairing.flatten()) {
@@ -84,11 +83,7 @@ pub async fn start(config: Config) -> Result<Started, String> {
                 announce::client_host(local),
                 local.port()
             );
-            Some(Arc::new(store.with_pairing(Desk::new(
-                pairing,
-                link,
-                held.clone(),
-            )?)))
+            Some(Arc::new(store.with_pairing(Desk::new(pairing, link)?)))
         }
         (store, _) => store.map(Arc::new),
     };
@@ -159,7 +154,7 @@ pub async fn start(config: Config) -> Result<Started, String> {
         gate,
         log,
         backend,
-        held,
+        secrets,
         max_connections: config.max_connections,
         max_message_size: config.max_message_size,
         local,
