@@ -269,7 +269,6 @@ pub const MAX_REACH: usize = 64 * 1024;
 /// [`MAX_REACH`]). Until then the held pieces and each new one are looked at together;
 /// from the moment a secret is found in them, every piece of that line is replaced by
 /// [`REDACTED`]. It holds at most `reach` bytes and a piece.
-#[derive(Debug)]
 pub struct Screen {
     secrets: Secrets,
     reach: usize,
@@ -277,6 +276,15 @@ pub struct Screen {
     held_len: usize,
     /// A secret was found in the current line.
     found: bool,
+}
+
+impl fmt::Debug for Screen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The held pieces are held because they may be part of a secret.
+        f.debug_struct("Screen")
+            .field("held", &self.held_len)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Screen {

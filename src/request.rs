@@ -101,19 +101,19 @@ pub enum Head<'b> {
     },
 }
 
-// Debug output never shows a credential: targets (and the page URL in `Referer`) are
-// redacted like log lines, and header values are shown as a backend would see them
-// (see `redact::header_value`).
+// Debug output never shows a credential: a request's target (and the page URL in
+// `Referer`) is redacted like a log line and header values are shown as a backend
+// would see them, hiding every credential the request itself presents, wherever else
+// it appears (see `redact::presented`). The daemon's own secrets are not known here.
 
-/// Header fields, printed as [`redact::header_value`] shows them.
-pub struct Headers<'a>(pub &'a [Header<'a>]);
+/// Header fields, printed as [`redact::header_value`] shows them, hiding `secrets`.
+struct Headers<'a>(&'a [Header<'a>], &'a Secrets);
 
 impl fmt::Debug for Headers<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut list = f.debug_list();
-        let none = Secrets::new();
         for h in self.0 {
-            let value = redact::header_value(h.name, h.value, &none);
+            let value = redact::header_value(h.name, h.value, self.1);
             let value = match &value {
                 Some(v) => String::from_utf8_lossy(v),
                 None => std::borrow::Cow::Borrowed("<redacted>"),
@@ -125,28 +125,30 @@ impl fmt::Debug for Headers<'_> {
 }
 
 /// A target as `Debug` shows it.
-fn shown(target: &str) -> String {
-    redact::target(target, &Secrets::new()).unwrap_or_else(|| "<not printable>".to_owned())
+fn shown(target: &str, secrets: &Secrets) -> String {
+    redact::target(target, secrets).unwrap_or_else(|| "<not printable>".to_owned())
 }
 
 impl fmt::Debug for Request<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let presented = redact::presented(self.target, self.headers);
         f.debug_struct("Request")
             .field("method", &self.method)
-            .field("target", &shown(self.target))
+            .field("target", &shown(self.target, &presented))
             .field("minor_version", &self.minor_version)
-            .field("headers", &Headers(self.headers))
+            .field("headers", &Headers(self.headers, &presented))
             .finish()
     }
 }
 
 impl fmt::Debug for Common<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let presented = redact::presented(self.target, self.headers);
         f.debug_struct("Common")
-            .field("target", &shown(self.target))
+            .field("target", &shown(self.target, &presented))
             .field("host", &String::from_utf8_lossy(self.host))
             .field("origin", &self.origin.map(String::from_utf8_lossy))
-            .field("headers", &Headers(self.headers))
+            .field("headers", &Headers(self.headers, &presented))
             .finish()
     }
 }
@@ -684,6 +686,23 @@ mod tests {
             !printed.contains("s3cr3t") && !printed.contains("czNjcjN0"),
             "{printed}"
         );
+    }
+
+    #[test]
+    fn debug_hides_a_presented_credential_wherever_it_is_copied() {
+        let bytes = upgrade_with(
+            "GET /app/s3cr3t-value/x?next=%2F%3Ftoken%3Ds3cr3t-value HTTP/1.1",
+            &[
+                "Authorization: Bearer s3cr3t-value",
+                "Referer: http://localhost/?return_to=%2F%253Ftoken%253Ds3cr3t-value",
+                "X-Copy: s3cr3t-value",
+            ],
+            &[],
+        );
+        let mut storage = header_storage();
+        let printed = format!("{:?}", parse(&bytes, &mut storage));
+        assert!(!printed.contains("s3cr3t"), "{printed}");
+        assert!(printed.contains("127.0.0.1:7331"), "{printed}");
     }
 
     #[test]

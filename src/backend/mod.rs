@@ -81,8 +81,8 @@ impl Spec {
     }
 }
 
-/// What every backend is built with.
-#[derive(Clone, Debug)]
+/// What every backend is built with. No `Debug`: the daemon's environment may hold a
+/// secret (it is filtered only when a program's environment is made from it).
 pub struct Settings {
     /// `--protocol`: the subprotocols the backend speaks.
     pub protocols: Vec<String>,
