@@ -14,7 +14,9 @@
 //! - as it is, or as the base64 (standard or url-safe, without padding) that a
 //!   subprotocol entry carries it in;
 //! - percent-decoded, with upper- or lower-case hex, and form-decoded (`+` as a space):
-//!   spaces and pluses are one byte to this module, so both readings are one;
+//!   spaces and pluses are one byte to this module, so both readings are one; and with
+//!   the escapes of a JSON string undone (`\/`, `\\`, `\"`, `\u00XX`), as a program
+//!   logging JSON on its stderr writes them;
 //! - decoded again and again, as long as decoding changes the text: a URL passed as a
 //!   parameter of another URL, which is passed again, and so on. At most
 //!   [`MAX_DECODINGS`] times: text that still decodes further is nested deeper than any
@@ -51,6 +53,9 @@ pub const SENSITIVE_HEADERS: [&str; 3] = ["authorization", "proxy-authorization"
 /// How many times text is decoded while looking for a secret in it.
 pub const MAX_DECODINGS: usize = 8;
 
+/// The fewest base64 characters of a secret looked for (see [`Secrets::add`]).
+pub const MIN_BASE64: usize = 8;
+
 /// A set of secrets, each kept in every form it is looked for.
 #[derive(Clone, Default)]
 pub struct Secrets {
@@ -78,17 +83,37 @@ impl Secrets {
         set
     }
 
-    /// Adds a secret (an empty one is nothing to hide).
+    /// Adds a secret (an empty one is nothing to hide), as it is and in base64.
+    ///
+    /// In base64 (standard or url-safe) a secret may sit at any of three alignments
+    /// inside longer encoded data (`Basic base64(user:token)`, say): at each, only the
+    /// characters its own bits decide are looked for, the ones before and after it
+    /// depending on its neighbours. So a secret too short to leave [`MIN_BASE64`] such
+    /// characters is looked for only as it is.
     pub fn add(&mut self, secret: &[u8]) {
         if secret.is_empty() {
             return;
         }
-        let encodings = [data_encoding::BASE64URL_NOPAD, data_encoding::BASE64_NOPAD];
-        let forms = std::iter::once(secret.to_vec())
-            .chain(encodings.iter().map(|e| e.encode(secret).into_bytes()));
-        for form in forms {
-            self.forms.push(Form::new(canonical(&form).into_owned()));
+        let mut forms = vec![canonical(secret).into_owned()];
+        for encoding in [data_encoding::BASE64URL_NOPAD, data_encoding::BASE64_NOPAD] {
+            for before in 0..3usize {
+                // Characters `ceil(8·before / 6)` to `floor(8·(before + len) / 6)` hold
+                // bits of the secret only.
+                let (first, end) = ((8 * before).div_ceil(6), 8 * (before + secret.len()) / 6);
+                if end < first + MIN_BASE64 {
+                    continue;
+                }
+                let mut padded = vec![0u8; before];
+                padded.extend_from_slice(secret);
+                let text = encoding.encode(&padded).into_bytes();
+                let form = text[first..end].to_vec();
+                // The secret's own forms only are compared with each other.
+                if !forms.contains(&form) {
+                    forms.push(form);
+                }
+            }
         }
+        self.forms.extend(forms.into_iter().map(Form::new));
     }
 
     /// These secrets and `other`'s. Nothing is compared: comparing a presented
@@ -234,18 +259,19 @@ fn canonical(bytes: &[u8]) -> Cow<'_, [u8]> {
     }
 }
 
-/// One percent-decoding (`%XX` in either case; a `%` that starts no escape stays), or
-/// `None` when it would change nothing.
+/// One decoding: every `%XX` (either case) and every JSON string escape of a byte
+/// (`\/`, `\\`, `\"`, `\u00XX`) undone, anything else kept; `None` when that would
+/// change nothing.
 fn decode_once(bytes: &[u8]) -> Option<Vec<u8>> {
-    let first = memchr::memchr_iter(b'%', bytes).find(|&i| form::escape_at(bytes, i).is_some())?;
+    let first = memchr::memchr2_iter(b'%', b'\\', bytes).find(|&i| escape(bytes, i).is_some())?;
     let mut out = Vec::with_capacity(bytes.len());
     out.extend_from_slice(&bytes[..first]);
     let mut i = first;
     while i < bytes.len() {
-        match form::escape_at(bytes, i) {
-            Some(b) => {
+        match escape(bytes, i) {
+            Some((b, len)) => {
                 out.push(b);
-                i += 3;
+                i += len;
             }
             None => {
                 out.push(bytes[i]);
@@ -256,8 +282,21 @@ fn decode_once(bytes: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// The longest span of a line a [`Screen`] looks across for one secret: its longest
-/// form encoded three times (each at most triples it), up to this many bytes.
+/// The byte an escape at `i` stands for, and the escape's length.
+fn escape(bytes: &[u8], i: usize) -> Option<(u8, usize)> {
+    match bytes.get(i..)? {
+        [b'%', ..] => form::escape_at(bytes, i).map(|b| (b, 3)),
+        [b'\\', b @ (b'/' | b'\\' | b'"'), ..] => Some((*b, 2)),
+        [b'\\', b'u', b'0', b'0', hi, lo, ..] => {
+            form::escape_at(&[b'%', *hi, *lo], 0).map(|b| (b, 6))
+        }
+        _ => None,
+    }
+}
+
+/// The longest span of a line a [`Screen`] looks across for a secret's encoded forms:
+/// the longest form encoded three times (each at most triples it), up to this many
+/// bytes, and never less than the longest form itself.
 pub const MAX_REACH: usize = 64 * 1024;
 
 /// Screens a stream that is printed in pieces (a program's stderr: line by line, a long
@@ -266,7 +305,7 @@ pub const MAX_REACH: usize = 64 * 1024;
 /// A piece is let through only once nothing that follows can complete a secret with
 /// it: when its line has ended, or when `reach` more bytes of the line have followed
 /// it, where `reach` is three encodings of the longest form looked for (at most
-/// [`MAX_REACH`]). Until then the held pieces and each new one are looked at together;
+/// [`MAX_REACH`], never less than the form itself). Until then the held pieces and each new one are looked at together;
 /// from the moment a secret is found in them, every piece of that line is replaced by
 /// [`REDACTED`]. It holds at most `reach` bytes and a piece.
 pub struct Screen {
@@ -290,7 +329,8 @@ impl fmt::Debug for Screen {
 impl Screen {
     /// A screen for `secrets`.
     pub fn new(secrets: Secrets) -> Screen {
-        let reach = secrets.longest().saturating_mul(27).min(MAX_REACH);
+        let longest = secrets.longest();
+        let reach = longest.saturating_mul(27).min(MAX_REACH).max(longest);
         Screen {
             secrets,
             reach,
@@ -357,7 +397,8 @@ pub fn presented(target: &str, headers: &[Header<'_>]) -> Secrets {
     for token in bearer::presented(headers) {
         secrets.add(&token);
     }
-    // `Basic dXNlcjpwYXNz`, `Token abc`, …: whatever follows the scheme.
+    // `Basic dXNlcjpwYXNz`, `Token abc`, …: whatever follows another scheme (`Bearer`
+    // is `bearer::presented`'s), and a `Basic` credential's password.
     for h in headers.iter().filter(|h| {
         ["authorization", "proxy-authorization"]
             .iter()
@@ -367,9 +408,20 @@ pub fn presented(target: &str, headers: &[Header<'_>]) -> Secrets {
             .value
             .split(u8::is_ascii_whitespace)
             .filter(|w| !w.is_empty());
-        words.next();
+        let scheme = words.next().unwrap_or_default();
+        if scheme.eq_ignore_ascii_case(b"bearer") && h.name.eq_ignore_ascii_case("authorization") {
+            continue;
+        }
         for word in words {
             secrets.add(word);
+            let basic = scheme.eq_ignore_ascii_case(b"basic");
+            if let Some(decoded) = basic
+                .then(|| data_encoding::BASE64.decode(word).ok())
+                .flatten()
+            {
+                let password = decoded.splitn(2, |&b| b == b':').nth(1).unwrap_or_default();
+                secrets.add(password);
+            }
         }
     }
     secrets
@@ -524,6 +576,14 @@ mod tests {
         base64url: &["s3cr3t-t0ken-value?"], format!("/?p=wsgate.bearer.{}", data_encoding::BASE64URL_NOPAD.encode(b"s3cr3t-t0ken-value?")) => true;
         base64: &["s3cr3t-t0ken-value?"], format!("x {}", data_encoding::BASE64.encode(b"s3cr3t-t0ken-value?")) => true;
         a_percent_in_the_secret: &["abc%41def-0123456789"], "/?x=abc%41def-0123456789".into() => true;
+        base64_after_a_prefix: &["s3cr3t-t0ken-value?"], format!("Basic {}", data_encoding::BASE64.encode(b"x:s3cr3t-t0ken-value?")) => true;
+        base64_after_a_longer_prefix: &["s3cr3t-t0ken-value?"], format!("{}", data_encoding::BASE64URL.encode(b"Bearer s3cr3t-t0ken-value?!")) => true;
+        base64_of_a_short_secret_is_not_looked_for: &["abcde"], data_encoding::BASE64.encode(b"abcde") => false;
+        json_escaped_slashes: &["tok/en+with/slashes"], r#"{"url":"ws:\/\/h\/?token=tok\/en+with\/slashes"}"#.into() => true;
+        json_unicode_escapes: &["s3cr3t-value-01"], r#"{"t":"s3cr3t\u002dvalue\u002D01"}"#.into() => true;
+        cut_escapes_at_the_end: &[S], "x\\u00".into() => false;
+        a_cut_escape_at_the_end: &[S], "x\\u004".into() => false;
+        json_escapes_of_an_encoded_secret: &[S], format!("{{\"next\":\"{}\"}}", encode(S.as_bytes(), false).replace('/', "\\/")) => true;
         a_percent_in_the_secret_encoded: &["abc%41def-0123456789"], "/?x=abc%2541def-0123456789".into() => true;
         another_secret: &["other-secret-value", S], format!("{S}") => true;
         not_there: &[S], "/x?a=s3cr3t+t0ken".into() => false;
@@ -634,10 +694,22 @@ mod tests {
             },
         ];
         let others = presented("/", &other);
-        for text in ["/?x=dXNlcjpwYXNzd29yZA%3D%3D", "/proxy-token-value"] {
+        for text in [
+            "/?x=dXNlcjpwYXNzd29yZA%3D%3D",
+            "/proxy-token-value",
+            "/?p=password",
+        ] {
             assert!(others.holds(text.as_bytes()), "{text}");
         }
-        assert!(!others.holds(b"Basic") && !others.holds(b"Token"));
+        assert!(!others.holds(b"Basic") && !others.holds(b"Token") && !others.holds(b"user"));
+        // A Bearer token is added once, by `bearer::presented`, in each of its forms.
+        let bearer = [Header {
+            name: "Authorization",
+            value: b"Bearer bearer-token-value",
+        }];
+        let mut once = Secrets::new();
+        once.add(b"bearer-token-value");
+        assert_eq!(presented("/", &bearer).forms.len(), once.forms.len());
         for text in [
             "query+token",
             "query%2Btoken",
@@ -728,6 +800,18 @@ mod tests {
             assert!(screen.held_len <= reach + 512, "{} held", screen.held_len);
         }
         assert!(released > 0);
+        // A secret longer than the reach's cap is still seen whole before any of it goes.
+        let long: Vec<u8> = (0..MAX_REACH + 5000)
+            .map(|i| b'a' + (i % 26) as u8)
+            .collect();
+        let mut huge = Secrets::new();
+        huge.add(&long);
+        let text = [b"x".repeat(3000), long.clone(), b"y".repeat(3000)].concat();
+        let out = screened(&huge, &text, 4096);
+        assert!(
+            out.iter().all(|p| p == REDACTED.as_bytes()),
+            "a piece went through"
+        );
         // Nothing to hide: pieces go through at once.
         let mut open = Screen::new(Secrets::new());
         assert_eq!(open.push(b"abc".to_vec(), false), vec![b"abc".to_vec()]);

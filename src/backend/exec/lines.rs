@@ -59,7 +59,8 @@ impl<R: AsyncRead + Unpin> Lines<R> {
     }
 
     /// Whether the piece [`Lines::next`] returned last was cut at `max`, so that its
-    /// line goes on.
+    /// line (probably) goes on. A line of exactly `max` bytes counts as cut: that it
+    /// ended shows only with the next byte, and the piece is not held back for it.
     pub fn was_cut(&self) -> bool {
         self.cut
     }
