@@ -75,13 +75,10 @@ pub fn parse(args: Vec<OsString>, env_token: Option<OsString>) -> Result<Command
         .and_then(|raw| raw.peek().map(|a| a.to_owned()));
     match first.as_ref().and_then(|a| a.to_str()) {
         Some(word @ ("list" | "pair")) => {
-            let _ = parser.next();
-            return match parser.next() {
-                Ok(None) => Ok(if word == "list" {
-                    Command::List
-                } else {
-                    Command::Pair
-                }),
+            let rest = raw(&mut parser);
+            return match rest.len() {
+                1 if word == "list" => Ok(Command::List),
+                1 => Ok(Command::Pair),
                 _ => Err(usage(format!("'{word}' takes no arguments"))),
             };
         }
@@ -91,23 +88,32 @@ pub fn parse(args: Vec<OsString>, env_token: Option<OsString>) -> Result<Command
         }
         _ => {}
     }
-    let Some(low) = lex(&mut parser, |place| matches!(place, Place::Serve(_)), true)? else {
+    let low = lex(&mut parser, |place| matches!(place, Place::Serve(_)), true)?;
+    if low.help {
         return Ok(Command::Help);
-    };
+    }
     if low.version {
         return Ok(Command::Version);
     }
     finish(low, env_token).map(|config| Command::Serve(Box::new(config)))
 }
 
+/// Every argument left, as it is: no option is read among them.
+fn raw(parser: &mut lexopt::Parser) -> Vec<OsString> {
+    parser
+        .try_raw_args()
+        .map(|raw| raw.collect())
+        .unwrap_or_default()
+}
+
 /// Reads the flags of one command (those whose place `of` accepts) into a [`Low`],
 /// with the table's defaults for those not given; with `command`, everything after
-/// `--` is the program to run. `None` when `--help` was asked for.
+/// `--` is the program to run. `--help` and `--version` end the reading at once.
 fn lex(
     parser: &mut lexopt::Parser,
     of: impl Fn(Place) -> bool + Copy,
     command: bool,
-) -> Result<Option<Low>, UsageError> {
+) -> Result<Low, UsageError> {
     let mut low = Low::default();
     loop {
         if command {
@@ -146,15 +152,16 @@ fn lex(
                     .map_err(|_| usage(format!("the value of {} is not valid UTF-8", flag.long)))?;
                 Some(value)
             }
-            None if parser.optional_value().is_some() => {
+            // `--switch=value`; a short switch is followed by the next of its cluster.
+            None if matches!(arg, lexopt::Arg::Long(_)) && parser.optional_value().is_some() => {
                 return Err(usage(format!("{} takes no value", flag.long)));
             }
             None => None,
         };
         flag.record(&mut low, value)?;
         low.given.push(flag.long);
-        if low.help {
-            return Ok(None);
+        if low.help || low.version {
+            return Ok(low);
         }
     }
     for flag in FLAGS.iter().filter(|f| of(f.place)) {
@@ -162,7 +169,7 @@ fn lex(
             flag.record(&mut low, Some(default.to_owned()))?;
         }
     }
-    Ok(Some(low))
+    Ok(low)
 }
 
 /// An option as it was written.
@@ -345,20 +352,19 @@ fn parse_token(mut parser: lexopt::Parser) -> Result<TokenCommand, UsageError> {
         "list" => Place::TokenList,
         "prune" => Place::TokenPrune,
         "revoke" => {
-            let who = match parser.next() {
-                Ok(Some(lexopt::Arg::Value(who))) => who.into_string().ok(),
-                _ => None,
+            // A name may start with `-`: the one argument is taken as it is.
+            let who = match <[OsString; 1]>::try_from(raw(&mut parser)) {
+                Ok([who]) => who.into_string().ok(),
+                Err(_) => None,
             };
-            return match (who, parser.next()) {
-                (Some(who), Ok(None)) => Ok(TokenCommand::Revoke(who)),
-                _ => Err(usage("'token revoke' takes one ID or NAME")),
-            };
+            return who
+                .map(TokenCommand::Revoke)
+                .ok_or_else(|| usage("'token revoke' takes one ID or NAME"));
         }
         _ => return Err(usage(what)),
     };
     let low = lex(&mut parser, |p| p == place, false)
-        .map_err(|e| usage(format!("{e} (in 'token {sub}')")))?
-        .ok_or_else(|| usage(what))?;
+        .map_err(|e| usage(format!("{e} (in 'token {sub}')")))?;
     Ok(match place {
         Place::TokenCreate => TokenCommand::Create {
             name: low.name,
@@ -467,6 +473,30 @@ mod tests {
         assert!(matches!(run(&["--echo", "--help"]), Ok(Command::Help)));
         assert!(matches!(run(&["-V"]), Ok(Command::Version)));
         assert!(matches!(run(&["--version"]), Ok(Command::Version)));
+    }
+
+    #[test]
+    fn subcommands_read_their_arguments_as_before() {
+        let revoke = |who: &str| run(&["token", "revoke", who]);
+        assert_eq!(
+            revoke("-laptop").ok().map(|c| format!("{c:?}")),
+            Some("Token(Revoke(\"-laptop\"))".to_owned())
+        );
+        for args in [
+            &["token", "revoke", "--", "x"][..],
+            &["token", "revoke", "x", "--"],
+            &["token", "revoke"],
+            &["list", "--"],
+            &["pair", "x"],
+        ] {
+            assert!(run(args).is_err(), "{args:?}");
+        }
+        assert!(matches!(
+            run(&["--version", "--bogus"]),
+            Ok(Command::Version)
+        ));
+        assert!(matches!(run(&["-V", "-h"]), Ok(Command::Version)));
+        assert!(matches!(run(&["-hV"]), Ok(Command::Help)));
     }
 
     #[test]
