@@ -23,6 +23,19 @@ pub enum Format {
     Json,
 }
 
+impl Format {
+    /// Every format.
+    pub const ALL: [Format; 2] = [Format::Text, Format::Json];
+
+    /// The format's name in `--log-format`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Json => "json",
+        }
+    }
+}
+
 /// A field's value.
 #[derive(Clone, Copy, Debug)]
 pub enum Value<'a> {

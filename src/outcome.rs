@@ -18,8 +18,11 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// Every mode.
+    pub const ALL: [Mode; 4] = [Mode::QueryToken, Mode::Bearer, Mode::Jwt, Mode::Store];
+
     /// The mode's name in `--auth`, logs, health output and the runtime file.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Mode::QueryToken => "query-token",
             Mode::Bearer => "bearer",

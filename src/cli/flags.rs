@@ -1,7 +1,8 @@
-//! Every flag, defined once: its name, its value, its default, where it applies, its
-//! help, and what it does. The parser, `--help`, the README check (and the man page
-//! and shell completions) are all read from [`FLAGS`], so a flag cannot be documented
-//! one way and parsed another.
+//! Every flag, defined once: its name, its value and what kind of value it is, its
+//! default, where it applies, its help, and what it does. The parser, `--help` and the
+//! README check read [`FLAGS`], so a flag cannot be documented one way and parsed
+//! another; [`Kind`] is there for the man page and shell completions to be generated
+//! from the same table.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -200,24 +201,24 @@ impl Section {
     }
 }
 
-/// The authority modes, as `--auth` takes them.
+/// The authority modes, as `--auth` takes them: each mode's word and what it means.
 pub const MODES: &[(&str, &str)] = &[
-    ("query-token", "?token= in the URL"),
+    (Mode::QueryToken.as_str(), "?token= in the URL"),
     (
-        "bearer",
+        Mode::Bearer.as_str(),
         "Authorization: Bearer TOKEN, or (browsers) the subprotocol wsgate.bearer.<base64url(TOKEN)>",
     ),
-    ("jwt", "an HS256 JWT, sent like bearer"),
+    (Mode::Jwt.as_str(), "an HS256 JWT, sent like bearer"),
     (
-        "store",
+        Mode::Store.as_str(),
         "a token from 'wsgate token create', in ?token= or sent like bearer; scopes and expiry apply",
     ),
 ];
 
 /// The log formats, as `--log-format` takes them.
 pub const LOG_FORMATS: &[(&str, &str)] = &[
-    ("text", "key=value pairs, one event a line"),
-    ("json", "one JSON object a line"),
+    (Format::Text.as_str(), "key=value pairs, one event a line"),
+    (Format::Json.as_str(), "one JSON object a line"),
 ];
 
 /// What the flags of one command line set, before they are checked together.
@@ -406,16 +407,16 @@ pub static FLAGS: &[Flag] = &[
         Kind::Choices(MODES),
         Place::Serve(Section::Auth),
     )
-    .default("query-token")
+    .default(Mode::QueryToken.as_str())
     .help("how clients authenticate")
     .apply(|low, name, value| {
-        let mode = match choice(name, &given(value), MODES)? {
-            "bearer" => Mode::Bearer,
-            "jwt" => Mode::Jwt,
-            "store" => Mode::Store,
-            _ => Mode::QueryToken,
-        };
-        once(name, &mut low.mode, mode)
+        let word = choice(name, &given(value), MODES)?;
+        let mode = Mode::ALL.into_iter().find(|m| m.as_str() == word);
+        once(
+            name,
+            &mut low.mode,
+            mode.ok_or_else(|| usage(format!("{name} {word}?")))?,
+        )
     }),
     Flag::value(
         "--auth-token-file",
@@ -575,14 +576,16 @@ pub static FLAGS: &[Flag] = &[
         Kind::Choices(LOG_FORMATS),
         Place::Serve(Section::Output),
     )
-    .default("text")
+    .default(Format::Text.as_str())
     .help("how events are written on stderr")
     .apply(|low, name, value| {
-        let format = match choice(name, &given(value), LOG_FORMATS)? {
-            "json" => Format::Json,
-            _ => Format::Text,
-        };
-        once(name, &mut low.log_format, format)
+        let word = choice(name, &given(value), LOG_FORMATS)?;
+        let format = Format::ALL.into_iter().find(|f| f.as_str() == word);
+        once(
+            name,
+            &mut low.log_format,
+            format.ok_or_else(|| usage(format!("{name} {word}?")))?,
+        )
     }),
     Flag::switch("--help", Place::Serve(Section::Output))
         .short('h')
@@ -702,4 +705,23 @@ pub fn find(of: impl Fn(Place) -> bool, arg: &lexopt::Arg<'_>) -> Option<&'stati
         lexopt::Arg::Short(c) => f.short == Some(*c),
         lexopt::Arg::Value(_) => false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_mode_and_format_is_a_choice() {
+        let words = |choices: &[(&str, &str)]| {
+            choices
+                .iter()
+                .map(|(w, _)| w.to_string())
+                .collect::<Vec<_>>()
+        };
+        let modes: Vec<String> = Mode::ALL.iter().map(|m| m.to_string()).collect();
+        assert_eq!(words(MODES), modes);
+        let formats: Vec<String> = Format::ALL.iter().map(|f| f.as_str().to_owned()).collect();
+        assert_eq!(words(LOG_FORMATS), formats);
+    }
 }
