@@ -59,7 +59,19 @@ pub const MIN_BASE64: usize = 8;
 /// A set of secrets, each kept in every form it is looked for.
 #[derive(Clone, Default)]
 pub struct Secrets {
+    /// Sorted by length, which is all that is ever compared of them.
     forms: Vec<Form>,
+    /// The forms of each length.
+    groups: Vec<Group>,
+}
+
+/// The forms of one length: `forms[range]`, and what a byte leaving a window of that
+/// length weighs in its hash (`base^len`).
+#[derive(Clone)]
+struct Group {
+    len: usize,
+    top: u64,
+    range: std::ops::Range<usize>,
 }
 
 impl fmt::Debug for Secrets {
@@ -95,18 +107,21 @@ impl Secrets {
             return;
         }
         let mut forms = vec![canonical(secret).into_owned()];
-        for encoding in [data_encoding::BASE64URL_NOPAD, data_encoding::BASE64_NOPAD] {
+        // Characters `ceil(8·before / 6)` to `floor(8·(before + len) / 6)` of the
+        // encoding hold bits of the secret only; all three alignments are cut to the
+        // length of the shortest, so they share one pass over the text.
+        let base64_len = (0..3usize)
+            .map(|before| 8 * (before + secret.len()) / 6 - (8 * before).div_ceil(6))
+            .min()
+            .unwrap_or(0);
+        let encodings = [data_encoding::BASE64URL_NOPAD, data_encoding::BASE64_NOPAD];
+        for encoding in encodings.iter().filter(|_| base64_len >= MIN_BASE64) {
             for before in 0..3usize {
-                // Characters `ceil(8·before / 6)` to `floor(8·(before + len) / 6)` hold
-                // bits of the secret only.
-                let (first, end) = ((8 * before).div_ceil(6), 8 * (before + secret.len()) / 6);
-                if end < first + MIN_BASE64 {
-                    continue;
-                }
+                let first = (8 * before).div_ceil(6);
                 let mut padded = vec![0u8; before];
                 padded.extend_from_slice(secret);
                 let text = encoding.encode(&padded).into_bytes();
-                let form = text[first..end].to_vec();
+                let form = text[first..first + base64_len].to_vec();
                 // The secret's own forms only are compared with each other.
                 if !forms.contains(&form) {
                     forms.push(form);
@@ -114,14 +129,36 @@ impl Secrets {
             }
         }
         self.forms.extend(forms.into_iter().map(Form::new));
+        self.regroup();
+    }
+
+    /// Sorts the forms by length and finds the groups of each length.
+    fn regroup(&mut self) {
+        self.forms.sort_by_key(Form::len);
+        self.groups.clear();
+        let mut start = 0;
+        for same in self.forms.chunk_by(|a, b| a.len() == b.len()) {
+            let len = same[0].len();
+            let top = hash_base().wrapping_pow(len as u32);
+            self.groups.push(Group {
+                len,
+                top,
+                range: start..start + same.len(),
+            });
+            start += same.len();
+        }
     }
 
     /// These secrets and `other`'s. Nothing is compared: comparing a presented
     /// credential with a held secret is for [`crate::secret`] to do, in constant time.
     pub fn with(&self, other: &Secrets) -> Secrets {
-        let mut forms = self.forms.clone();
-        forms.extend(other.forms.iter().cloned());
-        Secrets { forms }
+        let mut all = Secrets {
+            forms: self.forms.clone(),
+            groups: Vec::new(),
+        };
+        all.forms.extend(other.forms.iter().cloned());
+        all.regroup();
+        all
     }
 
     /// Whether there is nothing to look for.
@@ -131,40 +168,77 @@ impl Secrets {
 
     /// Whether `bytes` hold one of these secrets, in any form (see the module docs).
     pub fn holds(&self, bytes: &[u8]) -> bool {
-        !self.is_empty() && look(bytes, |level| self.found_in(level), &mut 0)
+        !self.is_empty() && look(bytes, self.shortest(), |level| self.found_in(level), &mut 0)
     }
 
     /// How many bytes [`Secrets::holds`] examines for `bytes`: at most
     /// `(MAX_DECODINGS + 1) × bytes.len()`, whatever the bytes (for tests and fuzzing).
     pub fn work(&self, bytes: &[u8]) -> usize {
         let mut work = 0;
-        look(bytes, |level| self.found_in(level), &mut work);
+        look(
+            bytes,
+            self.shortest(),
+            |level| self.found_in(level),
+            &mut work,
+        );
         work
+    }
+
+    /// The length of the shortest form looked for.
+    fn shortest(&self) -> usize {
+        self.forms.first().map_or(0, Form::len)
     }
 
     /// The length of the longest form looked for.
     fn longest(&self) -> usize {
-        self.forms
-            .iter()
-            .map(|f| f.bytes.expose().len())
-            .max()
-            .unwrap_or(0)
+        self.forms.last().map_or(0, Form::len)
     }
 
-    fn found_in(&self, level: &[u8]) -> bool {
-        // Every form is looked for, found or not.
-        self.forms
-            .iter()
-            .fold(false, |found, form| form.found_in(level) | found)
+    /// Whether one of the forms is in `text`: one pass over it for each length of
+    /// form, keeping a rolling hash of the window of that length. Every form is looked
+    /// for, found or not; only a window whose hash is a form's is compared with it, in
+    /// constant time.
+    fn found_in(&self, text: &[u8]) -> bool {
+        let base = hash_base();
+        let mut found = subtle::Choice::from(0);
+        for group in &self.groups {
+            let len = group.len;
+            if text.len() < len {
+                continue;
+            }
+            let forms = &self.forms[group.range.clone()];
+            let mut hash = 0u64;
+            for &b in &text[..len] {
+                hash = hash.wrapping_mul(base).wrapping_add(u64::from(b));
+            }
+            let mut start = 0;
+            loop {
+                if forms.iter().any(|form| form.hash == hash) {
+                    let window = &text[start..start + len];
+                    for form in forms {
+                        found |= window.ct_eq(form.bytes.expose());
+                    }
+                }
+                let Some(&new) = text.get(start + len) else {
+                    break;
+                };
+                let gone = u64::from(text[start]);
+                hash = hash
+                    .wrapping_mul(base)
+                    .wrapping_add(u64::from(new))
+                    .wrapping_sub(gone.wrapping_mul(group.top));
+                start += 1;
+            }
+        }
+        found.into()
     }
 }
 
-/// One form of a secret, looked for in text in time that depends on the text's length
-/// and the form's, never on their bytes: each window of the text is hashed with a
-/// rolling polynomial hash (multiplications and additions, no branches on the bytes),
+/// One form of a secret. Text is searched for it in time that depends on the text's
+/// length and the forms' lengths, never on their bytes (see [`Secrets::found_in`]): a
+/// rolling polynomial hash (multiplications and additions, no branches on the bytes)
 /// under a base drawn at random when the process starts, so a client cannot make its
-/// windows collide with an unknown form's hash; only a window whose hash matches is
-/// compared with the form, and in constant time. A general substring search would skip
+/// windows collide with an unknown form's hash. A general substring search would skip
 /// or stop early depending on where the text agrees with the form: a client repeating
 /// a guessed prefix of the token through an 8 KiB target could time that.
 #[derive(Clone)]
@@ -172,8 +246,6 @@ struct Form {
     bytes: Secret,
     /// The form's hash.
     hash: u64,
-    /// `base^(len - 1)`: what the byte leaving a window weighed in its hash.
-    top: u64,
 }
 
 impl Form {
@@ -182,36 +254,14 @@ impl Form {
         let hash = bytes.iter().fold(0u64, |h, &b| {
             h.wrapping_mul(base).wrapping_add(u64::from(b))
         });
-        let top = base.wrapping_pow(bytes.len().saturating_sub(1) as u32);
         Form {
             bytes: Secret::new(bytes),
             hash,
-            top,
         }
     }
 
-    fn found_in(&self, text: &[u8]) -> bool {
-        let form = self.bytes.expose();
-        let len = form.len();
-        if len == 0 || text.len() < len {
-            return false;
-        }
-        let base = hash_base();
-        let mut hash = text[..len].iter().fold(0u64, |h, &b| {
-            h.wrapping_mul(base).wrapping_add(u64::from(b))
-        });
-        let mut found = subtle::Choice::from(0);
-        for start in 0..=text.len() - len {
-            if start > 0 {
-                let gone = u64::from(text[start - 1]).wrapping_mul(self.top);
-                let new = u64::from(text[start + len - 1]);
-                hash = hash.wrapping_sub(gone).wrapping_mul(base).wrapping_add(new);
-            }
-            if hash == self.hash {
-                found |= text[start..start + len].ct_eq(form);
-            }
-        }
-        found.into()
+    fn len(&self) -> usize {
+        self.bytes.expose().len()
     }
 }
 
@@ -226,10 +276,19 @@ fn hash_base() -> u64 {
 }
 
 /// Whether `found` is true of `bytes` (canonical) or of one of its decodings, adding
-/// the length of each to `work`.
-fn look(bytes: &[u8], mut found: impl FnMut(&[u8]) -> bool, work: &mut usize) -> bool {
+/// the length of each to `work`. A decoding shorter than `shortest` cannot hold a form,
+/// nor can the ones after it (each is shorter still).
+fn look(
+    bytes: &[u8],
+    shortest: usize,
+    mut found: impl FnMut(&[u8]) -> bool,
+    work: &mut usize,
+) -> bool {
     let mut level = canonical(bytes);
     for decoded in 0.. {
+        if level.len() < shortest {
+            return false;
+        }
         *work += level.len();
         if found(&level) {
             return true;
@@ -263,22 +322,28 @@ fn canonical(bytes: &[u8]) -> Cow<'_, [u8]> {
 /// (`\/`, `\\`, `\"`, `\u00XX`) undone, anything else kept; `None` when that would
 /// change nothing.
 fn decode_once(bytes: &[u8]) -> Option<Vec<u8>> {
-    let first = memchr::memchr2_iter(b'%', b'\\', bytes).find(|&i| escape(bytes, i).is_some())?;
-    let mut out = Vec::with_capacity(bytes.len());
-    out.extend_from_slice(&bytes[..first]);
-    let mut i = first;
-    while i < bytes.len() {
-        match escape(bytes, i) {
-            Some((b, len)) => {
-                out.push(b);
-                i += len;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
+    let mut out = Vec::new();
+    // Bytes before `copied` are in `out` (or were an escape).
+    let mut copied = 0;
+    for at in memchr::memchr2_iter(b'%', b'\\', bytes) {
+        if at < copied {
+            // Inside the escape just decoded (`\\\\`).
+            continue;
         }
+        let Some((b, len)) = escape(bytes, at) else {
+            continue;
+        };
+        if out.capacity() == 0 {
+            out.reserve(bytes.len());
+        }
+        out.extend_from_slice(&bytes[copied..at]);
+        out.push(b);
+        copied = at + len;
     }
+    if copied == 0 {
+        return None;
+    }
+    out.extend_from_slice(&bytes[copied..]);
     Some(out)
 }
 
@@ -591,8 +656,10 @@ mod tests {
         stray_percent_signs: &[S], "/x?a=100%&b=%zz%4".into() => false;
         nothing_to_hide: &[], format!("/{S}") => false;
         // `%` then `25` k times then `41` decodes k + 1 times.
-        too_deep: &[S], format!("/?x=%{}41", "25".repeat(MAX_DECODINGS)) => true;
-        deep_but_not_too_deep: &[S], format!("/?x=%{}41", "25".repeat(MAX_DECODINGS - 1)) => false;
+        // (Padded so that every decoding stays longer than the secret.)
+        too_deep: &[S], format!("/?x=%{}41&{}", "25".repeat(MAX_DECODINGS), "z".repeat(40)) => true;
+        deep_but_not_too_deep: &[S], format!("/?x=%{}41&{}", "25".repeat(MAX_DECODINGS - 1), "z".repeat(40)) => false;
+        shorter_than_any_secret: &[S], format!("/?x=%{}41", "25".repeat(MAX_DECODINGS)) => false;
     }
 
     #[test]
@@ -836,11 +903,10 @@ mod tests {
             let form: Vec<u8> = (0..1 + next(6)).map(|_| b"ab"[next(2) as usize]).collect();
             let text: Vec<u8> = (0..next(40)).map(|_| b"ab"[next(2) as usize]).collect();
             let plain = text.windows(form.len()).any(|w| w == form.as_slice());
-            assert_eq!(
-                Form::new(form.clone()).found_in(&text),
-                plain,
-                "{form:?} in {text:?}"
-            );
+            let mut set = Secrets::new();
+            set.forms.push(Form::new(form.clone()));
+            set.regroup();
+            assert_eq!(set.found_in(&text), plain, "{form:?} in {text:?}");
         }
     }
 }
