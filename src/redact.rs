@@ -51,7 +51,12 @@ pub const REDACTED: &str = "REDACTED";
 pub const SENSITIVE_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
 
 /// How many times text is decoded while looking for a secret in it.
-pub const MAX_DECODINGS: usize = 8;
+pub const MAX_DECODINGS: usize = 4;
+
+/// The most credentials one request may present and still be searched for: a request
+/// with more holds a secret in every text (see [`presented`]), so that the cost of
+/// searching stays bounded whatever a client sends.
+pub const MAX_PRESENTED: usize = 8;
 
 /// The fewest base64 characters of a secret looked for (see [`Secrets::add`]).
 pub const MIN_BASE64: usize = 8;
@@ -61,6 +66,8 @@ pub const MIN_BASE64: usize = 8;
 pub struct Secrets {
     /// Sorted by length, which is all that is ever compared of them.
     forms: Vec<Form>,
+    /// More secrets than are searched for: every text holds one.
+    everywhere: bool,
     /// The forms of each length.
     groups: Vec<Group>,
 }
@@ -154,6 +161,7 @@ impl Secrets {
     pub fn with(&self, other: &Secrets) -> Secrets {
         let mut all = Secrets {
             forms: self.forms.clone(),
+            everywhere: self.everywhere || other.everywhere,
             groups: Vec::new(),
         };
         all.forms.extend(other.forms.iter().cloned());
@@ -163,11 +171,14 @@ impl Secrets {
 
     /// Whether there is nothing to look for.
     pub fn is_empty(&self) -> bool {
-        self.forms.is_empty()
+        self.forms.is_empty() && !self.everywhere
     }
 
     /// Whether `bytes` hold one of these secrets, in any form (see the module docs).
     pub fn holds(&self, bytes: &[u8]) -> bool {
+        if self.everywhere {
+            return true;
+        }
         !self.is_empty() && look(bytes, self.shortest(), |level| self.found_in(level), &mut 0)
     }
 
@@ -453,15 +464,11 @@ impl Screen {
 /// Every credential a request presents, in its query or its headers, valid or not
 /// (several, malformed, in a mode that does not read that place, or under another
 /// scheme than `Bearer`, meant for someone else): what its own log lines and its
-/// backend must not see.
+/// backend must not see. A request that presents more than [`MAX_PRESENTED`] holds a
+/// secret in every text: its target is not logged, its backend is told nothing of it.
 pub fn presented(target: &str, headers: &[Header<'_>]) -> Secrets {
-    let mut secrets = Secrets::new();
-    for value in credential_values(form::query_of(target)) {
-        secrets.add(&value);
-    }
-    for token in bearer::presented(headers) {
-        secrets.add(&token);
-    }
+    let mut found: Vec<Vec<u8>> = credential_values(form::query_of(target));
+    found.extend(bearer::presented(headers));
     // `Basic dXNlcjpwYXNz`, `Token abc`, …: whatever follows another scheme (`Bearer`
     // is `bearer::presented`'s), and a `Basic` credential's password.
     for h in headers.iter().filter(|h| {
@@ -478,16 +485,26 @@ pub fn presented(target: &str, headers: &[Header<'_>]) -> Secrets {
             continue;
         }
         for word in words {
-            secrets.add(word);
+            found.push(word.to_vec());
             let basic = scheme.eq_ignore_ascii_case(b"basic");
             if let Some(decoded) = basic
                 .then(|| data_encoding::BASE64.decode(word).ok())
                 .flatten()
             {
                 let password = decoded.splitn(2, |&b| b == b':').nth(1).unwrap_or_default();
-                secrets.add(password);
+                found.push(password.to_vec());
             }
         }
+    }
+    found.retain(|f| !f.is_empty());
+    let mut secrets = Secrets::new();
+    if found.len() > MAX_PRESENTED {
+        // Bounded work for any request: one presenting more holds a secret everywhere.
+        secrets.everywhere = true;
+        return secrets;
+    }
+    for credential in found {
+        secrets.add(&credential);
     }
     secrets
 }
@@ -908,5 +925,19 @@ mod tests {
             set.regroup();
             assert_eq!(set.found_in(&text), plain, "{form:?} in {text:?}");
         }
+    }
+
+    #[test]
+    fn too_many_credentials_hide_everything() {
+        let pairs: Vec<String> = (0..=MAX_PRESENTED)
+            .map(|i| format!("token={i:0>20}"))
+            .collect();
+        let many = presented(&format!("/?{}", pairs.join("&")), &[]);
+        assert!(many.holds(b"anything at all") && !many.is_empty());
+        assert_eq!(target("/x?y=1", &many).as_deref(), Some(REDACTED));
+        assert_eq!(header_value("User-Agent", b"test/1", &many), None);
+        assert!(Secrets::new().with(&many).holds(b"x"));
+        let few = presented(&format!("/?{}", pairs[..MAX_PRESENTED].join("&")), &[]);
+        assert!(!few.holds(b"anything at all"));
     }
 }
