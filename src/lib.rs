@@ -141,7 +141,7 @@ pub mod internal {
     }
     /// See the crate's `redact` module.
     pub mod redact {
-        pub use crate::redact::{MAX_DECODINGS, REDACTED, Secrets, pairs, target};
+        pub use crate::redact::{MAX_DECODINGS, MIN_BASE64, REDACTED, Secrets, pairs, target};
     }
     /// See the crate's `request` module.
     pub mod request {

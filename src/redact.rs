@@ -114,6 +114,18 @@ impl Secrets {
             return;
         }
         let mut forms = vec![canonical(secret).into_owned()];
+        // A secret holding escapes itself (`%25`, `\"`) is decoded with its wrapping
+        // when text is decoded: its own decodings are forms of it too.
+        let mut decoded = secret.to_vec();
+        for _ in 0..MAX_DECODINGS {
+            let Some(next) = decode_once(&canonical(&decoded)) else {
+                break;
+            };
+            decoded = next;
+            if !decoded.is_empty() {
+                forms.push(canonical(&decoded).into_owned());
+            }
+        }
         // Characters `ceil(8·before / 6)` to `floor(8·(before + len) / 6)` of the
         // encoding hold bits of the secret only; all three alignments are cut to the
         // length of the shortest, so they share one pass over the text.
@@ -665,6 +677,8 @@ mod tests {
         json_unicode_escapes: &["s3cr3t-value-01"], r#"{"t":"s3cr3t\u002dvalue\u002D01"}"#.into() => true;
         cut_escapes_at_the_end: &[S], "x\\u00".into() => false;
         a_cut_escape_at_the_end: &[S], "x\\u004".into() => false;
+        // Found by fuzzing: one decoding undoes the JSON escape and the secret's own `%25`.
+        json_escaped_secret_holding_an_escape: &["e+plu?%25\"=-0123"], r#"{"x":"e+plu?%25\"=-0123"}"#.into() => true;
         json_escapes_of_an_encoded_secret: &[S], format!("{{\"next\":\"{}\"}}", encode(S.as_bytes(), false).replace('/', "\\/")) => true;
         a_percent_in_the_secret_encoded: &["abc%41def-0123456789"], "/?x=abc%2541def-0123456789".into() => true;
         another_secret: &["other-secret-value", S], format!("{S}") => true;
