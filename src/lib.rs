@@ -4,14 +4,17 @@
 //! private; what wsgate's own fuzz targets, benchmarks and tests need of them is
 //! re-exported in [`internal`], which is not a stable interface.
 //!
-//! Imports flow one way. At the bottom, values and pure parsers: `request` (the
-//! opening handshake), `form` (the query codec), `secret` (secrets held and presented),
-//! `redact` (the one place that decides whether bytes hold a secret), `scope`,
-//! `bearer`, `jwt`, `policy`, `outcome` (reasons and statuses), `response`, `date`,
-//! `log`. Above them, decisions: `auth` (the authority modes), `gate` (route, policy,
-//! authority), `pairing`. Then I/O: `store` and `runtime` (files, through `fs`),
+//! Imports flow one way, and no two modules import each other. At the bottom, values
+//! and pure parsers: `request` (the opening handshake), `form` (the query codec),
+//! `secret` (secrets held and presented), `redact` (the one place that decides whether
+//! bytes hold a secret), `scope`, `bearer`, `jwt`, `policy`, `outcome` (modes, reasons
+//! and statuses), `response`, `date`, `log`, and `store`'s format and lookup (its files,
+//! through `fs`, are `store::files`). Above them, decisions: `auth` (the authority
+//! modes), `gate` (route, policy, authority), `pairing`. Then I/O: `runtime`, `fs`,
 //! `backend` (what a connection is relayed to), `shutdown`, `server`, `manage` (the
-//! commands that are not the daemon). On top, `cli`: the command line.
+//! commands that are not the daemon). `config` is what the daemon is configured with, a
+//! value made of the others' values (a `backend::Spec` among them) that the server
+//! receives; on top, `cli` builds it from the command line.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
