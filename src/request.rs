@@ -157,7 +157,7 @@ impl fmt::Debug for Common<'_> {
 /// `storage`.
 ///
 /// `Ok(Head::Partial)` means more bytes are needed; the caller enforces
-/// [`MAX_HEAD`]. Errors are the reason to reject the request with.
+/// `MAX_HEAD`. Errors are the reason to reject the request with.
 pub fn parse<'b>(
     buf: &'b [u8],
     storage: &'b mut [MaybeUninit<Header<'b>>],

@@ -316,7 +316,7 @@ impl fmt::Debug for HeldSecret {
 
 /// Reads the credential from a query string (without the `?`): every pair whose decoded
 /// name is [`PARAM`] counts, and a malformed `%` anywhere is an error (see
-/// [`form::find`]).
+/// `form::find`).
 pub fn from_query(query: &[u8]) -> Result<Presented<'_>, MalformedQuery> {
     Ok(match form::find(query, PARAM)? {
         Found::Missing => Presented::Missing,

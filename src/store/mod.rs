@@ -120,7 +120,7 @@ pub struct ParseError {
     pub message: String,
 }
 
-/// Whether a name is acceptable: 1 to [`MAX_NAME`] characters, no control characters
+/// Whether a name is acceptable: 1 to `MAX_NAME` characters, no control characters
 /// and no bidirectional formatting characters (which would make `token list` show
 /// something other than what is stored), no whitespace at either end.
 pub fn valid_name(name: &str) -> bool {
