@@ -312,6 +312,20 @@ fn choice(
     Err(usage(format!("{name} must be {list}, not {value:?}")))
 }
 
+/// The one of `all` whose word (`word`) the value is, among `choices`.
+fn pick<T: Copy, const N: usize>(
+    name: &str,
+    value: Option<String>,
+    choices: &[(&'static str, &str)],
+    all: [T; N],
+    word: fn(T) -> &'static str,
+) -> Result<T, UsageError> {
+    let chosen = choice(name, &given(value), choices)?;
+    all.into_iter()
+        .find(|&t| word(t) == chosen)
+        .ok_or_else(|| usage(format!("{name} {chosen}?")))
+}
+
 fn scopes(name: &str, value: &str) -> Result<Scopes, UsageError> {
     Scopes::parse(value).ok_or_else(|| {
         usage(format!(
@@ -410,13 +424,8 @@ pub static FLAGS: &[Flag] = &[
     .default(Mode::QueryToken.as_str())
     .help("how clients authenticate")
     .apply(|low, name, value| {
-        let word = choice(name, &given(value), MODES)?;
-        let mode = Mode::ALL.into_iter().find(|m| m.as_str() == word);
-        once(
-            name,
-            &mut low.mode,
-            mode.ok_or_else(|| usage(format!("{name} {word}?")))?,
-        )
+        let mode = pick(name, value, MODES, Mode::ALL, Mode::as_str)?;
+        once(name, &mut low.mode, mode)
     }),
     Flag::value(
         "--auth-token-file",
@@ -579,13 +588,8 @@ pub static FLAGS: &[Flag] = &[
     .default(Format::Text.as_str())
     .help("how events are written on stderr")
     .apply(|low, name, value| {
-        let word = choice(name, &given(value), LOG_FORMATS)?;
-        let format = Format::ALL.into_iter().find(|f| f.as_str() == word);
-        once(
-            name,
-            &mut low.log_format,
-            format.ok_or_else(|| usage(format!("{name} {word}?")))?,
-        )
+        let format = pick(name, value, LOG_FORMATS, Format::ALL, Format::as_str)?;
+        once(name, &mut low.log_format, format)
     }),
     Flag::switch("--help", Place::Serve(Section::Output))
         .short('h')
