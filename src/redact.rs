@@ -8,11 +8,15 @@
 //! operator, and a 6-digit code must not be looked for in text a client sends, because
 //! whether it was found shows in the time the answer takes, and a million codes can be
 //! bisected with that in a few hundred requests (pairing's rate limit counts only
-//! attempts). Text holds a secret when a secret
-//! appears in it in any form a client or a tool produces:
+//! attempts).
 //!
-//! - as it is, or as the base64 (standard or url-safe, without padding) that a
-//!   subprotocol entry carries it in;
+//! Text holds a secret when a secret appears in it in any form a client or a tool
+//! produces:
+//!
+//! - as it is; as it reads once its own escapes are decoded (a secret holding `%25` is
+//!   decoded along with the text around it); or as base64, standard or url-safe, at
+//!   any alignment inside longer encoded data (a subprotocol entry, `Basic
+//!   base64(user:token)`), see [`Secrets::add`];
 //! - percent-decoded, with upper- or lower-case hex, and form-decoded (`+` as a space):
 //!   spaces and pluses are one byte to this module, so both readings are one; and with
 //!   the escapes of a JSON string undone (`\/`, `\\`, `\"`, `\u00XX`), as a program
@@ -23,13 +27,14 @@
 //!   tool nests, and is taken to hold a secret (so it cannot be made slow, nor used to
 //!   hide one).
 //!
-//! Each decoding is no longer than the text before it, and each is searched once per
-//! secret form in linear time, so the cost per byte of text is bounded by a constant.
-//! The search takes the same time whatever the secrets are: a client that sends text
-//! to be searched (a request target, a header) and times the answer learns nothing of
-//! them (see [`Form`]).
-//! Finding a secret where there is none only hides a harmless string; the answer leans
-//! that way (a secret containing a space also matches the same text with a `+`).
+//! Each decoding is no longer than the text before it, and each is searched in one
+//! pass per length of form, so the cost per byte of text is bounded; a request that
+//! presents more than [`MAX_PRESENTED`] credentials holds a secret in every text, so
+//! the number of lengths is bounded too. The search takes the same time whatever the
+//! secrets are: a client that sends text to be searched (a request target, a header)
+//! and times the answer learns nothing of them (see [`Form`]). Finding a secret where
+//! there is none only hides a harmless string; the answer leans that way (a secret
+//! containing a space also matches the same text with a `+`).
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -393,9 +398,10 @@ pub const MAX_REACH: usize = 64 * 1024;
 /// A piece is let through only once nothing that follows can complete a secret with
 /// it: when its line has ended, or when `reach` more bytes of the line have followed
 /// it, where `reach` is three encodings of the longest form looked for (at most
-/// [`MAX_REACH`], never less than the form itself). Until then the held pieces and each new one are looked at together;
-/// from the moment a secret is found in them, every piece of that line is replaced by
-/// [`REDACTED`]. It holds at most `reach` bytes and a piece.
+/// [`MAX_REACH`], never less than the form itself). Until then the held pieces and
+/// each new one are looked at together; from the moment a secret is found in them,
+/// every piece of that line is replaced by [`REDACTED`]. It holds at most `reach`
+/// bytes and a piece.
 pub struct Screen {
     secrets: Secrets,
     reach: usize,

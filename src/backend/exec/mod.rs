@@ -13,11 +13,12 @@
 //!
 //! The program runs in a process group of its own, and the whole group ends with the
 //! session. When the program exits its remaining output is delivered (for at most
-//! [`relay::OUTPUT_GRACE`] if something it started still holds its stdout), then the socket
-//! closes with 1000 (status 0) or 1011. When the client goes away the program's stdin
-//! is closed; the group gets SIGTERM [`process::TERM_AFTER`] later and SIGKILL [`process::KILL_AFTER`]
-//! after that. The program is always reaped, and a [`process::Program`] that is dropped early
-//! (a cancelled handshake, a panic) kills its group.
+//! [`relay::OUTPUT_GRACE`] if something it started still holds its stdout), then the
+//! socket closes with 1000 (status 0) or 1011. When the client goes away the program's
+//! stdin is closed; the group gets SIGTERM [`process::TERM_AFTER`] later and SIGKILL
+//! [`process::KILL_AFTER`] after that. The program is always reaped, and a
+//! [`process::Program`] that is dropped early (a cancelled handshake, a panic) kills
+//! its group.
 //!
 //! Parts: [`process`] (finding, starting and ending programs), [`env`] (what a program
 //! is told), [`relay`] (the session), [`lines`] (reading its output).
