@@ -6,7 +6,8 @@
 //!
 //! Imports flow one way, and no two modules import each other. At the bottom, values
 //! and pure parsers: `request` (the opening handshake), `form` (the query codec),
-//! `secret` (secrets held and presented), `redact` (the one place that decides whether
+//! `secret` (secrets held and presented), `frames` (frame boundaries in a relayed
+//! byte stream), `redact` (the one place that decides whether
 //! bytes hold a secret), `scope`, `bearer`, `jwt`, `policy`, `outcome` (modes, reasons
 //! and statuses), `response`, `date`, `log`, and `store`'s format and lookup (its files,
 //! through `fs`, are `store::files`). Above them, decisions: `auth` (the authority
@@ -26,6 +27,7 @@ mod cli;
 mod config;
 mod date;
 mod form;
+mod frames;
 mod fs;
 mod gate;
 mod jwt;
@@ -97,6 +99,12 @@ pub fn run(args: Vec<OsString>, env_token: Option<OsString>) -> ExitCode {
 /// change or go in any release.
 #[doc(hidden)]
 pub mod internal {
+    /// See the crate's `backend` module.
+    pub mod backend {
+        pub use crate::backend::{
+            Address, BadAnswer, Kind, Offered, Target, parse_answer, parse_timeout,
+        };
+    }
     /// See the crate's `auth` module.
     pub mod auth {
         pub use crate::auth::{Authority, Decision, Grant};
@@ -121,6 +129,10 @@ pub mod internal {
         pub use crate::form::{
             MalformedQuery, decode, decode_lossy, path_of, percent_encode, query_of, without,
         };
+    }
+    /// See the crate's `frames` module.
+    pub mod frames {
+        pub use crate::frames::{Head, Invalid, MAX_HEAD, Step, Tracker, close_frame, opcode};
     }
     /// See the crate's `gate` module.
     pub mod gate {

@@ -47,6 +47,25 @@ pub enum Value<'a> {
     Bool(bool),
 }
 
+/// A field's value that outlives what it was made from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Owned {
+    /// Text.
+    Str(String),
+    /// A number.
+    Num(u64),
+}
+
+impl Owned {
+    /// The value to log.
+    pub fn value(&self) -> Value<'_> {
+        match self {
+            Owned::Str(s) => Value::Str(s),
+            Owned::Num(n) => Value::Num(*n),
+        }
+    }
+}
+
 impl<'a> From<&'a str> for Value<'a> {
     fn from(s: &'a str) -> Value<'a> {
         Value::Str(s)

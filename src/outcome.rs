@@ -138,6 +138,11 @@ reasons! {
     TooManyConnections = "too-many-connections", ServiceUnavailable;
     /// The backend could not be started or reached.
     BackendFailed = "backend-failed", BadGateway;
+    /// The upstream refused or reset the connection, or answered anything but a valid
+    /// 101.
+    UpstreamFailed = "upstream-failed", BadGateway;
+    /// The upstream did not connect and answer within `--upstream-timeout`.
+    UpstreamTimeout = "upstream-timeout", GatewayTimeout;
     /// A reserved endpoint answered (health).
     Served = "served", Ok;
 }
@@ -161,6 +166,7 @@ impl Reason {
             Status::UpgradeRequired => "upgrade_required",
             Status::HeaderFieldsTooLarge => "request_header_fields_too_large",
             Status::BadGateway => "backend_failed",
+            Status::GatewayTimeout => "backend_timeout",
             Status::InternalServerError => "internal_error",
             Status::TooManyRequests => "rate_limited",
             Status::LengthRequired => "length_required",
@@ -215,6 +221,8 @@ pub enum Status {
     BadGateway,
     /// 503
     ServiceUnavailable,
+    /// 504
+    GatewayTimeout,
 }
 
 impl Status {
@@ -238,6 +246,7 @@ impl Status {
             Status::InternalServerError => 500,
             Status::BadGateway => 502,
             Status::ServiceUnavailable => 503,
+            Status::GatewayTimeout => 504,
         }
     }
 
@@ -261,6 +270,7 @@ impl Status {
             Status::InternalServerError => "Internal Server Error",
             Status::BadGateway => "Bad Gateway",
             Status::ServiceUnavailable => "Service Unavailable",
+            Status::GatewayTimeout => "Gateway Timeout",
         }
     }
 }

@@ -107,11 +107,12 @@ fn headers_for(reason: Reason, mode: Mode) -> String {
 
 /// The health endpoint's answer. It names the mode and whether it is enforced, never a
 /// secret.
-pub fn health(mode: Mode, token_check: bool) -> Vec<u8> {
+pub fn health(mode: Mode, token_check: bool, backend: &'static str) -> Vec<u8> {
     let body = format!(
-        "{{\"status\":\"ok\",\"auth\":\"{}\",\"token_check\":{},\"version\":\"{}\"}}",
+        "{{\"status\":\"ok\",\"auth\":\"{}\",\"token_check\":{},\"backend\":\"{}\",\"version\":\"{}\"}}",
         mode.as_str(),
         token_check,
+        backend,
         crate::VERSION
     );
     answer(Status::Ok, "", &body)
@@ -274,10 +275,10 @@ mod tests {
 
     #[test]
     fn health_body() {
-        let text = String::from_utf8(health(Mode::QueryToken, true)).unwrap();
+        let text = String::from_utf8(health(Mode::QueryToken, true, "echo")).unwrap();
         assert!(text.starts_with("HTTP/1.1 200 OK\r\n"));
         assert!(text.ends_with(&format!(
-            "{{\"status\":\"ok\",\"auth\":\"query-token\",\"token_check\":true,\"version\":\"{}\"}}",
+            "{{\"status\":\"ok\",\"auth\":\"query-token\",\"token_check\":true,\"backend\":\"echo\",\"version\":\"{}\"}}",
             crate::VERSION
         )));
     }

@@ -33,6 +33,10 @@ impl Backend for Echo {
         "echo".to_owned()
     }
 
+    fn kind(&self) -> &'static str {
+        "echo"
+    }
+
     fn requires(&self) -> Scopes {
         Scopes::NONE
     }
@@ -68,7 +72,11 @@ impl Session for Echoing<'_> {
 
     fn relay<'a>(self: Box<Self>, upgraded: Upgraded, cx: Context<'a>) -> BoxFuture<'a, Outcome> {
         let max_message = self.max_message;
-        Box::pin(async move { relay(upgraded.websocket(max_message).await, cx).await })
+        Box::pin(async move {
+            upgraded
+                .relay_messages(max_message, &cx, |ws| relay(ws, cx))
+                .await
+        })
     }
 }
 

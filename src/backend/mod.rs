@@ -9,6 +9,8 @@
 //!
 //! - [`echo`]: every message back to its sender.
 //! - [`exec`]: a program per connection over stdin/stdout (websocketd's model).
+//! - [`upstream`]: an existing WebSocket server, or a byte stream, over TCP or a Unix
+//!   socket (a reverse proxy).
 //!
 //! A new backend is one file here, one [`Spec`] variant and one arm in [`build`].
 
@@ -16,6 +18,7 @@ mod echo;
 mod exec;
 mod race;
 mod session;
+mod upstream;
 
 use std::ffi::OsString;
 use std::future::Future;
@@ -24,12 +27,17 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::auth::Grant;
+use crate::log::Owned;
 use crate::outcome::Reason;
 use crate::redact::Secrets;
 use crate::request::Upgrade;
 use crate::scope::Scopes;
 
-pub use session::{Context, Outcome, Revocation, Upgraded};
+pub use session::{Context, Outcome, Revocation, Upgraded, linger};
+pub use upstream::{
+    Address, BadAnswer, HostRule, Kind, Offered, Options, OriginRule, Target, header_safe,
+    parse_answer, parse_timeout,
+};
 
 /// A future a backend returns, boxed so that [`Backend`] can be a trait object.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -48,28 +56,49 @@ pub enum Spec {
         /// `--binary`: raw bytes instead of lines.
         binary: bool,
     },
+    /// `--upstream URL`: an existing server.
+    Upstream {
+        /// Where it is and what it speaks.
+        target: Target,
+        /// How it is reached.
+        options: Options,
+    },
 }
 
 impl Spec {
-    /// The one backend a command line names: `--echo` or `-- COMMAND [ARGS...]`
-    /// (`command`, everything after `--`), exactly one; `binary` is `--binary`, which
-    /// only a program takes. Errors are usage errors.
+    /// The one backend a command line names: `--echo`, `--upstream` (`upstream`, with
+    /// its options) or `-- COMMAND [ARGS...]` (`command`, everything after `--`),
+    /// exactly one; `binary` is `--binary`, which only a program takes. Errors are
+    /// usage errors.
     pub fn from_command_line(
         echo: bool,
+        upstream: Option<(Target, Options)>,
         command: Option<Vec<OsString>>,
         binary: bool,
     ) -> Result<Spec, String> {
-        match (echo, command) {
-            (true, Some(_)) => Err("choose either --echo or -- COMMAND, not both".into()),
-            (false, None) => Err("nothing to gate: add --echo, or -- COMMAND [ARGS...]".into()),
-            (false, Some(command)) if command.is_empty() => {
-                Err("'--' must be followed by a COMMAND".into())
+        let named =
+            usize::from(echo) + usize::from(upstream.is_some()) + usize::from(command.is_some());
+        if named > 1 {
+            return Err("choose one backend: --echo, --upstream URL or -- COMMAND".into());
+        }
+        if binary && command.is_none() {
+            if named == 0 {
+                return Err("--binary needs a program: add -- COMMAND [ARGS...]".into());
             }
-            (true, None) if binary => {
-                Err("--binary applies to a program backend, not --echo".into())
+            return Err("--binary applies to a program backend (-- COMMAND)".into());
+        }
+        if echo {
+            return Ok(Spec::Echo);
+        }
+        if let Some((target, options)) = upstream {
+            return Ok(Spec::Upstream { target, options });
+        }
+        match command {
+            None => {
+                Err("nothing to gate: add --echo, --upstream URL, or -- COMMAND [ARGS...]".into())
             }
-            (true, None) => Ok(Spec::Echo),
-            (false, Some(mut command)) => {
+            Some(command) if command.is_empty() => Err("'--' must be followed by a COMMAND".into()),
+            Some(mut command) => {
                 let program = command.remove(0);
                 Ok(Spec::Program {
                     program,
@@ -105,6 +134,9 @@ pub fn build(spec: Spec, settings: Settings) -> Result<Arc<dyn Backend>, String>
             args,
             binary,
         } => Arc::new(exec::Exec::new(&program, args, binary, settings)?),
+        Spec::Upstream { target, options } => {
+            Arc::new(upstream::Upstream::new(target, options, settings))
+        }
     })
 }
 
@@ -112,6 +144,9 @@ pub fn build(spec: Spec, settings: Settings) -> Result<Arc<dyn Backend>, String>
 pub trait Backend: Send + Sync {
     /// How the `listening` line names it (`echo`, `exec:/bin/cat`).
     fn name(&self) -> String;
+
+    /// Its kind alone, for the health answer: `echo`, `program` or `upstream`.
+    fn kind(&self) -> &'static str;
 
     /// The scopes every connection needs (`exec` for a program).
     fn requires(&self) -> Scopes;
@@ -131,6 +166,12 @@ pub trait Backend: Send + Sync {
 pub trait Session: Send {
     /// What the 101 selects.
     fn selected(&self) -> Selected<'_>;
+
+    /// What the `accept` and `close` lines say of it besides (the upstream's address,
+    /// the time to connect to it); never a secret.
+    fn fields(&self) -> Vec<(&'static str, Owned)> {
+        Vec::new()
+    }
 
     /// Relays the upgraded connection until either side ends it, then closes both.
     fn relay<'a>(self: Box<Self>, upgraded: Upgraded, cx: Context<'a>) -> BoxFuture<'a, Outcome>;
@@ -171,4 +212,6 @@ pub struct Failed {
     pub reason: Reason,
     /// What went wrong, for the log (never client bytes).
     pub error: String,
+    /// What else the log lines about it say (the upstream's address).
+    pub fields: Vec<(&'static str, Owned)>,
 }

@@ -33,6 +33,8 @@ pub mod code {
     pub const GOING_AWAY: u16 = 1001;
     /// Protocol error.
     pub const PROTOCOL: u16 = 1002;
+    /// A kind of message the backend cannot take (text to a byte stream).
+    pub const UNSUPPORTED: u16 = 1003;
     /// No status code was present in the peer's close frame.
     pub const NO_STATUS: u16 = 1005;
     /// The connection ended without a close frame.
@@ -181,6 +183,9 @@ pub struct Context<'a> {
     pub scopes: Scopes,
     /// Its managed token, in `store` mode.
     pub revocation: Option<&'a Revocation>,
+    /// How many bytes a client that did not finish the closing handshake is drained
+    /// of, so it reads our last frame rather than a reset.
+    pub drain: usize,
 }
 
 impl<'a> Context<'a> {
@@ -217,6 +222,10 @@ pub struct Outcome {
     /// Whether the closing handshake completed: both close frames were exchanged, so
     /// nothing more is coming from the client and the socket can simply be closed.
     pub clean: bool,
+    /// For a proxied WebSocket: the code of the client's close frame, if it sent one.
+    pub client_code: Option<u16>,
+    /// For a proxied WebSocket: the code of the upstream's close frame, if it sent one.
+    pub upstream_code: Option<u16>,
 }
 
 /// The close code for an error reading from the client, if one should be sent.
@@ -286,6 +295,30 @@ const READ_BUFFER: usize = 2048;
 /// Room in a connection's write buffer beyond one largest message.
 const WRITE_SLACK: usize = 64 * 1024;
 
+/// How long a closed connection is drained so the client reads our last bytes
+/// instead of a reset.
+pub const LINGER: Duration = Duration::from_secs(2);
+
+/// Closes our side and reads (for a bounded time and amount) until the client closes
+/// its own, so our last bytes are read rather than lost to a reset.
+pub async fn linger(stream: &TcpStream, limit: usize) {
+    if stream.shutdown(std::net::Shutdown::Write).is_err() {
+        return;
+    }
+    let mut sink = vec![0u8; 4096];
+    let mut stream = stream;
+    let drain = async {
+        let mut total = 0usize;
+        while total < limit {
+            match futures_lite::io::AsyncReadExt::read(&mut stream, &mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+    };
+    let _ = async_std::future::timeout(LINGER, drain).await;
+}
+
 /// A connection the server answered with 101.
 pub struct Upgraded {
     /// The client's socket.
@@ -295,6 +328,27 @@ pub struct Upgraded {
 }
 
 impl Upgraded {
+    /// Relays messages over the WebSocket on it (see [`Upgraded::websocket`]) with
+    /// `relay`; then, unless the closing handshake completed or the daemon is stopping,
+    /// drains the client (see [`linger`]).
+    pub async fn relay_messages<F, R>(
+        self,
+        max_message: usize,
+        cx: &Context<'_>,
+        relay: F,
+    ) -> Outcome
+    where
+        F: FnOnce(Socket) -> R,
+        R: Future<Output = Outcome>,
+    {
+        let raw = self.stream.clone();
+        let out = relay(self.websocket(max_message).await).await;
+        if !out.clean && !cx.stop.is_set() {
+            linger(&raw, cx.drain).await;
+        }
+        out
+    }
+
     /// The WebSocket on it, for a relay of messages: messages and frames over
     /// `max_message` bytes close it (1009), and what it queues for a client that sends
     /// but never reads (pongs, close frames) is bounded by one largest message and some.

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use super::{UsageError, usage};
+use crate::backend::{HostRule, OriginRule, Target, header_safe, parse_timeout};
 use crate::date;
 use crate::log::Format;
 use crate::outcome::Mode;
@@ -251,6 +252,10 @@ pub struct Low {
     pub max_message_size: Option<usize>,
     pub binary: bool,
     pub echo: bool,
+    pub upstream: Option<Target>,
+    pub upstream_timeout: Option<std::time::Duration>,
+    pub upstream_origin: Option<OriginRule>,
+    pub upstream_host: Option<HostRule>,
     pub log_format: Option<Format>,
     pub name: Option<String>,
     pub scopes: Option<Scopes>,
@@ -348,9 +353,79 @@ pub static FLAGS: &[Flag] = &[
     Flag::switch("--echo", Place::Serve(Section::Backend))
         .help(
             "relay to the built-in echo, which sends every message back (try it, benchmark \
-            it); instead of -- COMMAND",
+            it); instead of --upstream or -- COMMAND",
         )
         .apply(|low, _, _| switch(&mut low.echo)),
+    Flag::value("--upstream", "URL", Kind::Text, Place::Serve(Section::Backend))
+        .help(
+            "relay to an existing server: ws://HOST:PORT[/PREFIX] or ws+unix:PATH (a WebSocket \
+            server), tcp://HOST:PORT or unix:PATH (a byte stream); instead of --echo or -- COMMAND",
+        )
+        .apply(|low, name, value| {
+            let target = Target::parse(&given(value)).map_err(|e| usage(format!("{name} {e}")))?;
+            once(name, &mut low.upstream, target)
+        }),
+    Flag::value(
+        "--upstream-timeout",
+        "DURATION",
+        Kind::Text,
+        Place::Serve(Section::Backend),
+    )
+    .default("5s")
+    .help("time to connect to the upstream and get its answer (500ms, 5s, 1m); then 504")
+    .apply(|low, name, value| {
+        let d = parse_timeout(&given(value)).map_err(|e| usage(format!("{name}: {e}")))?;
+        once(name, &mut low.upstream_timeout, d)
+    }),
+    Flag::value(
+        "--upstream-origin",
+        "pass|strip|ORIGIN",
+        Kind::Text,
+        Place::Serve(Section::Backend),
+    )
+    .default("pass")
+    .help("the Origin a WebSocket upstream sees: the client's, none, or this one")
+    .apply(|low, name, value| {
+        let v = given(value);
+        let rule = match v.as_str() {
+            "pass" => OriginRule::Pass,
+            "strip" => OriginRule::Strip,
+            _ if header_safe(&v) && !v.contains(' ') && v.contains("://") => {
+                OriginRule::Fixed(v)
+            }
+            _ => {
+                return Err(usage(format!(
+                    "{name} must be pass, strip or an origin such as http://localhost:8888, not {v:?}"
+                )));
+            }
+        };
+        once(name, &mut low.upstream_origin, rule)
+    }),
+    Flag::value(
+        "--upstream-host",
+        "upstream|pass|HOST",
+        Kind::Text,
+        Place::Serve(Section::Backend),
+    )
+    .default("upstream")
+    .help(
+        "the Host a WebSocket upstream sees: its own address (as nginx sends), the client's, \
+        or this one",
+    )
+    .apply(|low, name, value| {
+        let v = given(value);
+        let rule = match v.as_str() {
+            "upstream" => HostRule::Upstream,
+            "pass" => HostRule::Pass,
+            _ if header_safe(&v) && !v.contains([' ', '\t', '/', '@']) => HostRule::Fixed(v),
+            _ => {
+                return Err(usage(format!(
+                    "{name} must be upstream, pass or a host such as localhost:8888, not {v:?}"
+                )));
+            }
+        };
+        once(name, &mut low.upstream_host, rule)
+    }),
     Flag::switch("--binary", Place::Serve(Section::Backend))
         .help("program backend: raw bytes both ways instead of lines")
         .apply(|low, _, _| switch(&mut low.binary)),

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::backend::Spec;
+use crate::backend::{Options, Spec};
 use crate::jwt;
 use crate::manage::TokenCommand;
 use crate::outcome::Mode;
@@ -185,7 +185,24 @@ fn shown(arg: &lexopt::Arg<'_>) -> String {
 fn finish(low: Low, env_token: Option<OsString>) -> Result<Config, UsageError> {
     let given = |name: &str| low.given.contains(&name);
     let mode = required(low.mode, "--auth")?;
-    let backend = Spec::from_command_line(low.echo, low.command, low.binary).map_err(usage)?;
+    let upstream = low.upstream.map(|target| {
+        let defaults = Options::default();
+        let options = Options {
+            timeout: low.upstream_timeout.unwrap_or(defaults.timeout),
+            origin: low.upstream_origin.unwrap_or(defaults.origin),
+            host: low.upstream_host.unwrap_or(defaults.host),
+        };
+        (target, options)
+    });
+    if upstream.is_none()
+        && let Some(flag) = ["--upstream-timeout", "--upstream-origin", "--upstream-host"]
+            .into_iter()
+            .find(|f| given(f))
+    {
+        return Err(usage(format!("{flag} applies to --upstream URL")));
+    }
+    let backend =
+        Spec::from_command_line(low.echo, upstream, low.command, low.binary).map_err(usage)?;
     // A flag of another mode is refused, naming the mode it needs.
     for flag in FLAGS {
         let needs = match flag.place {
@@ -531,7 +548,17 @@ mod tests {
         let cases: &[(&[&str], &str)] = &[
             (&[], "nothing to gate"),
             (&["--listen", "127.0.0.1:0"], "nothing to gate"),
-            (&["--echo", "--", "cat"], "not both"),
+            (&["--echo", "--", "cat"], "choose one backend"),
+            (&["--echo", "--upstream", "ws://127.0.0.1:1"], "choose one backend"),
+            (&["--upstream", "ws://127.0.0.1:1", "--", "cat"], "choose one backend"),
+            (&["--upstream", "wss://127.0.0.1:1"], "TLS"),
+            (&["--upstream", "ftp://h:1"], "--upstream ftp: is not an upstream scheme"),
+            (&["--upstream", "tcp://h:1", "--binary"], "--binary applies to a program"),
+            (&["--echo", "--upstream-timeout", "1s"], "--upstream-timeout applies to --upstream"),
+            (&["--upstream", "ws://h:1", "--upstream-timeout", "0s"], "not a timeout"),
+            (&["--upstream", "ws://h:1", "--upstream-origin", "x y"], "--upstream-origin must be"),
+            (&["--upstream", "ws://h:1", "--upstream-host", "a/b"], "--upstream-host must be"),
+            (&["--binary"], "--binary needs a program"),
             (&["--"], "must be followed"),
             (&["--echo", "--binary"], "--binary"),
             (&["--echo", "--bogus"], "unknown option --bogus"),

@@ -3,7 +3,7 @@
 //! upgrade. Reserved paths are answered here too (the pairing endpoint in
 //! [`super::pairing`]).
 
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
@@ -16,7 +16,7 @@ use super::accept::Counted;
 use super::pairing::{self, Asked};
 use super::{Shared, session};
 use crate::auth::Decision;
-use crate::backend::{Opening, Revocation, Session};
+use crate::backend::{Opening, Revocation, Session, linger};
 use crate::gate::Verdict;
 use crate::log::Value;
 use crate::outcome::Reason;
@@ -29,9 +29,6 @@ use crate::scope::Scopes;
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long writing a response may take.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a closed connection is drained so the client reads our last bytes
-/// instead of a reset.
-const LINGER: Duration = Duration::from_secs(2);
 /// Buffer a head is first read into; it grows up to [`MAX_HEAD`].
 const HEAD_BUFFER: usize = 1024;
 
@@ -149,7 +146,11 @@ async fn handshake(
     let (upgrade, grant) = match shared.gate.decide(&request, SystemTime::now()) {
         Verdict::Health => {
             let authority = &shared.gate.authority;
-            let answer = response::health(authority.mode(), authority.enforced());
+            let answer = response::health(
+                authority.mode(),
+                authority.enforced(),
+                shared.backend.kind(),
+            );
             let peer = peer.to_string();
             let fields = [
                 ("conn", conn.into()),
@@ -234,9 +235,20 @@ async fn handshake(
     let session = match shared.backend.open(opening).await {
         Ok(session) => session,
         Err(failed) => {
-            let fields = [("conn", conn.into()), ("error", Value::Str(&failed.error))];
+            let mut fields = vec![("conn", conn.into()), ("error", Value::Str(&failed.error))];
+            let extra: Vec<_> = failed.fields.iter().map(|(k, v)| (*k, v.value())).collect();
+            fields.extend(extra.iter().copied());
             shared.log.event("backend-error", &fields);
-            reject(shared, stream, peer, conn, failed.reason, Some(target)).await;
+            reject_with(
+                shared,
+                stream,
+                peer,
+                conn,
+                failed.reason,
+                Some(target),
+                &extra,
+            )
+            .await;
             return None;
         }
     };
@@ -265,9 +277,12 @@ async fn handshake(
         fields.push(("scopes", Value::Str(&scopes)));
     }
     if let Some(protocol) = selected.protocol {
-        // One of wsgate's own names (`--protocol` or the marker), never client bytes.
+        // One of wsgate's own names (`--protocol` or the marker), or an upstream's
+        // choice among the client's offer.
         fields.push(("protocol", Value::Str(protocol)));
     }
+    let extra = session.fields();
+    fields.extend(extra.iter().map(|(k, v)| (*k, v.value())));
     shared.log.event("accept", &fields);
     let revocation = match (&grant.token, &shared.managed) {
         (Some(token), Some(managed)) => {
@@ -333,6 +348,19 @@ pub async fn reject(
     reason: Reason,
     target: Option<String>,
 ) {
+    reject_with(shared, stream, peer, conn, reason, target, &[]).await;
+}
+
+/// [`reject`], with more fields for the log line.
+async fn reject_with(
+    shared: &Shared,
+    stream: TcpStream,
+    peer: SocketAddr,
+    conn: u64,
+    reason: Reason,
+    target: Option<String>,
+    extra: &[(&'static str, Value<'_>)],
+) {
     let peer = peer.to_string();
     let mut fields = vec![
         ("conn", conn.into()),
@@ -344,6 +372,7 @@ pub async fn reject(
     if let Some(target) = &target {
         fields.push(("target", Value::Str(target)));
     }
+    fields.extend(extra.iter().copied());
     shared.log.event("reject", &fields);
     let answer = response::reject(reason, shared.gate.authority.mode());
     answer_and_close(stream, &answer, LINGER_BYTES).await;
@@ -354,24 +383,4 @@ pub async fn answer_and_close(mut stream: TcpStream, answer: &[u8], drain: usize
     if let Ok(Ok(())) = timeout(WRITE_TIMEOUT, stream.write_all(answer)).await {
         linger(&stream, drain).await;
     }
-}
-
-/// Closes our side and reads (for a bounded time and amount) until the client closes
-/// its own, so our last bytes are read rather than lost to a reset.
-pub async fn linger(stream: &TcpStream, limit: usize) {
-    if stream.shutdown(Shutdown::Write).is_err() {
-        return;
-    }
-    let mut sink = vec![0u8; 4096];
-    let mut stream = stream;
-    let drain = async {
-        let mut total = 0usize;
-        while total < limit {
-            match stream.read(&mut sink).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => total += n,
-            }
-        }
-    };
-    let _ = timeout(LINGER, drain).await;
 }

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::Shared;
-use super::connection::{Accepted, linger};
+use super::connection::Accepted;
 use crate::backend::{Context, Upgraded};
 
 /// Relays an upgraded connection to the backend until either side ends it.
@@ -21,7 +21,8 @@ pub async fn session(shared: &Shared, accepted: Accepted<'_>, peer: SocketAddr, 
         _slot,
     } = accepted;
     let peer = peer.to_string();
-    let raw = stream.clone();
+    // What the backend says of the session, for the `close` line too.
+    let extra = session.fields();
     let cx = Context {
         conn,
         peer: &peer,
@@ -32,14 +33,12 @@ pub async fn session(shared: &Shared, accepted: Accepted<'_>, peer: SocketAddr, 
         expires,
         scopes,
         revocation: revocation.as_ref(),
+        // After a completed closing handshake nothing more is coming: the backend
+        // closes at once (RFC 6455 §7.1.1 has the server close first). Otherwise the
+        // client may still be sending, and our last frame must not be lost to a reset.
+        drain: shared.max_message_size.saturating_mul(2),
     };
     let out = session.relay(Upgraded { stream, leftover }, cx).await;
-    // After a completed closing handshake nothing more is coming: close at once
-    // (RFC 6455 §7.1.1 has the server close first). Otherwise the client may still be
-    // sending, and our last frame must not be lost to a reset.
-    if !out.clean && !shared.stop.is_set() {
-        linger(&raw, shared.max_message_size.saturating_mul(2)).await;
-    }
     let mut fields = cx.fields().to_vec();
     fields.extend([
         ("code", out.code.into()),
@@ -47,5 +46,12 @@ pub async fn session(shared: &Shared, accepted: Accepted<'_>, peer: SocketAddr, 
         ("bytes_in", out.bytes_in.into()),
         ("bytes_out", out.bytes_out.into()),
     ]);
+    fields.extend(extra.iter().map(|(k, v)| (*k, v.value())));
+    if let Some(c) = out.client_code {
+        fields.push(("client_code", c.into()));
+    }
+    if let Some(c) = out.upstream_code {
+        fields.push(("upstream_code", c.into()));
+    }
     shared.log.event("close", &fields);
 }

@@ -147,7 +147,7 @@ fn health_endpoint() {
     assert_eq!(
         body,
         format!(
-            "{{\"status\":\"ok\",\"auth\":\"query-token\",\"token_check\":true,\"version\":\"{}\"}}",
+            "{{\"status\":\"ok\",\"auth\":\"query-token\",\"token_check\":true,\"backend\":\"echo\",\"version\":\"{}\"}}",
             env!("CARGO_PKG_VERSION")
         )
     );

@@ -84,6 +84,10 @@ impl Backend for Exec {
         format!("exec:{}", self.program.display())
     }
 
+    fn kind(&self) -> &'static str {
+        "program"
+    }
+
     fn requires(&self) -> Scopes {
         Scopes::EXEC
     }
@@ -100,6 +104,7 @@ impl Backend for Exec {
             let program = started.map_err(|e| Failed {
                 reason: Reason::BackendFailed,
                 error: e.to_string(),
+                fields: Vec::new(),
             })?;
             let session: Box<dyn Session + 's> = Box::new(Running {
                 program,
@@ -149,8 +154,11 @@ impl Session for Running<'_> {
             scopes: cx.scopes,
         };
         Box::pin(async move {
-            let ws = upgraded.websocket(max_message).await;
-            relay::relay(ws, program, framing, hidden, cx).await
+            upgraded
+                .relay_messages(max_message, &cx, |ws| {
+                    relay::relay(ws, program, framing, hidden, cx)
+                })
+                .await
         })
     }
 }

@@ -1,0 +1,501 @@
+//! The relay for a WebSocket upstream, after both 101s: bytes move as they arrive,
+//! never re-encoded (so extensions such as `permessage-deflate` work end to end), and
+//! a [`Tracker`] per direction reads the frame headers for what wsgate must still
+//! enforce: `--max-message-size` on client messages (1009), the scopes (without
+//! `write` a client data frame ends the session and reaches no one; without `read` the
+//! upstream's data frames are dropped, its control frames pass), and the daemon's own
+//! endings (shutdown, expiry, revocation), which close the client with the ending's
+//! code and the upstream with 1001, each at a frame boundary.
+//!
+//! Each direction is a pump: it waits until its source is readable holding no buffer
+//! (an idle session costs its two sockets and this state), then reads into a buffer of
+//! [`BUFFER`] bytes and writes it all before reading again, so a reader that stops
+//! reading stops its writer: memory per direction is bounded by one buffer.
+//!
+//! How a session ends:
+//! - a close frame from either side reaches the other with its code and reason; the
+//!   end of either TCP stream is passed on as the end of the other (half-close);
+//! - a side whose stream ends without a close frame: the other side gets one (1011 to
+//!   a client whose upstream vanished, 1001 to an upstream whose client did);
+//! - a stream that is not WebSocket frames: 1002 to whoever sent it, the other side
+//!   closed as above;
+//! - once a direction has stopped, the other has [`CLOSE_TIMEOUT`] to finish, then
+//!   both sockets are drained briefly (so the last frames are read, not reset) and
+//!   closed.
+
+use std::io;
+use std::net::Shutdown;
+use std::sync::Mutex;
+
+use async_io::Timer;
+use event_listener::Event;
+use futures_lite::FutureExt as _;
+
+use super::conn::{Buffer, Conn};
+use crate::backend::session::{CLOSE_TIMEOUT, Context, Ending, Outcome, Watch, code};
+use crate::frames::{self, Step, Tracker};
+use crate::scope::Scopes;
+
+/// Bytes read and dropped from a side that is being closed.
+const DRAIN_LIMIT: usize = 1024 * 1024;
+
+/// Why the session ends, when it is not a close frame passing through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Why {
+    /// The daemon ends it (shutdown, expiry, revocation, a data frame without `write`).
+    Daemon(Ending),
+    /// A client message over `--max-message-size`.
+    TooBig,
+    /// The client's bytes are not WebSocket frames.
+    ClientInvalid,
+    /// The upstream's bytes are not WebSocket frames.
+    UpstreamInvalid,
+    /// The client's stream ended without a close frame.
+    ClientGone,
+    /// The upstream's stream ended without a close frame, or cannot be written.
+    UpstreamGone,
+}
+
+impl Why {
+    /// The close frame the client gets, if it is still there.
+    fn to_client(self) -> Option<(u16, &'static str)> {
+        match self {
+            Why::Daemon(ending) => Some((ending.code(), ending.reason())),
+            Why::TooBig => Some((code::TOO_BIG, "message too big")),
+            Why::ClientInvalid => Some((code::PROTOCOL, "protocol error")),
+            Why::UpstreamInvalid | Why::UpstreamGone => Some((code::INTERNAL, "upstream failed")),
+            Why::ClientGone => None,
+        }
+    }
+
+    /// The close frame the upstream gets, if it is still there.
+    fn to_upstream(self) -> Option<(u16, &'static str)> {
+        match self {
+            Why::Daemon(Ending::Shutdown) => Some((code::GOING_AWAY, "server shutting down")),
+            Why::UpstreamInvalid => Some((code::PROTOCOL, "protocol error")),
+            Why::UpstreamGone => None,
+            _ => Some((code::GOING_AWAY, "client gone")),
+        }
+    }
+}
+
+/// What the two directions share: why the session ends, once it must, and whether a
+/// direction has stopped (which starts the other's deadline).
+#[derive(Default)]
+struct Shared {
+    why: Mutex<Option<Why>>,
+    stopped: Mutex<bool>,
+    event: Event,
+}
+
+impl Shared {
+    /// Sets why the session ends, unless something already did.
+    fn set(&self, why: Why) {
+        if let Ok(mut slot) = self.why.lock()
+            && slot.is_none()
+        {
+            *slot = Some(why);
+        }
+        self.event.notify(usize::MAX);
+    }
+
+    fn why(&self) -> Option<Why> {
+        self.why.lock().ok().and_then(|w| *w)
+    }
+
+    fn stop(&self) {
+        if let Ok(mut stopped) = self.stopped.lock() {
+            *stopped = true;
+        }
+        self.event.notify(usize::MAX);
+    }
+
+    fn settling(&self) -> bool {
+        self.why().is_some() || self.stopped.lock().is_ok_and(|s| *s)
+    }
+
+    /// Completes when the session must end.
+    async fn ended(&self) -> Why {
+        loop {
+            if let Some(why) = self.why() {
+                return why;
+            }
+            let listener = self.event.listen();
+            if let Some(why) = self.why() {
+                return why;
+            }
+            listener.await;
+        }
+    }
+
+    /// Completes when the session must end or a direction has stopped.
+    async fn settled(&self) {
+        loop {
+            if self.settling() {
+                return;
+            }
+            let listener = self.event.listen();
+            if self.settling() {
+                return;
+            }
+            listener.await;
+        }
+    }
+}
+
+/// Which way a pump moves bytes, and what it enforces.
+#[derive(Clone, Copy, Debug)]
+struct Policy {
+    /// From the client (frames are checked against `write` and the size limit).
+    from_client: bool,
+    /// The session's scopes.
+    scopes: Scopes,
+    /// `--max-message-size`.
+    max_message: u64,
+}
+
+/// One direction's state, kept outside its pump so the epilogue can read it.
+struct Direction {
+    tracker: Tracker,
+    /// Bytes read before the relay started (after a head), moved first.
+    pending: Vec<u8>,
+    /// Payload bytes of data frames moved.
+    payload: u64,
+    /// The current frame is being dropped (a data frame without `read`).
+    dropping: bool,
+    /// The source's stream ended.
+    ended: bool,
+    /// The close code wsgate wrote to the destination, if it did.
+    injected: Option<u16>,
+}
+
+impl Direction {
+    fn new(pending: Vec<u8>) -> Direction {
+        Direction {
+            tracker: Tracker::new(),
+            pending,
+            payload: 0,
+            dropping: false,
+            ended: false,
+            injected: None,
+        }
+    }
+}
+
+/// Why a pump stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    /// Its source's stream ended (or was reset).
+    Ended,
+    /// Its destination cannot be written.
+    Unwritable,
+    /// The session must end; the pump is at a frame boundary.
+    Why(Why),
+}
+
+/// Relays between the client and the upstream until both are done, then closes them.
+/// `client_leftover` and `upstream_leftover` are bytes each sent right after its
+/// head.
+pub async fn relay(
+    client: Conn,
+    client_leftover: Vec<u8>,
+    upstream: Conn,
+    upstream_leftover: Vec<u8>,
+    max_message: usize,
+    cx: Context<'_>,
+) -> Outcome {
+    let shared = Shared::default();
+    let mut up = Direction::new(client_leftover);
+    let mut down = Direction::new(upstream_leftover);
+    let max_message = max_message as u64;
+    let mut watch = Watch::new(cx.stop, cx.expires, cx.revocation.cloned());
+    {
+        let to_upstream = async {
+            let policy = Policy {
+                from_client: true,
+                scopes: cx.scopes,
+                max_message,
+            };
+            let stop = pump(&client, &upstream, &mut up, policy, &shared).await;
+            epilogue(stop, &upstream, &mut up, policy, &shared).await;
+        };
+        let to_client = async {
+            let policy = Policy {
+                from_client: false,
+                scopes: cx.scopes,
+                max_message,
+            };
+            let stop = pump(&upstream, &client, &mut down, policy, &shared).await;
+            epilogue(stop, &client, &mut down, policy, &shared).await;
+        };
+        let watcher = async {
+            let ending = watch.ended().await;
+            shared.set(Why::Daemon(ending));
+            std::future::pending::<()>().await;
+        };
+        let deadline = async {
+            shared.settled().await;
+            Timer::after(CLOSE_TIMEOUT).await;
+        };
+        async {
+            futures_lite::future::zip(to_upstream, to_client).await;
+        }
+        .or(watcher)
+        .or(deadline)
+        .await;
+    }
+    // Read what is still coming, so the last frames are not lost to a reset.
+    futures_lite::future::zip(drain(&client, up.ended), drain(&upstream, down.ended)).await;
+    client.shutdown(Shutdown::Both);
+    upstream.shutdown(Shutdown::Both);
+
+    let client_code = up.tracker.close_code();
+    let upstream_code = down.tracker.close_code();
+    Outcome {
+        code: down
+            .injected
+            .or(upstream_code)
+            .or(client_code)
+            .unwrap_or(code::ABNORMAL),
+        bytes_in: up.payload,
+        bytes_out: down.payload,
+        clean: true,
+        client_code,
+        upstream_code,
+    }
+}
+
+/// Closes a side: at once if its stream has ended, else after reading what is still
+/// coming (bounded), so the last frames written to it are read rather than reset.
+async fn drain(conn: &Conn, ended: bool) {
+    if ended {
+        conn.shutdown(Shutdown::Write);
+    } else {
+        conn.linger(DRAIN_LIMIT, CLOSE_TIMEOUT).await;
+    }
+}
+
+/// After a pump stopped: pass the end on to its destination.
+async fn epilogue(stop: Stop, dst: &Conn, dir: &mut Direction, policy: Policy, shared: &Shared) {
+    shared.stop();
+    let gone = if policy.from_client {
+        Why::ClientGone
+    } else {
+        Why::UpstreamGone
+    };
+    let why = match stop {
+        Stop::Ended => {
+            dir.ended = true;
+            if dir.tracker.closed() {
+                // The close frame went through: pass the end of the stream on.
+                dst.shutdown(Shutdown::Write);
+                return;
+            }
+            shared.set(gone);
+            // Its own absence is not news to the side that vanished; the other side
+            // learns of it from a close frame.
+            gone
+        }
+        Stop::Unwritable => {
+            shared.set(if policy.from_client {
+                Why::UpstreamGone
+            } else {
+                Why::ClientGone
+            });
+            return;
+        }
+        Stop::Why(_) => shared.why().unwrap_or(gone),
+    };
+    let frame = if policy.from_client {
+        why.to_upstream()
+            .map(|(c, reason)| (frames::close_frame(c, reason, Some(mask_key())), c))
+    } else {
+        why.to_client()
+            .map(|(c, reason)| (frames::close_frame(c, reason, None), c))
+    };
+    if let Some((frame, c)) = frame
+        && dir.tracker.at_boundary()
+        && dst.write_all(&frame).await.is_ok()
+    {
+        dir.injected = Some(c);
+    }
+    dst.shutdown(Shutdown::Write);
+}
+
+/// A masking key for a frame wsgate writes to an upstream (RFC 6455 §5.3).
+fn mask_key() -> [u8; 4] {
+    let mut key = [0u8; 4];
+    if getrandom::fill(&mut key).is_err() {
+        // Masking is for intermediaries' caches, not secrecy: any key is a valid
+        // frame.
+        key = [0x5a, 0xa5, 0x3c, 0xc3];
+    }
+    key
+}
+
+/// Moves bytes from `src` to `dst` until `src` ends, `dst` fails, or the session must
+/// end (noticed at a frame boundary).
+async fn pump(
+    src: &Conn,
+    dst: &Conn,
+    dir: &mut Direction,
+    policy: Policy,
+    shared: &Shared,
+) -> Stop {
+    let pending = std::mem::take(&mut dir.pending);
+    if !pending.is_empty()
+        && let Some(stop) = forward(&pending, dst, dir, policy, shared).await
+    {
+        return stop;
+    }
+    drop(pending);
+    loop {
+        if dir.tracker.at_boundary() {
+            if let Some(why) = shared.why() {
+                return Stop::Why(why);
+            }
+            let ready = async { Ok(src.readable().await) }
+                .or(async { Err(shared.ended().await) })
+                .await;
+            match ready {
+                Err(why) => return Stop::Why(why),
+                Ok(Err(_)) => return Stop::Ended,
+                Ok(Ok(())) => {}
+            }
+        } else if src.readable().await.is_err() {
+            return Stop::Ended;
+        }
+        let mut buf = Buffer::take();
+        loop {
+            let bytes = buf.bytes();
+            let n = match src.try_read(bytes) {
+                Ok(0) => return Stop::Ended,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return Stop::Ended,
+            };
+            let full = n == bytes.len();
+            if let Some(stop) = forward(&bytes[..n], dst, dir, policy, shared).await {
+                return stop;
+            }
+            if !full {
+                // Most likely all there was: wait for more without the buffer.
+                break;
+            }
+        }
+    }
+}
+
+/// What to do with a frame.
+enum Verdict {
+    Forward,
+    Drop,
+    Stop(Why),
+}
+
+fn judge(head: &frames::Head, tracker: &Tracker, policy: Policy) -> Verdict {
+    if !head.is_data() {
+        return Verdict::Forward;
+    }
+    if policy.from_client {
+        if !policy.scopes.contains(Scopes::WRITE) {
+            return Verdict::Stop(Why::Daemon(Ending::NotPermitted));
+        }
+        if tracker.message_len() > policy.max_message {
+            return Verdict::Stop(Why::TooBig);
+        }
+        Verdict::Forward
+    } else if policy.scopes.contains(Scopes::READ) {
+        Verdict::Forward
+    } else {
+        Verdict::Drop
+    }
+}
+
+/// Writes what of `chunk` passes to `dst`. `Some` when the pump must stop.
+async fn forward(
+    chunk: &[u8],
+    dst: &Conn,
+    dir: &mut Direction,
+    policy: Policy,
+    shared: &Shared,
+) -> Option<Stop> {
+    // `chunk[run..at]` is passed on and not written yet.
+    let mut run = 0;
+    let mut at = 0;
+    while at < chunk.len() {
+        let (n, step) = match dir.tracker.step(&chunk[at..]) {
+            Ok(step) => step,
+            Err(_) => {
+                let why = if policy.from_client {
+                    Why::ClientInvalid
+                } else {
+                    Why::UpstreamInvalid
+                };
+                shared.set(why);
+                return Some(flush(dst, &chunk[run..at]).await.unwrap_or(Stop::Why(why)));
+            }
+        };
+        match step {
+            Step::Partial => {
+                if let Some(stop) = flush(dst, &chunk[run..at]).await {
+                    return Some(stop);
+                }
+                run = at + n;
+            }
+            Step::Head { head, whole } => {
+                // A frame boundary: the frame is not passed on if the session ends.
+                let verdict = match shared.why() {
+                    Some(why) => Verdict::Stop(why),
+                    None => judge(&head, &dir.tracker, policy),
+                };
+                match verdict {
+                    Verdict::Stop(why) => {
+                        shared.set(why);
+                        return Some(flush(dst, &chunk[run..at]).await.unwrap_or(Stop::Why(why)));
+                    }
+                    Verdict::Drop => {
+                        dir.dropping = true;
+                        if let Some(stop) = flush(dst, &chunk[run..at]).await {
+                            return Some(stop);
+                        }
+                        run = at + n;
+                    }
+                    Verdict::Forward => {
+                        dir.dropping = false;
+                        if head.is_data() {
+                            dir.payload += head.len;
+                        }
+                        if !whole {
+                            if let Some(stop) = flush(dst, &chunk[run..at]).await {
+                                return Some(stop);
+                            }
+                            if dst.write_all(dir.tracker.head_bytes()).await.is_err() {
+                                return Some(Stop::Unwritable);
+                            }
+                            run = at + n;
+                        }
+                    }
+                }
+            }
+            Step::Payload => {
+                if dir.dropping {
+                    if let Some(stop) = flush(dst, &chunk[run..at]).await {
+                        return Some(stop);
+                    }
+                    run = at + n;
+                }
+            }
+        }
+        at += n;
+    }
+    flush(dst, &chunk[run..]).await
+}
+
+async fn flush(dst: &Conn, bytes: &[u8]) -> Option<Stop> {
+    if bytes.is_empty() {
+        return None;
+    }
+    dst.write_all(bytes).await.err().map(|_| Stop::Unwritable)
+}
