@@ -81,7 +81,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(credential.to_secret().expose(), SECRET.as_bytes());
     }
     let answer = match verdict {
-        Verdict::Health => response::health(gate.authority.mode(), true),
+        Verdict::Health => response::health(gate.authority.mode(), true, "echo"),
         Verdict::Check(decision) => {
             response::check(decision.outcome(), gate.authority.mode(), true)
         }

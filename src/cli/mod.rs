@@ -549,15 +549,39 @@ mod tests {
             (&[], "nothing to gate"),
             (&["--listen", "127.0.0.1:0"], "nothing to gate"),
             (&["--echo", "--", "cat"], "choose one backend"),
-            (&["--echo", "--upstream", "ws://127.0.0.1:1"], "choose one backend"),
-            (&["--upstream", "ws://127.0.0.1:1", "--", "cat"], "choose one backend"),
+            (
+                &["--echo", "--upstream", "ws://127.0.0.1:1"],
+                "choose one backend",
+            ),
+            (
+                &["--upstream", "ws://127.0.0.1:1", "--", "cat"],
+                "choose one backend",
+            ),
             (&["--upstream", "wss://127.0.0.1:1"], "TLS"),
-            (&["--upstream", "ftp://h:1"], "--upstream ftp: is not an upstream scheme"),
-            (&["--upstream", "tcp://h:1", "--binary"], "--binary applies to a program"),
-            (&["--echo", "--upstream-timeout", "1s"], "--upstream-timeout applies to --upstream"),
-            (&["--upstream", "ws://h:1", "--upstream-timeout", "0s"], "not a timeout"),
-            (&["--upstream", "ws://h:1", "--upstream-origin", "x y"], "--upstream-origin must be"),
-            (&["--upstream", "ws://h:1", "--upstream-host", "a/b"], "--upstream-host must be"),
+            (
+                &["--upstream", "ftp://h:1"],
+                "--upstream ftp: is not an upstream scheme",
+            ),
+            (
+                &["--upstream", "tcp://h:1", "--binary"],
+                "--binary applies to a program",
+            ),
+            (
+                &["--echo", "--upstream-timeout", "1s"],
+                "--upstream-timeout applies to --upstream",
+            ),
+            (
+                &["--upstream", "ws://h:1", "--upstream-timeout", "0s"],
+                "not a timeout",
+            ),
+            (
+                &["--upstream", "ws://h:1", "--upstream-origin", "x y"],
+                "--upstream-origin must be",
+            ),
+            (
+                &["--upstream", "ws://h:1", "--upstream-host", "a/b"],
+                "--upstream-host must be",
+            ),
             (&["--binary"], "--binary needs a program"),
             (&["--"], "must be followed"),
             (&["--echo", "--binary"], "--binary"),

@@ -129,7 +129,7 @@ impl Target {
                 })
             }
             "ws+unix" | "unix" => {
-                let path = rest.strip_prefix("//").unwrap_or(rest);
+                let path = rest;
                 if path.is_empty() {
                     return Err(format!("{url:?}: expected {scheme}:PATH"));
                 }
@@ -185,6 +185,7 @@ fn authority_of(authority: &str, url: &str) -> Result<(String, u16), String> {
             "{url:?}: credentials in an upstream URL are not supported (they would show in the process list)"
         ));
     }
+    let bracketed = authority.starts_with('[');
     let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
         let Some((v6, after)) = rest.split_once(']') else {
             return Err(format!("{url:?}: an IPv6 address needs its closing ']'"));
@@ -201,7 +202,7 @@ fn authority_of(authority: &str, url: &str) -> Result<(String, u16), String> {
     };
     let valid_name = !host.is_empty()
         && host.len() <= 253
-        && (host.contains(':')
+        && (bracketed
             || host
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_'));
@@ -319,6 +320,7 @@ mod tests {
             ("ws://a b:1", "not a host"),
             ("ws://[::1:1", "closing"),
             ("ws://[nope]:1", "IPv6"),
+            ("tcp://l127\"x\":.1:5900", "not a host"),
             ("ws://h:1/p?q", "query"),
             ("ws+unix:", "PATH"),
             ("unix:", "PATH"),
