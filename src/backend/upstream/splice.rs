@@ -74,7 +74,10 @@ impl Why {
             Why::Daemon(Ending::Shutdown) => Some((code::GOING_AWAY, "server shutting down")),
             Why::UpstreamInvalid => Some((code::PROTOCOL, "protocol error")),
             Why::UpstreamGone => None,
-            _ => Some((code::GOING_AWAY, "client gone")),
+            Why::ClientGone => Some((code::GOING_AWAY, "client gone")),
+            Why::Daemon(_) | Why::TooBig | Why::ClientInvalid => {
+                Some((code::GOING_AWAY, "session ended"))
+            }
         }
     }
 }
