@@ -6,6 +6,12 @@
 //!     every measurement below for wsgate --echo, a plain async-tungstenite echo
 //!     server, wsgate -- cat and websocketd cat; prints one table with ratios and
 //!     exits 1 if a target is missed
+//! wsbench proxy [--seconds S] [--rounds R] [--idle N]
+//!     wsgate --upstream, nginx, HAProxy and Caddy, each in front of the plain echo
+//!     server, and that server alone (configs from bench/proxy.d/, in a temp dir;
+//!     bench/proxy installs the proxies); prints one table, wsgate against the best
+//!     proxy per column, and targets met or missed; exits 1 only if wsgate's row or
+//!     the ceiling could not be measured
 //! wsbench handshake URL [--concurrency 16] [--seconds 5]
 //!     connect, upgrade, close, in a loop: handshakes/s and p50/p99 latency
 //! wsbench echo URL [--connections 8] [--size 64] [--seconds 5]
@@ -164,11 +170,12 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// RSS before and after opening `count` connections, each fully set up by one round
-/// trip and then idle.
-async fn idle(url: &str, pid: u32, count: usize) -> (u64, u64) {
+/// RSS in KiB (from `rss`, e.g. one process's [`rss_kib`] or a proxy's
+/// [`tree_rss_kib`]) before and after opening `count` connections, each fully set up
+/// by one round trip and then idle.
+async fn idle(url: &str, rss: impl Fn() -> u64, count: usize) -> (u64, u64) {
     async_std::task::sleep(Duration::from_millis(300)).await;
-    let before = rss_kib(pid);
+    let before = rss();
     let mut sockets = Vec::with_capacity(count);
     for _ in 0..count {
         let mut ws = connect(url).await.expect("connect");
@@ -177,7 +184,7 @@ async fn idle(url: &str, pid: u32, count: usize) -> (u64, u64) {
         sockets.push(ws);
     }
     async_std::task::sleep(Duration::from_millis(500)).await;
-    let after = rss_kib(pid);
+    let after = rss();
     drop(sockets);
     (before, after)
 }
@@ -552,9 +559,9 @@ fn field(text: &str, key: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
-fn suite(seconds: f64, rounds: usize) -> bool {
-    let dir = exe_dir();
-    let scratch = std::env::temp_dir().join(format!("wsbench-{}", std::process::id()));
+/// A fresh temp dir for one run, holding wsgate's token file (mode 0600).
+fn scratch_dir(tag: &str) -> PathBuf {
+    let scratch = std::env::temp_dir().join(format!("{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(&scratch).expect("scratch dir");
     let token_file = scratch.join("token");
@@ -563,6 +570,12 @@ fn suite(seconds: f64, rounds: usize) -> bool {
         use std::os::unix::fs::PermissionsExt as _;
         let _ = std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600));
     }
+    scratch
+}
+
+fn suite(seconds: f64, rounds: usize) -> bool {
+    let dir = exe_dir();
+    let scratch = scratch_dir("wsbench");
     let paths = Paths {
         wsgate: dir.join("wsgate"),
         plain: dir.join("examples/plain_echo"),
@@ -613,7 +626,8 @@ fn suite(seconds: f64, rounds: usize) -> bool {
             std::thread::sleep(Duration::from_millis(300));
             rss_kib(server.pid())
         };
-        let (before, after) = async_std::task::block_on(idle(&server.url, server.pid(), count));
+        let (before, after) =
+            async_std::task::block_on(idle(&server.url, || rss_kib(server.pid()), count));
         let per_conn = (after.saturating_sub(before) * 1024) as f64 / count as f64;
         memory.push((base, per_conn, count));
     }
@@ -762,14 +776,702 @@ fn suite(seconds: f64, rounds: usize) -> bool {
 }
 
 // ---------------------------------------------------------------------------
+// The proxy suite: wsgate --upstream side by side with nginx, HAProxy and Caddy, each
+// in front of a plain echo server (bench/plain_echo.rs), and that server alone.
+
+const NGINX_CONF: &str = include_str!("proxy.d/nginx.conf");
+const HAPROXY_CFG: &str = include_str!("proxy.d/haproxy.cfg");
+const CADDYFILE: &str = include_str!("proxy.d/Caddyfile");
+
+/// The bulk measurement's message size.
+const BULK_SIZE: usize = 64 * 1024;
+
+/// What the load client talks to: a proxy in front of the upstream, or the upstream.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Front {
+    Wsgate,
+    Nginx,
+    Haproxy,
+    Caddy,
+    /// The upstream itself: the ceiling.
+    Alone,
+}
+
+impl Front {
+    const ALL: [Front; 5] = [
+        Front::Wsgate,
+        Front::Nginx,
+        Front::Haproxy,
+        Front::Caddy,
+        Front::Alone,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Front::Wsgate => "wsgate --upstream",
+            Front::Nginx => "nginx",
+            Front::Haproxy => "HAProxy",
+            Front::Caddy => "Caddy",
+            Front::Alone => "upstream alone",
+        }
+    }
+
+    /// The program of a third-party proxy.
+    fn program(self) -> Option<&'static str> {
+        match self {
+            Front::Nginx => Some("nginx"),
+            Front::Haproxy => Some("haproxy"),
+            Front::Caddy => Some("caddy"),
+            Front::Wsgate | Front::Alone => None,
+        }
+    }
+}
+
+struct ProxyPaths {
+    wsgate: PathBuf,
+    plain: PathBuf,
+    scratch: PathBuf,
+}
+
+/// A program on PATH or in the sbin directories (nginx and haproxy live in
+/// /usr/sbin, which a user's PATH may lack).
+fn find_program(name: &str) -> Option<PathBuf> {
+    find_in_path(name).or_else(|| {
+        ["/usr/sbin", "/usr/local/sbin", "/sbin"]
+            .iter()
+            .map(|d| Path::new(d).join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+/// The version a program reports, e.g. `1.22.1` from `nginx version: nginx/1.22.1`.
+fn version_of(program: &Path, arg: &str) -> String {
+    let Ok(out) = Command::new(program).arg(arg).output() else {
+        return String::new();
+    };
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first = text.lines().next().unwrap_or_default();
+    first
+        .split(|c: char| c.is_whitespace() || c == '/')
+        .map(|w| w.trim_start_matches('v'))
+        .find(|w| w.starts_with(|c: char| c.is_ascii_digit()) && w.contains('.'))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Every process as (pid, parent pid, RSS in KiB), from `ps` (Linux and macOS alike).
+fn processes() -> Vec<(u32, u32, u64)> {
+    let Ok(out) = Command::new("ps")
+        .args(["-A", "-o", "pid=,ppid=,rss="])
+        .output()
+    else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let mut f = line.split_whitespace().map(|w| w.parse::<u64>().ok());
+            let (pid, ppid, rss) = (f.next()??, f.next()??, f.next()??);
+            Some((u32::try_from(pid).ok()?, u32::try_from(ppid).ok()?, rss))
+        })
+        .collect()
+}
+
+/// `root` and all its descendants, with their RSS in KiB.
+fn process_tree(root: u32) -> Vec<(u32, u64)> {
+    let all = processes();
+    let mut tree: Vec<(u32, u64)> = all
+        .iter()
+        .filter(|p| p.0 == root)
+        .map(|p| (p.0, p.2))
+        .collect();
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i].0;
+        tree.extend(all.iter().filter(|p| p.1 == parent).map(|p| (p.0, p.2)));
+        i += 1;
+    }
+    tree
+}
+
+/// RSS of `root` and its descendants (nginx's master and workers), in KiB.
+fn tree_rss_kib(root: u32) -> u64 {
+    process_tree(root).iter().map(|p| p.1).sum()
+}
+
+/// A server that may have started helpers (nginx's workers): killed with all its
+/// descendants on drop, and reaped.
+struct Tree(Server);
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        let rest: Vec<u32> = process_tree(self.0.pid())
+            .into_iter()
+            .skip(1)
+            .map(|p| p.0)
+            .collect();
+        // The parent first, so that nginx's master cannot replace a worker.
+        let _ = self.0.child.kill();
+        for pid in rest {
+            if let Some(pid) = i32::try_from(pid)
+                .ok()
+                .and_then(rustix::process::Pid::from_raw)
+            {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+        }
+        // Server's own drop reaps the parent.
+    }
+}
+
+/// The server the client talks to and, for a proxy, the upstream behind it. Fields
+/// drop in order: the front first.
+struct Pair {
+    front: Tree,
+    _upstream: Option<Tree>,
+}
+
+/// The last lines of a log, for a server that did not start.
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let tail = lines[lines.len().saturating_sub(3)..].join(" / ");
+    if tail.is_empty() {
+        "(nothing on stderr)".into()
+    } else {
+        tail
+    }
+}
+
+/// Spawns `cmd` (stderr to `log`), waits until `port` accepts a connection, then
+/// checks that one WebSocket echo round trip works through `url`.
+fn start_checked(
+    mut cmd: Command,
+    what: &str,
+    port: u16,
+    url: &str,
+    log: &Path,
+) -> Result<Tree, String> {
+    let stderr = std::fs::File::create(log).map_err(|e| format!("log file: {e}"))?;
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .map_err(|e| format!("start {what}: {e}"))?;
+    let mut server = Tree(Server {
+        child,
+        url: url.to_owned(),
+    });
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(Some(status)) = server.0.child.try_wait() {
+            return Err(format!("{what} exited ({status}): {}", tail(log)));
+        }
+        if StdTcp::connect(addr).is_ok() {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{what} did not listen within 10 s: {}", tail(log)));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let probe = async {
+        let mut ws = connect(url).await?;
+        ws.send(Message::text("probe"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let reply = loop {
+            match ws.next().await {
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                other => break other,
+            }
+        };
+        close(ws).await;
+        match reply {
+            Some(Ok(Message::Text(t))) if t.as_str() == "probe" => Ok(()),
+            other => Err(format!("unexpected reply {other:?}")),
+        }
+    };
+    match measure("probe", Duration::from_secs(5), probe) {
+        Ok(Ok(())) => Ok(server),
+        Ok(Err(e)) | Err(e) => Err(format!(
+            "{what}: an echo round trip through it failed: {e}; stderr: {}",
+            tail(log)
+        )),
+    }
+}
+
+/// [`start_pair`], tried three times: a port found free can be taken before the
+/// server binds it (a client's ephemeral port; loopback is busy during a run).
+fn start_fresh(
+    front: Front,
+    paths: &ProxyPaths,
+    program: Option<&Path>,
+    n: &mut usize,
+) -> Result<Pair, String> {
+    let mut last = String::new();
+    for _ in 0..3 {
+        *n += 1;
+        match start_pair(front, paths, program, *n) {
+            Ok(pair) => return Ok(pair),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// A fresh upstream and, unless `front` is the upstream alone, a fresh `front` in
+/// front of it, configured in a temp dir of its own.
+fn start_pair(
+    front: Front,
+    paths: &ProxyPaths,
+    program: Option<&Path>,
+    n: usize,
+) -> Result<Pair, String> {
+    let dir = paths
+        .scratch
+        .join(format!("{}-{n}", front.name().replace([' ', '-'], "_")));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("temp dir: {e}"))?;
+    let up_port = free_port();
+    let up_url = format!("ws://127.0.0.1:{up_port}/");
+    let mut cmd = Command::new(&paths.plain);
+    cmd.arg(format!("127.0.0.1:{up_port}"));
+    same_environment(&mut cmd);
+    let upstream = start_checked(
+        cmd,
+        "the upstream",
+        up_port,
+        &up_url,
+        &dir.join("upstream.log"),
+    )?;
+    if front == Front::Alone {
+        return Ok(Pair {
+            front: upstream,
+            _upstream: None,
+        });
+    }
+    let port = free_port();
+    let fill = |template: &str, name: &str| -> Result<PathBuf, String> {
+        let file = dir.join(name);
+        let text = template
+            .replace("{{DIR}}", &dir.display().to_string())
+            .replace("{{PORT}}", &port.to_string())
+            .replace("{{UPSTREAM}}", &up_port.to_string());
+        std::fs::write(&file, text).map_err(|e| format!("write {}: {e}", file.display()))?;
+        Ok(file)
+    };
+    let program = || program.ok_or_else(|| format!("{} not found", front.name()));
+    let mut cmd;
+    match front {
+        Front::Wsgate => {
+            cmd = Command::new(&paths.wsgate);
+            cmd.args(["--listen", &format!("127.0.0.1:{port}")])
+                .args(["--max-connections", "5000"])
+                .arg("--auth-token-file")
+                .arg(paths.scratch.join("token"))
+                .args(["--upstream", up_url.trim_end_matches('/')])
+                .env("WSGATE_RUNTIME_DIR", paths.scratch.join("run"));
+            same_environment(&mut cmd);
+        }
+        Front::Nginx => {
+            let conf = fill(NGINX_CONF, "nginx.conf")?;
+            cmd = Command::new(program()?);
+            cmd.arg("-p")
+                .arg(&dir)
+                .arg("-c")
+                .arg(&conf)
+                .arg("-e")
+                .arg(dir.join("error.log"))
+                .args(["-g", "daemon off;"]);
+            same_environment(&mut cmd);
+        }
+        Front::Haproxy => {
+            let conf = fill(HAPROXY_CFG, "haproxy.cfg")?;
+            cmd = Command::new(program()?);
+            cmd.arg("-f").arg(&conf).arg("-db");
+            same_environment(&mut cmd);
+        }
+        Front::Caddy => {
+            let conf = fill(CADDYFILE, "Caddyfile")?;
+            cmd = Command::new(program()?);
+            cmd.arg("run")
+                .arg("--config")
+                .arg(&conf)
+                .args(["--adapter", "caddyfile"]);
+            same_environment(&mut cmd);
+            cmd.env("HOME", &dir)
+                .env("XDG_CONFIG_HOME", dir.join("config"))
+                .env("XDG_DATA_HOME", dir.join("data"));
+        }
+        Front::Alone => unreachable!("handled above"),
+    }
+    let url = match front {
+        Front::Wsgate => format!("ws://127.0.0.1:{port}/?token={TOKEN}"),
+        _ => format!("ws://127.0.0.1:{port}/"),
+    };
+    let front = start_checked(cmd, front.name(), port, &url, &dir.join("stderr.log"))?;
+    Ok(Pair {
+        front,
+        _upstream: Some(upstream),
+    })
+}
+
+/// Runs one measurement on this thread, bounded by `limit`; a panic in the load
+/// client (a proxy that broke a connection) or a timeout is an error, not the end of
+/// the run. Tasks of a timed-out measurement are left behind, detached.
+fn measure<T>(
+    what: &str,
+    limit: Duration,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, String> {
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        async_std::task::block_on(futures_lite::future::or(
+            async { Some(work.await) },
+            async {
+                async_std::task::sleep(limit).await;
+                None
+            },
+        ))
+    }));
+    match run {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => Err(format!("{what}: timed out after {} s", limit.as_secs())),
+        Err(_) => Err(format!("{what}: the load client failed (message above)")),
+    }
+}
+
+#[derive(Default)]
+struct FrontRow {
+    label: String,
+    /// Why the row has no numbers: not installed, or did not start.
+    absent: Option<String>,
+    /// Not installed: the row is left out of the table.
+    dropped: bool,
+    handshakes: Vec<f64>,
+    p99_us: Vec<f64>,
+    echo: Vec<f64>,
+    bulk_mb: Vec<f64>,
+    idle_bytes: Option<f64>,
+    failures: u64,
+    problems: Vec<String>,
+}
+
+/// One column of the proxy table: how to read it from a row, whether higher is better,
+/// and wsgate's target.
+struct Column {
+    title: &'static str,
+    value: fn(&FrontRow) -> Option<f64>,
+    higher: bool,
+    show: fn(f64) -> String,
+    target: Target,
+}
+
+enum Target {
+    /// wsgate at least (or, where lower is better, at most) this times the best proxy.
+    Ratio(f64),
+    /// wsgate at most this, absolutely.
+    AtMost(f64),
+}
+
+fn median_of(v: &[f64]) -> Option<f64> {
+    (!v.is_empty()).then(|| median(v))
+}
+
+fn proxy_suite(seconds: f64, rounds: usize, idle_count: usize) -> bool {
+    let dir = exe_dir();
+    let scratch = scratch_dir("wsbench-proxy");
+    let paths = ProxyPaths {
+        wsgate: dir.join("wsgate"),
+        plain: dir.join("examples/plain_echo"),
+        scratch: scratch.clone(),
+    };
+    let limit = Duration::from_secs_f64(seconds * 3.0 + 30.0);
+    let mut programs: Vec<Option<PathBuf>> = Vec::new();
+    let mut rows: Vec<FrontRow> = Vec::new();
+    for front in Front::ALL {
+        let program = front.program().and_then(find_program);
+        let mut row = FrontRow {
+            label: front.name().to_owned(),
+            ..FrontRow::default()
+        };
+        match (front, &program) {
+            (Front::Nginx, Some(p)) => {
+                row.label = format!("nginx {} (2 workers)", version_of(p, "-v"))
+            }
+            (Front::Haproxy, Some(p)) => {
+                // 2.6.12, not Debian's 2.6.12-1+deb12u4.
+                let version = version_of(p, "-v");
+                let upstream = version.split('-').next().unwrap_or_default();
+                row.label = format!("HAProxy {upstream}");
+            }
+            (Front::Caddy, Some(p)) => row.label = format!("Caddy {}", version_of(p, "version")),
+            (Front::Alone, _) => row.label = "upstream alone (plain echo): the ceiling".into(),
+            (Front::Wsgate, _) => {}
+            (_, None) => {
+                row.absent = Some(format!(
+                    "{} is not installed",
+                    front.program().unwrap_or_default()
+                ));
+                row.dropped = true;
+                eprintln!("{}: not installed, row dropped", front.name());
+            }
+        }
+        programs.push(program);
+        rows.push(row);
+    }
+
+    // Rounds interleave the servers, so drift on a shared machine hits all alike;
+    // each server and its upstream start fresh for each round.
+    let mut n = 0;
+    for round in 1..=rounds {
+        eprintln!("round {round}/{rounds}");
+        for (i, &front) in Front::ALL.iter().enumerate() {
+            if rows[i].absent.is_some() {
+                continue;
+            }
+            let pair = match start_fresh(front, &paths, programs[i].as_deref(), &mut n) {
+                Ok(pair) => pair,
+                Err(e) => {
+                    eprintln!("  {:<17} did not start: {e}", front.name());
+                    rows[i].absent = Some(format!("did not start: {e}"));
+                    continue;
+                }
+            };
+            let url = pair.front.0.url.clone();
+            let row = &mut rows[i];
+            let mut line = format!("  {:<17}", front.name());
+            match measure("handshakes", limit, handshakes(&url, 16, seconds)) {
+                Ok(h) => {
+                    line += &format!(
+                        " handshakes/s {:>6.0}  p99 {:>6} us",
+                        h.per_sec,
+                        h.p99.as_micros()
+                    );
+                    if h.per_sec > 0.0 {
+                        row.handshakes.push(h.per_sec);
+                        row.p99_us.push(h.p99.as_micros() as f64);
+                    }
+                    row.failures += h.failures;
+                }
+                Err(e) => row.problems.push(e),
+            }
+            match measure("echo", limit, echo(&url, 8, 64, seconds)) {
+                Ok(e) => {
+                    line += &format!("  echo/s {e:>6.0}");
+                    row.echo.push(e);
+                }
+                Err(e) => row.problems.push(e),
+            }
+            match measure("bulk", limit, echo(&url, 4, BULK_SIZE, seconds)) {
+                Ok(b) => {
+                    let mb = b * BULK_SIZE as f64 / 1e6;
+                    line += &format!("  bulk {mb:>6.1} MB/s");
+                    row.bulk_mb.push(mb);
+                }
+                Err(e) => row.problems.push(e),
+            }
+            eprintln!("{line}");
+            drop(pair);
+        }
+    }
+
+    eprintln!("idle memory, {idle_count} connections through each");
+    for (i, &front) in Front::ALL.iter().enumerate() {
+        if rows[i].absent.is_some() {
+            continue;
+        }
+        let pair = match start_fresh(front, &paths, programs[i].as_deref(), &mut n) {
+            Ok(pair) => pair,
+            Err(e) => {
+                rows[i].problems.push(format!("idle: did not start: {e}"));
+                continue;
+            }
+        };
+        let pid = pair.front.0.pid();
+        let url = pair.front.0.url.clone();
+        match measure("idle", limit, idle(&url, || tree_rss_kib(pid), idle_count)) {
+            Ok((before, after)) => {
+                let per = (after.saturating_sub(before) * 1024) as f64 / idle_count as f64;
+                eprintln!(
+                    "  {:<17} RSS {before} KiB → {after} KiB: {:.1} KiB a connection",
+                    front.name(),
+                    per / 1024.0
+                );
+                rows[i].idle_bytes = Some(per);
+            }
+            Err(e) => rows[i].problems.push(e),
+        }
+        drop(pair);
+    }
+
+    let columns = [
+        Column {
+            title: "handshakes/s, 16 at a time",
+            value: |r| median_of(&r.handshakes),
+            higher: true,
+            show: |v| format!("{v:.0}"),
+            target: Target::Ratio(1.0),
+        },
+        Column {
+            title: "p99 handshake latency",
+            value: |r| median_of(&r.p99_us),
+            higher: false,
+            show: |v| format!("{:.2} ms", v / 1000.0),
+            target: Target::Ratio(1.0),
+        },
+        Column {
+            title: "echo round trips/s, 8 connections, 64 B",
+            value: |r| median_of(&r.echo),
+            higher: true,
+            show: |v| format!("{v:.0}"),
+            target: Target::Ratio(1.0),
+        },
+        Column {
+            title: "bulk MB/s, 4 connections, 64 KiB messages",
+            value: |r| median_of(&r.bulk_mb),
+            higher: true,
+            show: |v| format!("{v:.1}"),
+            target: Target::Ratio(1.0),
+        },
+        Column {
+            title: "memory per idle connection",
+            value: |r| r.idle_bytes,
+            higher: false,
+            show: |v| format!("{:.1} KiB", v / 1024.0),
+            target: Target::AtMost(8.0 * 1024.0),
+        },
+    ];
+
+    println!();
+    println!(
+        "| server | {} |",
+        columns
+            .iter()
+            .map(|c| c.title)
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    println!("| --- |{}", " ---: |".repeat(columns.len()));
+    for row in rows.iter().filter(|r| !r.dropped) {
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|c| match (&row.absent, (c.value)(row)) {
+                (Some(_), _) => "did not start".into(),
+                (None, Some(v)) => (c.show)(v),
+                (None, None) => "failed".into(),
+            })
+            .collect();
+        println!("| {} | {} |", row.label, cells.join(" | "));
+    }
+
+    // wsgate against the best of the three proxies, column by column.
+    let proxies: Vec<&FrontRow> = Front::ALL
+        .iter()
+        .zip(&rows)
+        .filter(|(f, r)| f.program().is_some() && r.absent.is_none())
+        .map(|(_, r)| r)
+        .collect();
+    let wsgate = &rows[0];
+    let mut measured = true;
+    let mut missed = Vec::new();
+    println!();
+    println!("| measurement | wsgate | best proxy | ratio | target | |");
+    println!("| --- | ---: | ---: | ---: | --- | --- |");
+    for c in &columns {
+        let best = proxies
+            .iter()
+            .filter_map(|r| Some(((c.value)(r)?, r.label.split(' ').next().unwrap_or_default())))
+            .reduce(|a, b| {
+                if (b.0 > a.0) == c.higher && b.0 != a.0 {
+                    b
+                } else {
+                    a
+                }
+            });
+        let mine = wsgate.absent.is_none().then(|| (c.value)(wsgate)).flatten();
+        let ratio = match (mine, best) {
+            (Some(m), Some((b, _))) if b > 0.0 => Some(m / b),
+            _ => None,
+        };
+        let (ok, target) = match c.target {
+            Target::AtMost(bound) => (mine.map(|m| m <= bound), format!("≤ {}", (c.show)(bound))),
+            Target::Ratio(r0) if c.higher => (ratio.map(|r| r >= r0), format!("≥ {r0:.1}×")),
+            Target::Ratio(r0) => (ratio.map(|r| r <= r0), format!("≤ {r0:.1}×")),
+        };
+        let verdict = match ok {
+            Some(true) => "met",
+            Some(false) => {
+                missed.push(c.title);
+                "MISSED"
+            }
+            None => "not measured",
+        };
+        measured &= mine.is_some();
+        println!(
+            "| {} | {} | {} | {} | {target} | {verdict} |",
+            c.title,
+            mine.map_or("—".into(), c.show),
+            best.map_or("—".into(), |(v, who)| format!("{} ({who})", (c.show)(v))),
+            ratio.map_or("—".into(), |r| format!("{r:.2}×")),
+        );
+    }
+
+    println!();
+    println!(
+        "{rounds} rounds of {seconds} s per measurement, servers interleaved, medians; each server \
+         (and its upstream) fresh for each round. Bulk MB/s counts payload one way (10^6 bytes a \
+         second sent, each also received back). Memory: RSS growth of the server's processes \
+         (nginx: master and workers; not the upstream) over {idle_count} idle connections through \
+         it, from one fresh process each. wsgate checks a ?token= on every connection \
+         (--auth-token-file); the proxies check nothing."
+    );
+    for row in &rows {
+        match &row.absent {
+            Some(why) if row.dropped => println!("{}: {why}; row dropped", row.label),
+            Some(why) => println!("{}: no numbers: {why}", row.label),
+            None => {}
+        }
+        if row.failures > 0 {
+            println!("{}: {} handshakes failed", row.label, row.failures);
+        }
+        for p in &row.problems {
+            println!("{}: {p}", row.label);
+        }
+    }
+    println!();
+    if !measured {
+        println!("wsgate --upstream could not be measured in every column: see above.");
+    } else if missed.is_empty() {
+        println!("All wsgate --upstream targets met.");
+    } else {
+        println!(
+            "wsgate --upstream MISSED {} of {} targets: {}.",
+            missed.len(),
+            columns.len(),
+            missed.join("; ")
+        );
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    let ceiling = &rows[Front::ALL.len() - 1];
+    measured && ceiling.absent.is_none()
+}
+
+// ---------------------------------------------------------------------------
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: wsbench suite [--seconds S] [--rounds R] | handshake URL | echo URL | idle URL --pid PID";
+    let usage = "usage: wsbench suite [--seconds S] [--rounds R] | proxy [--seconds S] [--rounds R] [--idle N] | handshake URL | echo URL | idle URL --pid PID";
     let mode = args.next().expect(usage);
     let mut url = None;
     let (mut seconds, mut rounds, mut concurrency, mut connections, mut size, mut count, mut pid) =
         (5.0, 3, 16, 8, 64, 2000, None);
+    let mut idle_count = 1000;
     while let Some(arg) = args.next() {
         let mut value = || args.next().expect(usage);
         match arg.as_str() {
@@ -780,12 +1482,22 @@ fn main() {
             "--size" => size = value().parse().expect(usage),
             "--count" => count = value().parse().expect(usage),
             "--pid" => pid = Some(value().parse().expect(usage)),
+            "--idle" => idle_count = value().parse().expect(usage),
             other if url.is_none() && !other.starts_with('-') => url = Some(other.to_owned()),
             _ => panic!("{usage}"),
         }
     }
     if mode == "suite" {
         std::process::exit(if suite(seconds, rounds) { 0 } else { 1 });
+    }
+    if mode == "proxy" {
+        // Exits 1 only when wsgate's row or the ceiling could not be measured; a
+        // missed target is printed, not an error.
+        std::process::exit(if proxy_suite(seconds, rounds, idle_count) {
+            0
+        } else {
+            1
+        });
     }
     let url = url.expect(usage);
     assert!(
@@ -810,7 +1522,7 @@ fn main() {
             }
             "idle" => {
                 let pid = pid.expect("idle needs --pid");
-                let (before, after) = idle(&url, pid, count).await;
+                let (before, after) = idle(&url, || rss_kib(pid), count).await;
                 println!(
                     "mode=idle connections={count} rss_before_kib={before} rss_after_kib={after} per_conn_bytes={}",
                     (after.saturating_sub(before) * 1024) / count as u64

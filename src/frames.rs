@@ -229,6 +229,11 @@ impl Tracker {
         self.left == 0 && (self.held_len == 0 || self.head_done)
     }
 
+    /// Payload bytes of the current frame not seen yet.
+    pub fn owed(&self) -> u64 {
+        self.left
+    }
+
     /// The payload size of the data message in progress (or last ended), so far.
     pub fn message_len(&self) -> u64 {
         self.message

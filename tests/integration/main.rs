@@ -12,4 +12,5 @@ mod redaction;
 mod robustness;
 mod secrets;
 mod store;
+mod upstream;
 mod util;

@@ -170,6 +170,8 @@ struct Direction {
     ended: bool,
     /// The close code wsgate wrote to the destination, if it did.
     injected: Option<u16>,
+    /// The pump stopped on a header it read but did not pass on.
+    held_back: bool,
 }
 
 impl Direction {
@@ -181,7 +183,16 @@ impl Direction {
             dropping: false,
             ended: false,
             injected: None,
+            held_back: false,
         }
+    }
+
+    /// Whether what was written to the destination ends between frames, so a frame of
+    /// wsgate's may follow. The source's position may differ: a header read but not
+    /// passed on (the pump stopped there, or the frame is dropped), or one only partly
+    /// read, was not written.
+    fn written_whole(&self) -> bool {
+        self.held_back || self.dropping || self.tracker.owed() == 0
     }
 }
 
@@ -295,9 +306,9 @@ async fn epilogue(stop: Stop, dst: &Conn, dir: &mut Direction, policy: Policy, s
                 return;
             }
             shared.set(gone);
-            // Its own absence is not news to the side that vanished; the other side
-            // learns of it from a close frame.
-            gone
+            // Unless the session was already ending for another reason, the other side
+            // learns of the vanished one from a close frame.
+            shared.why().unwrap_or(gone)
         }
         Stop::Unwritable => {
             shared.set(if policy.from_client {
@@ -317,7 +328,7 @@ async fn epilogue(stop: Stop, dst: &Conn, dir: &mut Direction, policy: Policy, s
             .map(|(c, reason)| (frames::close_frame(c, reason, None), c))
     };
     if let Some((frame, c)) = frame
-        && dir.tracker.at_boundary()
+        && dir.written_whole()
         && dst.write_all(&frame).await.is_ok()
     {
         dir.injected = Some(c);
@@ -353,7 +364,7 @@ async fn pump(
     }
     drop(pending);
     loop {
-        if dir.tracker.at_boundary() {
+        if dir.written_whole() {
             if let Some(why) = shared.why() {
                 return Stop::Why(why);
             }
@@ -437,6 +448,7 @@ async fn forward(
                     Why::UpstreamInvalid
                 };
                 shared.set(why);
+                dir.held_back = true;
                 return Some(flush(dst, &chunk[run..at]).await.unwrap_or(Stop::Why(why)));
             }
         };
@@ -456,6 +468,7 @@ async fn forward(
                 match verdict {
                     Verdict::Stop(why) => {
                         shared.set(why);
+                        dir.held_back = true;
                         return Some(flush(dst, &chunk[run..at]).await.unwrap_or(Stop::Why(why)));
                     }
                     Verdict::Drop => {
