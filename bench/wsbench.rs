@@ -793,16 +793,19 @@ enum Front {
     Nginx,
     Haproxy,
     Caddy,
+    /// The least work a proxy on wsgate's runtime can do (`plain_proxy`).
+    Floor,
     /// The upstream itself: the ceiling.
     Alone,
 }
 
 impl Front {
-    const ALL: [Front; 5] = [
+    const ALL: [Front; 6] = [
         Front::Wsgate,
         Front::Nginx,
         Front::Haproxy,
         Front::Caddy,
+        Front::Floor,
         Front::Alone,
     ];
 
@@ -812,6 +815,7 @@ impl Front {
             Front::Nginx => "nginx",
             Front::Haproxy => "HAProxy",
             Front::Caddy => "Caddy",
+            Front::Floor => "least-work proxy",
             Front::Alone => "upstream alone",
         }
     }
@@ -822,7 +826,7 @@ impl Front {
             Front::Nginx => Some("nginx"),
             Front::Haproxy => Some("haproxy"),
             Front::Caddy => Some("caddy"),
-            Front::Wsgate | Front::Alone => None,
+            Front::Wsgate | Front::Floor | Front::Alone => None,
         }
     }
 }
@@ -830,6 +834,7 @@ impl Front {
 struct ProxyPaths {
     wsgate: PathBuf,
     plain: PathBuf,
+    plain_proxy: PathBuf,
     scratch: PathBuf,
 }
 
@@ -1109,6 +1114,12 @@ fn start_pair(
                 .env("XDG_CONFIG_HOME", dir.join("config"))
                 .env("XDG_DATA_HOME", dir.join("data"));
         }
+        Front::Floor => {
+            cmd = Command::new(&paths.plain_proxy);
+            cmd.arg(format!("127.0.0.1:{port}"))
+                .arg(format!("127.0.0.1:{up_port}"));
+            same_environment(&mut cmd);
+        }
         Front::Alone => unreachable!("handled above"),
     }
     let url = match front {
@@ -1189,6 +1200,7 @@ fn proxy_suite(seconds: f64, rounds: usize, idle_count: usize) -> bool {
     let paths = ProxyPaths {
         wsgate: dir.join("wsgate"),
         plain: dir.join("examples/plain_echo"),
+        plain_proxy: dir.join("examples/plain_proxy"),
         scratch: scratch.clone(),
     };
     let limit = Duration::from_secs_f64(seconds * 3.0 + 30.0);
@@ -1212,6 +1224,11 @@ fn proxy_suite(seconds: f64, rounds: usize, idle_count: usize) -> bool {
             }
             (Front::Caddy, Some(p)) => row.label = format!("Caddy {}", version_of(p, "version")),
             (Front::Alone, _) => row.label = "upstream alone (plain echo): the ceiling".into(),
+            (Front::Floor, _) => {
+                row.label =
+                    "least-work proxy on wsgate's runtime (async-std byte copy, no auth, no log)"
+                        .into()
+            }
             (Front::Wsgate, _) => {}
             (_, None) => {
                 row.absent = Some(format!(
@@ -1420,6 +1437,32 @@ fn proxy_suite(seconds: f64, rounds: usize, idle_count: usize) -> bool {
             best.map_or("—".into(), |(v, who)| format!("{} ({who})", (c.show)(v))),
             ratio.map_or("—".into(), |r| format!("{r:.2}×")),
         );
+    }
+
+    // What the runtime itself allows: wsgate against the least work a proxy on it does.
+    if let Some(floor) = Front::ALL
+        .iter()
+        .position(|f| *f == Front::Floor)
+        .map(|i| &rows[i])
+        .filter(|r| r.absent.is_none())
+    {
+        println!();
+        println!("| measurement | wsgate | least-work proxy, same runtime | ratio |");
+        println!("| --- | ---: | ---: | ---: |");
+        for c in &columns {
+            let mine = wsgate.absent.is_none().then(|| (c.value)(wsgate)).flatten();
+            let least = (c.value)(floor);
+            let ratio = match (mine, least) {
+                (Some(m), Some(l)) if l > 0.0 => format!("{:.2}×", m / l),
+                _ => "—".into(),
+            };
+            println!(
+                "| {} | {} | {} | {ratio} |",
+                c.title,
+                mine.map_or("—".into(), c.show),
+                least.map_or("—".into(), c.show),
+            );
+        }
     }
 
     println!();

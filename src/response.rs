@@ -17,7 +17,16 @@ pub fn switching_protocols(
     protocol: Option<&str>,
     extensions: Option<&str>,
 ) -> Vec<u8> {
-    let accept = derive_accept_key(key);
+    switching_protocols_with(&derive_accept_key(key), protocol, extensions)
+}
+
+/// [`switching_protocols`] with its `Sec-WebSocket-Accept` value computed already (a
+/// WebSocket upstream's, checked against the key).
+pub fn switching_protocols_with(
+    accept: &str,
+    protocol: Option<&str>,
+    extensions: Option<&str>,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(160);
     out.extend_from_slice(
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ",

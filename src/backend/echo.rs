@@ -67,6 +67,7 @@ impl Session for Echoing<'_> {
         Selected {
             protocol: self.protocol,
             extensions: None,
+            accept: None,
         }
     }
 

@@ -184,6 +184,8 @@ pub struct Selected<'a> {
     pub protocol: Option<&'a str>,
     /// The extensions agreed on, when the backend negotiates them.
     pub extensions: Option<&'a str>,
+    /// The `Sec-WebSocket-Accept` value, when the backend computed it already.
+    pub accept: Option<&'a str>,
 }
 
 /// What [`Backend::open`] knows of the connection.

@@ -61,12 +61,36 @@ impl<'a, T> Race<'a, T> {
     }
 }
 
-impl<T> Future for Race<'_, T> {
-    type Output = T;
+impl<T> Race<'_, T> {
+    /// Marks every branch woken, so the next poll polls each once (after something
+    /// they all look at changed).
+    pub fn wake_all(&self) {
+        for (_, mark, _) in &self.branches {
+            mark.woken.store(true, Ordering::SeqCst);
+        }
+    }
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        let this = self.get_mut();
-        for (branch, mark, waker) in &mut this.branches {
+    /// The output of the next branch to complete, which leaves the race; `None` once
+    /// none is left. The others go on.
+    pub async fn next(&mut self) -> Option<T> {
+        std::future::poll_fn(|cx| {
+            if self.branches.is_empty() {
+                return Poll::Ready(None);
+            }
+            match self.poll_branches(cx) {
+                Poll::Ready((i, out)) => {
+                    drop(self.branches.remove(i));
+                    Poll::Ready(Some(out))
+                }
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await
+    }
+
+    /// Polls the woken branches; the index and output of the first to complete.
+    fn poll_branches(&mut self, cx: &mut Context<'_>) -> Poll<(usize, T)> {
+        for (i, (branch, mark, waker)) in self.branches.iter_mut().enumerate() {
             {
                 let mut task = mark.task.lock().unwrap_or_else(|p| p.into_inner());
                 if !task.as_ref().is_some_and(|t| t.will_wake(cx.waker())) {
@@ -76,11 +100,19 @@ impl<T> Future for Race<'_, T> {
             // Cleared before polling: a wakeup during the poll marks it again.
             if mark.woken.swap(false, Ordering::SeqCst) {
                 if let Poll::Ready(out) = branch.as_mut().poll(&mut Context::from_waker(waker)) {
-                    return Poll::Ready(out);
+                    return Poll::Ready((i, out));
                 }
             }
         }
         Poll::Pending
+    }
+}
+
+impl<T> Future for Race<'_, T> {
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        self.get_mut().poll_branches(cx).map(|(_, out)| out)
     }
 }
 
@@ -159,6 +191,22 @@ mod tests {
         ha.1.store(true, Ordering::SeqCst);
         ha.2.lock().unwrap().take().unwrap().wake();
         assert_eq!(Pin::new(&mut race).poll(&mut cx), Poll::Ready(1));
+    }
+
+    #[test]
+    fn next_goes_on_with_the_others_and_wake_all_polls_each() {
+        let (a, ha) = probe(1);
+        let (b, hb) = probe(2);
+        let mut race = Race::new(vec![a, b]);
+        hb.1.store(true, Ordering::SeqCst);
+        assert_eq!(futures_lite::future::block_on(race.next()), Some(2));
+        let polled = ha.0.load(Ordering::SeqCst);
+        // a is asleep: wake_all has it polled again.
+        ha.1.store(true, Ordering::SeqCst);
+        race.wake_all();
+        assert_eq!(futures_lite::future::block_on(race.next()), Some(1));
+        assert_eq!(ha.0.load(Ordering::SeqCst), polled + 1);
+        assert_eq!(futures_lite::future::block_on(race.next()), None);
     }
 
     #[test]

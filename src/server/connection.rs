@@ -253,8 +253,12 @@ async fn handshake(
         }
     };
     let selected = session.selected();
-    let switching =
-        response::switching_protocols(upgrade.key, selected.protocol, selected.extensions);
+    let switching = match selected.accept {
+        Some(accept) => {
+            response::switching_protocols_with(accept, selected.protocol, selected.extensions)
+        }
+        None => response::switching_protocols(upgrade.key, selected.protocol, selected.extensions),
+    };
     let leftover = buf[len..filled].to_vec();
     drop(buf);
     let written = timeout(WRITE_TIMEOUT, stream.write_all(&switching)).await;

@@ -137,6 +137,7 @@ impl Session for Running<'_> {
         Selected {
             protocol: self.protocol,
             extensions: None,
+            accept: None,
         }
     }
 

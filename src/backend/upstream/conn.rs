@@ -128,19 +128,21 @@ impl Conn {
         };
     }
 
-    /// Closes our side for writing and reads until the peer closes its own (for at most
+    /// Shuts our side down for writing and reads until the peer closes its own (for at most
     /// `limit` bytes and `time`), so the last bytes written are read rather than lost to
     /// a reset.
     pub async fn linger(&self, limit: usize, time: Duration) {
         self.shutdown(Shutdown::Write);
         let drain = async {
-            let mut sink = [0u8; 4096];
+            // On the heap, and only while draining: an idle session's future stays small.
+            let mut sink = Buffer::take();
+            let sink = sink.bytes();
             let mut total = 0;
             while total < limit {
                 if self.readable().await.is_err() {
                     return;
                 }
-                match self.try_read(&mut sink) {
+                match self.try_read(sink) {
                     Ok(0) => return,
                     Ok(n) => total += n,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}

@@ -110,14 +110,6 @@ fn list<'h>(headers: &'h [Header<'h>], name: &'static str) -> impl Iterator<Item
         .filter(|e| !e.is_empty())
 }
 
-/// A `Forwarded` node for an address (RFC 7239 §6: IPv6 quoted in brackets).
-fn node(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => format!("\"[{v6}]\""),
-    }
-}
-
 /// A `Forwarded` value: a token as it is, anything else quoted.
 fn forwarded_value(value: &[u8]) -> Vec<u8> {
     let token = !value.is_empty()
@@ -149,7 +141,12 @@ pub fn request(f: &Forward<'_>) -> Result<(Vec<u8>, Offered), NotForwarded> {
     if f.secrets.holds(path.as_bytes()) {
         return Err(NotForwarded::PathHoldsSecret);
     }
-    let mut out = Vec::with_capacity(256 + target.len());
+    let headers: usize = common
+        .headers
+        .iter()
+        .map(|h| h.name.len() + h.value.len() + 4)
+        .sum();
+    let mut out = Vec::with_capacity(320 + f.prefix.len() + target.len() + headers);
     out.extend_from_slice(b"GET ");
     out.extend_from_slice(f.prefix.as_bytes());
     out.extend_from_slice(path.as_bytes());
@@ -233,13 +230,22 @@ pub fn request(f: &Forward<'_>) -> Result<(Vec<u8>, Offered), NotForwarded> {
     }
 
     let ip = f.peer.ip();
-    push_header(&mut out, "X-Forwarded-For", ip.to_string().as_bytes());
+    let for_ip = ip.to_string();
+    push_header(&mut out, "X-Forwarded-For", for_ip.as_bytes());
     out.extend_from_slice(b"X-Forwarded-Proto: http\r\n");
     let client_host = (!f.secrets.holds(common.host)).then_some(common.host);
     if let Some(host) = client_host {
         push_header(&mut out, "X-Forwarded-Host", host);
     }
-    let mut forwarded = format!("for={}", node(ip)).into_bytes();
+    let mut forwarded = b"for=".to_vec();
+    match ip {
+        IpAddr::V4(_) => forwarded.extend_from_slice(for_ip.as_bytes()),
+        IpAddr::V6(_) => {
+            forwarded.extend_from_slice(b"\"[");
+            forwarded.extend_from_slice(for_ip.as_bytes());
+            forwarded.extend_from_slice(b"]\"");
+        }
+    }
     if let Some(host) = client_host {
         forwarded.extend_from_slice(b";host=");
         forwarded.extend_from_slice(&forwarded_value(host));
@@ -259,6 +265,8 @@ pub struct Answer {
     pub protocol: Option<String>,
     /// The extensions it agreed on, as it wrote them.
     pub extensions: Option<String>,
+    /// Its `Sec-WebSocket-Accept`, checked: the client's 101 carries it too.
+    pub accept: String,
 }
 
 /// Why an answer is not a valid 101. What the upstream said is never repeated.
@@ -364,6 +372,7 @@ pub fn answer(buf: &[u8], key: &[u8], offered: &Offered) -> Result<Option<Answer
         len,
         protocol,
         extensions,
+        accept: expected,
     }))
 }
 

@@ -253,10 +253,12 @@ impl Session for Proxied<'_> {
                     .as_deref()
                     .or(self.opened.marker.then_some(bearer::MARKER)),
                 extensions: answer.extensions.as_deref(),
+                accept: Some(&answer.accept),
             },
             None => Selected {
                 protocol: self.stream_protocol,
                 extensions: None,
+                accept: None,
             },
         }
     }
@@ -273,37 +275,32 @@ impl Session for Proxied<'_> {
             upstream, opened, ..
         } = *self;
         let max_message = upstream.max_message;
-        let kind = upstream.target.kind;
-        Box::pin(async move {
-            match kind {
-                Kind::WebSocket => {
-                    let Upgraded { stream, leftover } = upgraded;
+        // Each kind's relay in a box of its own size: an idle session costs only what
+        // its own kind keeps.
+        match upstream.target.kind {
+            Kind::WebSocket => {
+                let Upgraded { stream, leftover } = upgraded;
+                Box::pin(async move {
                     match Conn::client(stream) {
                         Ok(client) => {
-                            splice::relay(
-                                client,
-                                leftover,
-                                opened.conn,
-                                opened.leftover,
-                                max_message,
-                                cx,
-                            )
-                            .await
+                            let up = opened.conn;
+                            splice::relay(client, leftover, up, opened.leftover, max_message, cx)
+                                .await
                         }
                         Err(_) => Outcome {
                             code: super::session::code::ABNORMAL,
                             ..Outcome::default()
                         },
                     }
-                }
-                Kind::Stream => {
-                    upgraded
-                        .relay_messages(max_message, &cx, |ws| {
-                            stream::relay(ws, opened.conn, max_message, cx)
-                        })
-                        .await
-                }
+                })
             }
-        })
+            Kind::Stream => Box::pin(async move {
+                upgraded
+                    .relay_messages(max_message, &cx, |ws| {
+                        stream::relay(ws, opened.conn, max_message, cx)
+                    })
+                    .await
+            }),
+        }
     }
 }

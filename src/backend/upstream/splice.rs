@@ -23,15 +23,17 @@
 //!   both sockets are drained briefly (so the last frames are read, not reset) and
 //!   closed.
 
+use std::future::Future as _;
 use std::io;
 use std::net::Shutdown;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::task::{Poll, Waker};
 
 use async_io::Timer;
-use event_listener::Event;
-use futures_lite::FutureExt as _;
 
 use super::conn::{Buffer, Conn};
+use crate::backend::race::Race;
 use crate::backend::session::{CLOSE_TIMEOUT, Context, Ending, Outcome, Watch, code};
 use crate::frames::{self, Step, Tracker};
 use crate::scope::Scopes;
@@ -82,68 +84,103 @@ impl Why {
     }
 }
 
+impl Why {
+    /// Every value, each once, for [`Why::to_u8`].
+    const ALL: [Why; 9] = [
+        Why::Daemon(Ending::Shutdown),
+        Why::Daemon(Ending::Expired),
+        Why::Daemon(Ending::Revoked),
+        Why::Daemon(Ending::NotPermitted),
+        Why::TooBig,
+        Why::ClientInvalid,
+        Why::UpstreamInvalid,
+        Why::ClientGone,
+        Why::UpstreamGone,
+    ];
+
+    /// A byte for it, never 0.
+    fn to_u8(self) -> u8 {
+        Why::ALL
+            .iter()
+            .position(|w| *w == self)
+            .map_or(1, |i| i as u8 + 1)
+    }
+
+    fn from_u8(b: u8) -> Option<Why> {
+        Why::ALL.get(usize::from(b).checked_sub(1)?).copied()
+    }
+}
+
 /// What the two directions share: why the session ends, once it must, and whether a
-/// direction has stopped (which starts the other's deadline).
+/// direction has stopped (which starts the deadline for the rest). Both pumps run in
+/// one future and look at it whenever they are polled; whoever changes it makes sure
+/// they are polled again.
 #[derive(Default)]
 struct Shared {
-    why: Mutex<Option<Why>>,
-    stopped: Mutex<bool>,
-    event: Event,
+    /// [`Why::to_u8`], or 0 while the session goes on.
+    why: AtomicU8,
+    stopped: AtomicBool,
+    /// The deadline's waker, woken when either changes.
+    deadline: Mutex<Option<Waker>>,
 }
 
 impl Shared {
     /// Sets why the session ends, unless something already did.
     fn set(&self, why: Why) {
-        if let Ok(mut slot) = self.why.lock()
-            && slot.is_none()
-        {
-            *slot = Some(why);
-        }
-        self.event.notify(usize::MAX);
+        let _ = self
+            .why
+            .compare_exchange(0, why.to_u8(), Ordering::SeqCst, Ordering::SeqCst);
+        self.wake_deadline();
     }
 
     fn why(&self) -> Option<Why> {
-        self.why.lock().ok().and_then(|w| *w)
+        Why::from_u8(self.why.load(Ordering::SeqCst))
     }
 
     fn stop(&self) {
-        if let Ok(mut stopped) = self.stopped.lock() {
-            *stopped = true;
+        self.stopped.store(true, Ordering::SeqCst);
+        self.wake_deadline();
+    }
+
+    fn wake_deadline(&self) {
+        let waker = self.deadline.lock().ok().and_then(|mut w| w.take());
+        if let Some(waker) = waker {
+            waker.wake();
         }
-        self.event.notify(usize::MAX);
     }
 
     fn settling(&self) -> bool {
-        self.why().is_some() || self.stopped.lock().is_ok_and(|s| *s)
-    }
-
-    /// Completes when the session must end.
-    async fn ended(&self) -> Why {
-        loop {
-            if let Some(why) = self.why() {
-                return why;
-            }
-            let listener = self.event.listen();
-            if let Some(why) = self.why() {
-                return why;
-            }
-            listener.await;
-        }
+        self.why().is_some() || self.stopped.load(Ordering::SeqCst)
     }
 
     /// Completes when the session must end or a direction has stopped.
     async fn settled(&self) {
-        loop {
+        std::future::poll_fn(|cx| {
             if self.settling() {
-                return;
+                return Poll::Ready(());
             }
-            let listener = self.event.listen();
+            if let Ok(mut slot) = self.deadline.lock() {
+                *slot = Some(cx.waker().clone());
+            }
+            // Set between the look and the registration: not missed.
             if self.settling() {
-                return;
+                Poll::Ready(())
+            } else {
+                Poll::Pending
             }
-            listener.await;
-        }
+        })
+        .await;
     }
+}
+
+/// What a branch of the relay's race reports.
+enum Event {
+    /// Both directions are done.
+    Done,
+    /// The daemon ends the session.
+    Ending(Ending),
+    /// A direction stopped [`CLOSE_TIMEOUT`] ago and the other is not done.
+    Deadline,
 }
 
 /// Which way a pump moves bytes, and what it enforces.
@@ -172,6 +209,8 @@ struct Direction {
     injected: Option<u16>,
     /// The pump stopped on a header it read but did not pass on.
     held_back: bool,
+    /// The destination's writing side is shut down.
+    shut: bool,
 }
 
 impl Direction {
@@ -184,6 +223,7 @@ impl Direction {
             ended: false,
             injected: None,
             held_back: false,
+            shut: false,
         }
     }
 
@@ -222,7 +262,7 @@ pub async fn relay(
     let mut up = Direction::new(client_leftover);
     let mut down = Direction::new(upstream_leftover);
     let max_message = max_message as u64;
-    let mut watch = Watch::new(cx.stop, cx.expires, cx.revocation.cloned());
+    let watch = Watch::new(cx.stop, cx.expires, cx.revocation.cloned());
     {
         let to_upstream = async {
             let policy = Policy {
@@ -231,7 +271,10 @@ pub async fn relay(
                 max_message,
             };
             let stop = pump(&client, &upstream, &mut up, policy, &shared).await;
-            epilogue(stop, &upstream, &mut up, policy, &shared).await;
+            // Polled again at once, both directions, so the other sees the change.
+            shared.stop();
+            futures_lite::future::yield_now().await;
+            Box::pin(epilogue(stop, &upstream, &mut up, policy, &shared)).await;
         };
         let to_client = async {
             let policy = Policy {
@@ -240,28 +283,39 @@ pub async fn relay(
                 max_message,
             };
             let stop = pump(&upstream, &client, &mut down, policy, &shared).await;
-            epilogue(stop, &client, &mut down, policy, &shared).await;
+            shared.stop();
+            futures_lite::future::yield_now().await;
+            Box::pin(epilogue(stop, &client, &mut down, policy, &shared)).await;
         };
-        let watcher = async {
-            let ending = watch.ended().await;
+        let shared = &shared;
+        // The watch and the deadline are polled only when their own wakers fire, not
+        // with every message.
+        let mut race = Race::new(vec![
+            Box::pin(async {
+                futures_lite::future::zip(to_upstream, to_client).await;
+                Event::Done
+            }),
+            Box::pin(async move {
+                let mut watch = watch;
+                Event::Ending(watch.ended().await)
+            }),
+            Box::pin(async move {
+                shared.settled().await;
+                Timer::after(CLOSE_TIMEOUT).await;
+                Event::Deadline
+            }),
+        ]);
+        while let Some(Event::Ending(ending)) = race.next().await {
             shared.set(Why::Daemon(ending));
-            std::future::pending::<()>().await;
-        };
-        let deadline = async {
-            shared.settled().await;
-            Timer::after(CLOSE_TIMEOUT).await;
-        };
-        async {
-            futures_lite::future::zip(to_upstream, to_client).await;
+            race.wake_all();
         }
-        .or(watcher)
-        .or(deadline)
-        .await;
     }
     // Read what is still coming, so the last frames are not lost to a reset.
-    futures_lite::future::zip(drain(&client, up.ended), drain(&upstream, down.ended)).await;
-    client.shutdown(Shutdown::Both);
-    upstream.shutdown(Shutdown::Both);
+    Box::pin(futures_lite::future::zip(
+        drain(&client, up.ended, down.shut),
+        drain(&upstream, down.ended, up.shut),
+    ))
+    .await;
 
     let client_code = up.tracker.close_code();
     let upstream_code = down.tracker.close_code();
@@ -279,13 +333,14 @@ pub async fn relay(
     }
 }
 
-/// Closes a side: at once if its stream has ended, else after reading what is still
+/// Ends a side before it is closed: when its stream has not ended, reads what is still
 /// coming (bounded), so the last frames written to it are read rather than reset.
-async fn drain(conn: &Conn, ended: bool) {
-    if ended {
-        conn.shutdown(Shutdown::Write);
-    } else {
+/// `shut`: its writing side is shut down already.
+async fn drain(conn: &Conn, ended: bool, shut: bool) {
+    if !ended {
         conn.linger(DRAIN_LIMIT, CLOSE_TIMEOUT).await;
+    } else if !shut {
+        conn.shutdown(Shutdown::Write);
     }
 }
 
@@ -303,6 +358,7 @@ async fn epilogue(stop: Stop, dst: &Conn, dir: &mut Direction, policy: Policy, s
             if dir.tracker.closed() {
                 // The close frame went through: pass the end of the stream on.
                 dst.shutdown(Shutdown::Write);
+                dir.shut = true;
                 return;
             }
             shared.set(gone);
@@ -334,6 +390,7 @@ async fn epilogue(stop: Stop, dst: &Conn, dir: &mut Direction, policy: Policy, s
         dir.injected = Some(c);
     }
     dst.shutdown(Shutdown::Write);
+    dir.shut = true;
 }
 
 /// A masking key for a frame wsgate writes to an upstream (RFC 6455 §5.3).
@@ -358,7 +415,7 @@ async fn pump(
 ) -> Stop {
     let pending = std::mem::take(&mut dir.pending);
     if !pending.is_empty()
-        && let Some(stop) = forward(&pending, dst, dir, policy, shared).await
+        && let Some(stop) = Box::pin(forward(&pending, dst, dir, policy, shared)).await
     {
         return stop;
     }
@@ -368,9 +425,12 @@ async fn pump(
             if let Some(why) = shared.why() {
                 return Stop::Why(why);
             }
-            let ready = async { Ok(src.readable().await) }
-                .or(async { Err(shared.ended().await) })
-                .await;
+            let mut readable = std::pin::pin!(src.readable());
+            let ready = std::future::poll_fn(|cx| match shared.why() {
+                Some(why) => Poll::Ready(Err(why)),
+                None => readable.as_mut().poll(cx).map(Ok),
+            })
+            .await;
             match ready {
                 Err(why) => return Stop::Why(why),
                 Ok(Err(_)) => return Stop::Ended,
@@ -390,7 +450,9 @@ async fn pump(
                 Err(_) => return Stop::Ended,
             };
             let full = n == bytes.len();
-            if let Some(stop) = forward(&bytes[..n], dst, dir, policy, shared).await {
+            // Boxed: the state of a write in progress is held only while there is one,
+            // so an idle session's future stays small.
+            if let Some(stop) = Box::pin(forward(&bytes[..n], dst, dir, policy, shared)).await {
                 return stop;
             }
             if !full {
