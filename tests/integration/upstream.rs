@@ -1988,3 +1988,141 @@ fn upstream_health_and_timeout_forms() {
     let p = Daemon::start(&["--", "cat"]);
     assert_eq!(health(&p)["backend"], "program");
 }
+
+// ---------------------------------------------------------------------------------
+// One close frame each way, and endings that a blocked write does not hold up
+// ---------------------------------------------------------------------------------
+
+/// Sends an upgrade head on a raw socket and reads the answer's head; returns the
+/// socket, the head, and the bytes that followed it in the same reads.
+fn raw_upgrade(addr: SocketAddr, head: &str) -> (TcpStream, String, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let end = loop {
+        if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break got.len(),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    };
+    let rest = got.split_off(end);
+    (s, String::from_utf8_lossy(&got).into_owned(), rest)
+}
+
+/// Reads server frames (unmasked) from a raw socket until it ends, after `first`
+/// (bytes already read); returns each frame's opcode and, for a close, its code.
+fn frames_until_end(s: &mut TcpStream, first: Vec<u8>) -> Vec<(u8, Option<u16>)> {
+    let mut bytes = first;
+    let _ = s.read_to_end(&mut bytes);
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 2 <= bytes.len() {
+        let op = bytes[at] & 0x0f;
+        let (len, head) = match bytes[at + 1] & 0x7f {
+            126 => (
+                usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]])),
+                4,
+            ),
+            127 => panic!("no long frames expected"),
+            n => (usize::from(n), 2),
+        };
+        let payload = &bytes[(at + head).min(bytes.len())..(at + head + len).min(bytes.len())];
+        let code =
+            (op == 8 && payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
+        out.push((op, code));
+        at += head + len;
+    }
+    out
+}
+
+#[test]
+fn upstream_close_then_shutdown_sends_one_close_frame() {
+    // The upstream closes (4002) and waits for the client's answer, which never
+    // comes; then the daemon is stopped. The client must get the upstream's close and
+    // no second one.
+    let up = Upstream::ws(&[]);
+    let mut d = Daemon::start(&["--upstream", &up.ws_url("")]);
+    let target = format!("/once?do=close&token={TOKEN}");
+    let (mut s, answer, first) = raw_upgrade(d.addr, &head(&target, &d.addr.to_string(), ""));
+    assert!(answer.starts_with("HTTP/1.1 101 "), "{answer}");
+    // The upstream's close has been relayed once the upstream recorded the request.
+    up.request("/once");
+    std::thread::sleep(Duration::from_millis(300));
+    let status = d
+        .terminate(Duration::from_secs(5))
+        .expect("exits within 5 s");
+    assert!(status.success(), "{status:?}");
+    let frames = frames_until_end(&mut s, first);
+    let closes: Vec<_> = frames.iter().filter(|(op, _)| *op == 8).collect();
+    assert_eq!(
+        closes,
+        [&(8, Some(4002))],
+        "{frames:?}\n{}",
+        context(&d, &up)
+    );
+}
+
+#[test]
+fn byte_stream_that_does_not_read_still_ends_at_shutdown() {
+    // A service that accepts and never reads: the client's writes fill every buffer
+    // and the relay's write to the stream blocks. SIGTERM must still close the client
+    // with 1001 at once, not after the daemon's last-resort deadline.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let keep = held.clone();
+    std::thread::spawn(move || {
+        for s in listener.incoming().flatten() {
+            keep.lock().unwrap().push(s);
+        }
+    });
+    let upstream = format!("tcp://127.0.0.1:{port}");
+    let mut d = Daemon::start(&["--upstream", &upstream, "--max-message-size", "8388608"]);
+    let ws = block_on(connect(&d.url("/"))).unwrap();
+    let (mut tx, mut rx) = ws.split();
+    let sending = async_std::task::spawn(async move {
+        let chunk = vec![7u8; 4 << 20];
+        for _ in 0..64 {
+            if tx.send(Message::binary(chunk.clone())).await.is_err() {
+                break;
+            }
+        }
+    });
+    // Long enough for every buffer between the client and the service to fill.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        !held.lock().unwrap().is_empty(),
+        "the service was connected"
+    );
+    let started = Instant::now();
+    let status = d
+        .terminate(Duration::from_secs(5))
+        .expect("exits within 5 s");
+    assert!(status.success(), "{status:?}");
+    let code = block_on(async {
+        async_std::future::timeout(Duration::from_secs(5), async {
+            loop {
+                match futures_lite::StreamExt::next(&mut rx).await {
+                    Some(Ok(Message::Close(Some(f)))) => return Ok(u16::from(f.code)),
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => return Err(e.to_string()),
+                    None => return Err("ended without a close frame".into()),
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| Err("no close within 5 s".into()))
+    });
+    assert_eq!(code, Ok(1001), "{}", d.stderr());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    let _ = block_on(sending.cancel());
+}

@@ -32,7 +32,7 @@ const MAX_ANSWER_HEADERS: usize = 32;
 
 /// Headers never forwarded as they are: hop-by-hop ones (RFC 7230 §6.1), the ones
 /// wsgate writes itself, and credentials.
-const NOT_FORWARDED: [&str; 21] = [
+const NOT_FORWARDED: [&str; 28] = [
     "connection",
     "keep-alive",
     "proxy-connection",
@@ -54,6 +54,14 @@ const NOT_FORWARDED: [&str; 21] = [
     "x-forwarded-proto",
     "x-forwarded-host",
     "forwarded",
+    // Other claims of the same kind, which a client could make for itself.
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-forwarded-server",
+    "x-real-ip",
+    "x-client-ip",
+    "true-client-ip",
+    "cf-connecting-ip",
 ];
 
 /// What the request offered, to check the answer against.
@@ -64,8 +72,8 @@ pub struct Offered {
     /// Whether the client offered the `wsgate` marker (kept from the upstream, and
     /// selected for the client when the upstream selects nothing).
     pub marker: bool,
-    /// Whether any extension was offered.
-    pub extensions: bool,
+    /// The names of the extensions offered (`permessage-deflate`), lower-case.
+    pub extensions: Vec<String>,
 }
 
 /// Why a request is not forwarded.
@@ -73,6 +81,23 @@ pub struct Offered {
 pub enum NotForwarded {
     /// Its path holds a credential.
     PathHoldsSecret,
+    /// Its path has a `.` or `..` segment (encoded or not), which could climb out of
+    /// the prefix on an upstream that normalises paths.
+    DotSegment,
+}
+
+/// Whether a path has a `.` or `..` segment, its dots encoded or not.
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        let decoded = form::decode_lossy(segment.as_bytes());
+        decoded == b"." || decoded == b".."
+    })
+}
+
+/// An extension's name: what precedes its parameters, lower-case.
+fn extension_name(entry: &[u8]) -> String {
+    let name = entry.split(|&b| b == b';').next().unwrap_or_default();
+    String::from_utf8_lossy(name.trim_ascii()).to_ascii_lowercase()
 }
 
 /// What the request is made from.
@@ -141,6 +166,9 @@ pub fn request(f: &Forward<'_>) -> Result<(Vec<u8>, Offered), NotForwarded> {
     if f.secrets.holds(path.as_bytes()) {
         return Err(NotForwarded::PathHoldsSecret);
     }
+    if !f.prefix.is_empty() && has_dot_segment(path) {
+        return Err(NotForwarded::DotSegment);
+    }
     let headers: usize = common
         .headers
         .iter()
@@ -149,7 +177,10 @@ pub fn request(f: &Forward<'_>) -> Result<(Vec<u8>, Offered), NotForwarded> {
     let mut out = Vec::with_capacity(320 + f.prefix.len() + target.len() + headers);
     out.extend_from_slice(b"GET ");
     out.extend_from_slice(f.prefix.as_bytes());
-    out.extend_from_slice(path.as_bytes());
+    // `/` under a prefix is the prefix itself (`ws://h/ws` serves `/ws`, not `/ws/`).
+    if f.prefix.is_empty() || path != "/" {
+        out.extend_from_slice(path.as_bytes());
+    }
     if let Some(query) = query {
         let mut kept = String::with_capacity(query.len());
         for pair in form::without(query, PARAM).split('&') {
@@ -168,8 +199,8 @@ pub fn request(f: &Forward<'_>) -> Result<(Vec<u8>, Offered), NotForwarded> {
     }
     out.extend_from_slice(b" HTTP/1.1\r\n");
     let host: &[u8] = match f.host {
-        HostRule::Upstream => f.authority.as_bytes(),
-        HostRule::Pass => common.host,
+        HostRule::Pass if !f.secrets.holds(common.host) => common.host,
+        HostRule::Upstream | HostRule::Pass => f.authority.as_bytes(),
         HostRule::Fixed(host) => host.as_bytes(),
     };
     push_header(&mut out, "Host", host);
@@ -199,7 +230,7 @@ pub fn request(f: &Forward<'_>) -> Result<(Vec<u8>, Offered), NotForwarded> {
         .filter(|e| !f.secrets.holds(e))
         .collect();
     if !extensions.is_empty() {
-        offered.extensions = true;
+        offered.extensions = extensions.iter().map(|e| extension_name(e)).collect();
         push_header(
             &mut out,
             "Sec-WebSocket-Extensions",
@@ -357,9 +388,16 @@ pub fn answer(buf: &[u8], key: &[u8], offered: &Offered) -> Result<Option<Answer
         .map(|h| h.value.trim_ascii())
         .filter(|v| !v.is_empty())
         .collect();
+    let agreed = extensions
+        .iter()
+        .flat_map(|v| v.split(|&b| b == b','))
+        .filter(|e| !e.trim_ascii().is_empty());
+    let mut unoffered = agreed
+        .map(extension_name)
+        .filter(|n| !offered.extensions.contains(n));
     let extensions = match extensions.as_slice() {
         [] => None,
-        _ if !offered.extensions => return Err(BadAnswer::WrongExtensions),
+        _ if unoffered.next().is_some() => return Err(BadAnswer::WrongExtensions),
         values => {
             let joined = values.join(&b", "[..]);
             match String::from_utf8(joined) {
@@ -461,7 +499,7 @@ mod tests {
         let none = Secrets::new();
         let out = forward(&raw, &none, HostRule::Pass, OriginRule::Strip);
         assert!(
-            out.starts_with("GET /base/ HTTP/1.1\r\nHost: 127.0.0.1:7331\r\n"),
+            out.starts_with("GET /base HTTP/1.1\r\nHost: 127.0.0.1:7331\r\n"),
             "{out}"
         );
         assert!(!out.contains("Origin:"), "{out}");
@@ -503,6 +541,43 @@ mod tests {
         assert_eq!(request(&f), Err(NotForwarded::PathHoldsSecret));
     }
 
+    #[test]
+    fn a_path_that_climbs_out_of_the_prefix_is_not_forwarded() {
+        for (target, refused) in [
+            ("/../x", true),
+            ("/a/%2e%2E/x", true),
+            ("/./x", true),
+            ("/a/.x", false),
+            ("/a..b", false),
+        ] {
+            let raw = head(target, "");
+            let mut storage = request::header_storage();
+            let Ok(Head::Complete { request: req, .. }) =
+                request::parse(raw.as_bytes(), &mut storage)
+            else {
+                panic!("{target}")
+            };
+            let Ok(Route::Upgrade(upgrade)) = request::route(&req) else {
+                panic!("{target}")
+            };
+            let none = Secrets::new();
+            let f = Forward {
+                upgrade: &upgrade,
+                peer: "127.0.0.1:1".parse().unwrap(),
+                secrets: &none,
+                prefix: "/base",
+                authority: "h:1",
+                host: &HostRule::Upstream,
+                origin: &OriginRule::Pass,
+            };
+            assert_eq!(
+                request(&f) == Err(NotForwarded::DotSegment),
+                refused,
+                "{target}"
+            );
+        }
+    }
+
     fn answer_for(extra: &str, offered: &Offered) -> Result<Option<Answer>, BadAnswer> {
         let accept = derive_accept_key(KEY.as_bytes());
         let mut bytes = format!(
@@ -518,7 +593,7 @@ mod tests {
         let offered = Offered {
             protocols: vec!["chat".into(), "v2".into()],
             marker: false,
-            extensions: true,
+            extensions: vec!["permessage-deflate".into()],
         };
         let a = answer_for(
             "Sec-WebSocket-Protocol: v2\r\nSec-WebSocket-Extensions: permessage-deflate\r\n",
@@ -545,7 +620,7 @@ mod tests {
         let offered = Offered {
             protocols: vec!["chat".into()],
             marker: true,
-            extensions: false,
+            extensions: Vec::new(),
         };
         assert_eq!(
             answer_for("Sec-WebSocket-Protocol: other\r\n", &offered),
@@ -559,6 +634,24 @@ mod tests {
             answer_for("Sec-WebSocket-Extensions: permessage-deflate\r\n", &offered),
             Err(BadAnswer::WrongExtensions)
         );
+        let deflate = Offered {
+            extensions: vec!["permessage-deflate".into()],
+            ..offered.clone()
+        };
+        assert_eq!(
+            answer_for(
+                "Sec-WebSocket-Extensions: x-webkit-deflate-frame\r\n",
+                &deflate
+            ),
+            Err(BadAnswer::WrongExtensions)
+        );
+        assert!(matches!(
+            answer_for(
+                "Sec-WebSocket-Extensions: PerMessage-Deflate; server_no_context_takeover\r\n",
+                &deflate
+            ),
+            Ok(Some(_))
+        ));
         assert_eq!(
             answer_for("Sec-WebSocket-Accept: AAAA\r\n", &offered),
             Err(BadAnswer::WrongAccept)

@@ -87,6 +87,13 @@ impl Upstream {
                             "the request's path holds a credential: not forwarded".into(),
                         ));
                     }
+                    Err(NotForwarded::DotSegment) => {
+                        return Err(failed(
+                            Reason::MalformedRequest,
+                            "the request's path has a dot segment: not forwarded under the prefix"
+                                .into(),
+                        ));
+                    }
                 }
             }
             Kind::Stream => None,

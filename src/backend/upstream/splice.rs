@@ -271,10 +271,11 @@ pub async fn relay(
                 max_message,
             };
             let stop = pump(&client, &upstream, &mut up, policy, &shared).await;
+            let why = conclude(stop, &mut up, policy, &shared);
             // Polled again at once, both directions, so the other sees the change.
-            shared.stop();
             futures_lite::future::yield_now().await;
-            Box::pin(epilogue(stop, &upstream, &mut up, policy, &shared)).await;
+            let unwritable = stop == Stop::Unwritable;
+            Box::pin(epilogue(why, unwritable, &upstream, &mut up, policy)).await;
         };
         let to_client = async {
             let policy = Policy {
@@ -283,9 +284,10 @@ pub async fn relay(
                 max_message,
             };
             let stop = pump(&upstream, &client, &mut down, policy, &shared).await;
-            shared.stop();
+            let why = conclude(stop, &mut down, policy, &shared);
             futures_lite::future::yield_now().await;
-            Box::pin(epilogue(stop, &client, &mut down, policy, &shared)).await;
+            let unwritable = stop == Stop::Unwritable;
+            Box::pin(epilogue(why, unwritable, &client, &mut down, policy)).await;
         };
         let shared = &shared;
         // The watch and the deadline are polled only when their own wakers fire, not
@@ -344,27 +346,26 @@ async fn drain(conn: &Conn, ended: bool, shut: bool) {
     }
 }
 
-/// After a pump stopped: pass the end on to its destination.
-async fn epilogue(stop: Stop, dst: &Conn, dir: &mut Direction, policy: Policy, shared: &Shared) {
+/// What a stopped pump means for the session, decided (and shared) at once, before
+/// the other pump is polled again: `None` when its end only passes on (a close frame
+/// went through, or its destination is gone), else why the destination gets a close.
+fn conclude(stop: Stop, dir: &mut Direction, policy: Policy, shared: &Shared) -> Option<Why> {
     shared.stop();
     let gone = if policy.from_client {
         Why::ClientGone
     } else {
         Why::UpstreamGone
     };
-    let why = match stop {
+    match stop {
         Stop::Ended => {
             dir.ended = true;
             if dir.tracker.closed() {
-                // The close frame went through: pass the end of the stream on.
-                dst.shutdown(Shutdown::Write);
-                dir.shut = true;
-                return;
+                return None;
             }
             shared.set(gone);
             // Unless the session was already ending for another reason, the other side
             // learns of the vanished one from a close frame.
-            shared.why().unwrap_or(gone)
+            Some(shared.why().unwrap_or(gone))
         }
         Stop::Unwritable => {
             shared.set(if policy.from_client {
@@ -372,16 +373,34 @@ async fn epilogue(stop: Stop, dst: &Conn, dir: &mut Direction, policy: Policy, s
             } else {
                 Why::ClientGone
             });
-            return;
+            None
         }
-        Stop::Why(_) => shared.why().unwrap_or(gone),
-    };
-    let frame = if policy.from_client {
-        why.to_upstream()
-            .map(|(c, reason)| (frames::close_frame(c, reason, Some(mask_key())), c))
-    } else {
-        why.to_client()
-            .map(|(c, reason)| (frames::close_frame(c, reason, None), c))
+        Stop::Why(_) => Some(shared.why().unwrap_or(gone)),
+    }
+}
+
+/// After a pump stopped: passes the end on to its destination, with a close frame
+/// when `why` calls for one and the destination is between frames and has not had a
+/// close frame from its peer already (it gets no second one).
+async fn epilogue(
+    why: Option<Why>,
+    unwritable: bool,
+    dst: &Conn,
+    dir: &mut Direction,
+    policy: Policy,
+) {
+    if unwritable {
+        return;
+    }
+    let frame = match why {
+        _ if dir.tracker.closed() => None,
+        None => None,
+        Some(why) if policy.from_client => why
+            .to_upstream()
+            .map(|(c, reason)| (frames::close_frame(c, reason, Some(mask_key())), c)),
+        Some(why) => why
+            .to_client()
+            .map(|(c, reason)| (frames::close_frame(c, reason, None), c)),
     };
     if let Some((frame, c)) = frame
         && dir.written_whole()

@@ -153,8 +153,11 @@ async fn to_stream(
                 if !scopes.contains(Scopes::WRITE) {
                     return FromClient::Ended(Ending::NotPermitted);
                 }
-                if stream.write_all(&data).await.is_err() {
-                    return FromClient::StreamGone;
+                // A service that does not read must not keep the session from ending.
+                match unless_ended(watch, stream.write_all(&data)).await {
+                    Err(ending) => return FromClient::Ended(ending),
+                    Ok(Err(_)) => return FromClient::StreamGone,
+                    Ok(Ok(())) => {}
                 }
                 *bytes_in += data.len() as u64;
             }
