@@ -752,6 +752,11 @@ pub static USAGES: &[Usage] = &[
         help: "gate a program: one process per connection, messages over its stdin/stdout",
     },
     Usage {
+        synopsis: "wsgate [OPTIONS] --upstream URL",
+        help: "gate an existing server: ws://HOST:PORT[/PREFIX], ws+unix:PATH, tcp://HOST:PORT \
+            or unix:PATH",
+    },
+    Usage {
         synopsis: "wsgate list",
         help: "print the connect URLs of your running instances",
     },
