@@ -120,16 +120,26 @@ impl Secrets {
         }
         let mut forms = vec![canonical(secret).into_owned()];
         // A secret holding escapes itself (`%25`, `\"`) is decoded with its wrapping
-        // when text is decoded: its own decodings are forms of it too.
-        let mut decoded = secret.to_vec();
+        // when text is decoded: its own decodings are forms of it too. A wrapping of
+        // one kind (JSON's `\\`) shields the secret's escapes of that kind from the
+        // decoding that undoes it, but not those of the other kind (`%41`): so each
+        // decoding is taken whole and of each kind alone, up to MAX_DECODINGS deep.
+        let mut frontier = vec![forms[0].clone()];
         for _ in 0..MAX_DECODINGS {
-            let Some(next) = decode_once(&canonical(&decoded)) else {
-                break;
-            };
-            decoded = next;
-            if !decoded.is_empty() {
-                forms.push(canonical(&decoded).into_owned());
+            let mut next = Vec::new();
+            for form in &frontier {
+                for kind in [Kind::Both, Kind::Percent, Kind::Json] {
+                    let Some(decoded) = decode_kind(form, kind) else {
+                        continue;
+                    };
+                    let decoded = canonical(&decoded).into_owned();
+                    if !decoded.is_empty() && !forms.contains(&decoded) {
+                        forms.push(decoded.clone());
+                        next.push(decoded);
+                    }
+                }
             }
+            frontier = next;
         }
         // Characters `ceil(8·before / 6)` to `floor(8·(before + len) / 6)` of the
         // encoding hold bits of the secret only; all three alignments are cut to the
@@ -350,6 +360,22 @@ fn canonical(bytes: &[u8]) -> Cow<'_, [u8]> {
 /// (`\/`, `\\`, `\"`, `\u00XX`) undone, anything else kept; `None` when that would
 /// change nothing.
 fn decode_once(bytes: &[u8]) -> Option<Vec<u8>> {
+    decode_kind(bytes, Kind::Both)
+}
+
+/// Which escapes a decoding undoes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Both kinds: what a decoding of text does.
+    Both,
+    /// `%XX` only.
+    Percent,
+    /// JSON's only.
+    Json,
+}
+
+/// [`decode_once`], undoing only the escapes of `kind`.
+fn decode_kind(bytes: &[u8], kind: Kind) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     // Bytes before `copied` are in `out` (or were an escape).
     let mut copied = 0;
@@ -361,6 +387,10 @@ fn decode_once(bytes: &[u8]) -> Option<Vec<u8>> {
         let Some((b, len)) = escape(bytes, at) else {
             continue;
         };
+        let percent = bytes[at] == b'%';
+        if (kind == Kind::Percent && !percent) || (kind == Kind::Json && percent) {
+            continue;
+        }
         if out.capacity() == 0 {
             out.reserve(bytes.len());
         }
@@ -697,6 +727,29 @@ mod tests {
         too_deep: &[S], format!("/?x=%{}41&{}", "25".repeat(MAX_DECODINGS), "z".repeat(40)) => true;
         deep_but_not_too_deep: &[S], format!("/?x=%{}41&{}", "25".repeat(MAX_DECODINGS - 1), "z".repeat(40)) => false;
         shorter_than_any_secret: &[S], format!("/?x=%{}41", "25".repeat(MAX_DECODINGS)) => false;
+    }
+
+    #[test]
+    fn a_secret_with_both_kinds_of_escape_is_found_under_one_kind_of_wrapping() {
+        // JSON's escaping shields the secret's `\\` from the decoding that undoes it,
+        // not its `%65`: one decoding of the text leaves the secret half decoded, and
+        // none of the decodings that follow is one of the secret's own whole ones.
+        // (The `redact` fuzz target found this secret.)
+        let secret: &[u8] = b"lp\xff\xff\x0330P%65\xb2/d+\x5c\x5c!_\x5cu0[::1]ppl\x5c\x5c\x5c\x5c\x5c\x5c\x5c1\x5c\x5c\x5c\x5c\x5c\x5c127.0.0.1.aA\x5c\x5c_\x5cu00eBearer %ke\x95pt-3Kec-alive, Upg\x5cu008%651.aSec-WebSocket\x5c\x5c\x5c\x5c127.0.0.1.aA\x5c\x5c\x5cu008%650\x9d";
+        let mut s = Secrets::new();
+        s.add(secret);
+        let json = |t: &[u8]| {
+            let mut out = Vec::new();
+            for &b in t {
+                if matches!(b, b'"' | b'\\' | b'/') {
+                    out.push(b'\\');
+                }
+                out.push(b);
+            }
+            out
+        };
+        let text = json(&[&b"&t="[..], secret, b"&"].concat());
+        assert!(s.holds(&text), "{}", String::from_utf8_lossy(&text));
     }
 
     #[test]
