@@ -37,9 +37,9 @@ pub fn is_credential_entry(entry: &[u8]) -> bool {
     entry.len() >= prefix.len() && entry[..prefix.len()].eq_ignore_ascii_case(prefix)
 }
 
-/// Offered `Sec-WebSocket-Protocol` entries, in the client's order: comma-separated
-/// across every such header, trimmed, empty ones skipped.
-fn entries<'a>(values: impl Iterator<Item = &'a [u8]>) -> impl Iterator<Item = &'a [u8]> {
+/// The entries of a list header (`Sec-WebSocket-Protocol`, `Connection`, …), in order:
+/// comma-separated across every value given, trimmed, empty ones skipped.
+pub fn entries<'a>(values: impl Iterator<Item = &'a [u8]>) -> impl Iterator<Item = &'a [u8]> {
     values
         .flat_map(|v| v.split(|&b| b == b','))
         .map(<[u8]>::trim_ascii)

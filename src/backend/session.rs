@@ -270,10 +270,17 @@ pub async fn close(ws: &mut Socket, code: u16, reason: &'static str) -> bool {
         code: CloseCode::from(code),
         reason: reason.into(),
     };
-    let handshake = async {
-        if ws.send(Message::Close(Some(frame))).await.is_err() {
-            return false;
-        }
+    if ws.send(Message::Close(Some(frame))).await.is_err() {
+        return false;
+    }
+    closing(ws).await
+}
+
+/// Reads (and discards) until the client's side of a closing handshake ends, for at
+/// most [`CLOSE_TIMEOUT`]; the reply to a close the client sent goes out with the first
+/// read. Returns whether the handshake completed.
+pub async fn closing(ws: &mut Socket) -> bool {
+    let rest = async {
         loop {
             match ws.next().await {
                 Some(Ok(_)) => continue,
@@ -282,12 +289,11 @@ pub async fn close(ws: &mut Socket, code: u16, reason: &'static str) -> bool {
             }
         }
     };
-    handshake
-        .or(async {
-            async_std::task::sleep(CLOSE_TIMEOUT).await;
-            false
-        })
-        .await
+    rest.or(async {
+        async_std::task::sleep(CLOSE_TIMEOUT).await;
+        false
+    })
+    .await
 }
 
 /// tungstenite's read buffer per connection (its default is 128 KiB).

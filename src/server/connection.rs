@@ -18,7 +18,7 @@ use super::{Shared, session};
 use crate::auth::Decision;
 use crate::backend::{Opening, Revocation, Session, linger};
 use crate::gate::Verdict;
-use crate::log::Value;
+use crate::log::{Owned, Value};
 use crate::outcome::Reason;
 use crate::redact::{self, Secrets};
 use crate::request::{self, Head, MAX_HEAD, Request};
@@ -111,6 +111,8 @@ pub struct Accepted<'a> {
     pub scopes: Scopes,
     /// Its managed token, watched for revocation.
     pub revocation: Option<Revocation>,
+    /// What the backend says of it in the `accept` line, for the `close` line too.
+    pub fields: Vec<(&'static str, Owned)>,
     /// Its place among `--max-connections` sessions.
     pub _slot: Counted<'a>,
 }
@@ -306,6 +308,7 @@ async fn handshake(
         expires: grant.expires,
         scopes: grant.scopes,
         revocation,
+        fields: extra,
         _slot: slot,
     })
 }

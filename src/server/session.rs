@@ -18,11 +18,10 @@ pub async fn session(shared: &Shared, accepted: Accepted<'_>, peer: SocketAddr, 
         expires,
         scopes,
         revocation,
+        fields: extra,
         _slot,
     } = accepted;
     let peer = peer.to_string();
-    // What the backend says of the session, for the `close` line too.
-    let extra = session.fields();
     let cx = Context {
         conn,
         peer: &peer,

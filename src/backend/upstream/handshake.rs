@@ -125,14 +125,14 @@ fn push_header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// The comma-separated entries of every `name` header, trimmed, empty ones skipped.
+/// The entries of every `name` header (see [`bearer::entries`]).
 fn list<'h>(headers: &'h [Header<'h>], name: &'static str) -> impl Iterator<Item = &'h [u8]> {
-    headers
-        .iter()
-        .filter(move |h| h.name.eq_ignore_ascii_case(name))
-        .flat_map(|h| h.value.split(|&b| b == b','))
-        .map(<[u8]>::trim_ascii)
-        .filter(|e| !e.is_empty())
+    bearer::entries(
+        headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value),
+    )
 }
 
 /// A `Forwarded` value: a token as it is, anything else quoted.
@@ -382,29 +382,19 @@ pub fn answer(buf: &[u8], key: &[u8], offered: &Offered) -> Result<Option<Answer
         ),
         _ => return Err(BadAnswer::WrongProtocol),
     };
-    let extensions: Vec<&[u8]> = headers
-        .iter()
-        .filter(|h| h.name.eq_ignore_ascii_case("sec-websocket-extensions"))
-        .map(|h| h.value.trim_ascii())
-        .filter(|v| !v.is_empty())
-        .collect();
-    let agreed = extensions
-        .iter()
-        .flat_map(|v| v.split(|&b| b == b','))
-        .filter(|e| !e.trim_ascii().is_empty());
-    let mut unoffered = agreed
-        .map(extension_name)
-        .filter(|n| !offered.extensions.contains(n));
-    let extensions = match extensions.as_slice() {
+    let agreed: Vec<&[u8]> = list(headers, "sec-websocket-extensions").collect();
+    let extensions = match agreed.as_slice() {
         [] => None,
-        _ if unoffered.next().is_some() => return Err(BadAnswer::WrongExtensions),
-        values => {
-            let joined = values.join(&b", "[..]);
-            match String::from_utf8(joined) {
-                Ok(s) if super::target::header_safe(&s) => Some(s),
-                _ => return Err(BadAnswer::WrongExtensions),
-            }
+        _ if agreed
+            .iter()
+            .any(|e| !offered.extensions.contains(&extension_name(e))) =>
+        {
+            return Err(BadAnswer::WrongExtensions);
         }
+        entries => match String::from_utf8(entries.join(&b", "[..])) {
+            Ok(s) if super::target::header_safe(&s) => Some(s),
+            _ => return Err(BadAnswer::WrongExtensions),
+        },
     };
     Ok(Some(Answer {
         len,

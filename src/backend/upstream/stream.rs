@@ -18,8 +18,8 @@ use futures_lite::{FutureExt as _, StreamExt as _};
 
 use super::conn::{BUFFER, Buffer, Conn};
 use crate::backend::session::{
-    CLOSE_TIMEOUT, Context, Ending, Outcome, Socket, Watch, close, code, error_code, peer_code,
-    unless_ended,
+    CLOSE_TIMEOUT, Context, Ending, Outcome, Socket, Watch, close, closing, code, error_code,
+    peer_code, unless_ended,
 };
 use crate::scope::Scopes;
 
@@ -79,8 +79,7 @@ pub async fn relay(ws: Socket, stream: Conn, max_message: usize, cx: Context<'_>
             out.client_code = Some(c);
             out.code = c;
             stream.linger(BUFFER, CLOSE_TIMEOUT).await;
-            // The reply to the client's close goes out with this read, which then ends.
-            out.clean = close_reply(&mut ws).await;
+            out.clean = closing(&mut ws).await;
         }
         Ended::Client(FromClient::Gone) | Ended::Stream(FromStream::ClientGone) => {
             stream.shutdown(Shutdown::Both);
@@ -114,24 +113,6 @@ pub async fn relay(ws: Socket, stream: Conn, max_message: usize, cx: Context<'_>
         }
     }
     out
-}
-
-/// Sends the reply to a client's close and waits (bounded) for its end.
-async fn close_reply(ws: &mut Socket) -> bool {
-    async {
-        loop {
-            match ws.next().await {
-                Some(Ok(_)) => continue,
-                None => return true,
-                Some(Err(_)) => return false,
-            }
-        }
-    }
-    .or(async {
-        async_io::Timer::after(CLOSE_TIMEOUT).await;
-        false
-    })
-    .await
 }
 
 async fn to_stream(
