@@ -65,18 +65,6 @@ async fn close_frame(ws: &mut Ws) -> (u16, String) {
     }
 }
 
-/// Pings and returns what arrives first: the pong, unless a message was queued.
-async fn first_after_ping(
-    ws: &mut Ws,
-) -> Option<Result<Message, async_tungstenite::tungstenite::Error>> {
-    ws.send(Message::Ping(b"there?".to_vec().into()))
-        .await
-        .unwrap();
-    async_std::future::timeout(Duration::from_secs(3), futures_lite::StreamExt::next(ws))
-        .await
-        .expect("an answer to the ping")
-}
-
 #[test]
 fn create_list_revoke_prune() {
     let scratch = Scratch::new("store-cli");

@@ -21,7 +21,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_tungstenite::tungstenite::Message;
-use async_tungstenite::tungstenite::client::IntoClientRequest as _;
 use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use serde_json::Value;
@@ -320,31 +319,6 @@ fn entries(request: &Value, name: &str) -> Vec<String> {
 // Clients, credentials, raw responses
 // ---------------------------------------------------------------------------------
 
-/// Connects to `url` with extra request headers; the WebSocket and the 101.
-async fn open(
-    url: &str,
-    headers: &[(&'static str, &str)],
-) -> Result<
-    (
-        Ws,
-        async_tungstenite::tungstenite::handshake::client::Response,
-    ),
-    async_tungstenite::tungstenite::Error,
-> {
-    let mut request = url.into_client_request().unwrap();
-    for (name, value) in headers {
-        request
-            .headers_mut()
-            .insert(*name, value.parse().expect("a header value"));
-    }
-    let authority = url
-        .strip_prefix("ws://")
-        .and_then(|rest| rest.split('/').next())
-        .unwrap();
-    let tcp = async_std::net::TcpStream::connect(authority).await?;
-    async_tungstenite::client_async(request, tcp).await
-}
-
 /// The selected subprotocol of a 101.
 fn selected(
     response: &async_tungstenite::tungstenite::handshake::client::Response,
@@ -415,18 +389,6 @@ fn context(d: &Daemon, up: &Upstream) -> String {
         d.stderr(),
         up.recorded()
     )
-}
-
-/// Pings and returns what arrives first: the pong, unless a message was queued.
-async fn first_after_ping(
-    ws: &mut Ws,
-) -> Option<Result<Message, async_tungstenite::tungstenite::Error>> {
-    ws.send(Message::Ping(b"there?".to_vec().into()))
-        .await
-        .unwrap();
-    async_std::future::timeout(Duration::from_secs(3), futures_lite::StreamExt::next(ws))
-        .await
-        .expect("an answer to the ping")
 }
 
 /// A raw upgrade head for `target` with `Host: host` and `extra` header lines.
@@ -1189,72 +1151,7 @@ fn upstream_byte_stream_half_close() {
 // Chromium's DevTools endpoint
 // ---------------------------------------------------------------------------------
 
-fn find_browser() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("WSGATE_TEST_CHROME") {
-        return Some(PathBuf::from(path));
-    }
-    let path = std::env::var_os("PATH")?;
-    ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .flat_map(|name| std::env::split_paths(&path).map(move |dir| dir.join(name)))
-        .find(|candidate| candidate.is_file())
-}
-
-/// Headless Chromium in a process group of its own, killed with it on drop.
-struct Chromium {
-    child: Child,
-    port: u16,
-    _profile: Scratch,
-}
-
-impl Chromium {
-    /// The browser, once its DevTools port is open; `None` if that took over 30 s.
-    fn start(binary: &Path) -> Option<Chromium> {
-        let profile = Scratch::new("upstream-chromium");
-        let child = Command::new(binary)
-            .args([
-                "--headless=new",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--no-first-run",
-                "--no-default-browser-check",
-                "--disable-extensions",
-                "--disable-background-networking",
-                "--remote-debugging-address=127.0.0.1",
-                "--remote-debugging-port=0",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg("about:blank")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("start the browser");
-        let mut browser = Chromium {
-            child,
-            port: 0,
-            _profile: profile,
-        };
-        let active = browser._profile.path().join("DevToolsActivePort");
-        let started = Instant::now();
-        while browser.port == 0 {
-            if let Ok(text) = std::fs::read_to_string(&active) {
-                browser.port = text
-                    .lines()
-                    .next()
-                    .and_then(|p| p.parse().ok())
-                    .unwrap_or(0);
-            }
-            if started.elapsed() > Duration::from_secs(30) {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Some(browser)
-    }
-
+impl Browser {
     /// `GET path` from the DevTools HTTP endpoint, directly; the body.
     fn get(&self, path: &str) -> String {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
@@ -1268,14 +1165,6 @@ impl Chromium {
         let mut response = String::new();
         let _ = s.read_to_string(&mut response);
         body(&response).to_owned()
-    }
-}
-
-impl Drop for Chromium {
-    fn drop(&mut self) {
-        let group = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
-        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
-        let _ = self.child.wait();
     }
 }
 
@@ -1375,7 +1264,7 @@ fn upstream_chromium_devtools_through_the_gate() {
         );
         return;
     };
-    let Some(browser) = Chromium::start(&binary) else {
+    let Some(browser) = Browser::start(&binary) else {
         assert!(
             std::env::var_os("CI").is_none(),
             "{} did not open its DevTools port within 30 s",
