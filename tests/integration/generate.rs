@@ -133,10 +133,13 @@ fn man_page_renders_without_warnings_and_names_every_option() {
     for default in ["127.0.0.1:7331", "1048576", "query-token"] {
         assert!(text.contains(default), "the man page lacks {default}");
     }
-    if have(
-        "man",
-        "man_page_renders_without_warnings_and_names_every_option",
-    ) {
+    // man-db's `man -l` (macOS's man has no -l).
+    if cfg!(target_os = "linux")
+        && have(
+            "man",
+            "man_page_renders_without_warnings_and_names_every_option",
+        )
+    {
         let (text, _) = shell("man", &["-l", page], scratch.path());
         assert!(text.contains("wsgate - a token gate"), "{text}");
     }
@@ -270,11 +273,8 @@ fn zsh_completes() {
     ];
     args.extend(lines.iter().map(|l| (*l).to_owned()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (_, err) = shell(
-        "timeout",
-        &[&["60", "zsh"][..], &args].concat(),
-        scratch.path(),
-    );
+    // The driver bounds its own waits (10 s a line).
+    let (_, err) = shell("zsh", &args, scratch.path());
     assert_eq!(err, "", "zsh");
     let text = std::fs::read_to_string(&out).unwrap();
     let offered = |line: &str| {
