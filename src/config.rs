@@ -83,4 +83,6 @@ pub struct Config {
     pub log_format: Format,
     /// What connections are relayed to.
     pub backend: Spec,
+    /// The config file the options were read from, if any.
+    pub config_file: Option<PathBuf>,
 }

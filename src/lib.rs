@@ -50,15 +50,16 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 
 use cli::Command;
+pub use cli::Env;
 
 /// The version printed by `--version` and reported by the health endpoint.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Runs the `wsgate` command line: `args` without the program name, `env_token` the
-/// value of `WSGATE_AUTH_TOKEN`. Errors print once, on stderr; the exit status is 2 for
-/// a usage error, 1 for a failure.
-pub fn run(args: Vec<OsString>, env_token: Option<OsString>) -> ExitCode {
-    let command = match cli::parse(args, env_token) {
+/// Runs the `wsgate` command line: `args` without the program name, in the
+/// environment `env` (what it reads of it). Errors print once, on stderr; the exit
+/// status is 2 for a usage error, 1 for a failure.
+pub fn run(args: Vec<OsString>, env: cli::Env) -> ExitCode {
+    let command = match cli::parse(args, env) {
         Ok(command) => command,
         Err(e) => {
             eprintln!("wsgate: {e} (see 'wsgate --help')");
@@ -72,6 +73,10 @@ pub fn run(args: Vec<OsString>, env_token: Option<OsString>) -> ExitCode {
         }
         Command::Version => {
             println!("wsgate {VERSION}");
+            Ok(())
+        }
+        Command::Generate(what) => {
+            print!("{}", cli::generate(what));
             Ok(())
         }
         Command::List => runtime::list(&runtime::dir()).map(|instances| {
@@ -118,7 +123,7 @@ pub mod internal {
     }
     /// See the crate's `cli` module.
     pub mod cli {
-        pub use crate::cli::{Command, parse};
+        pub use crate::cli::{Command, Env, parse, parse_config, parse_with};
     }
     /// See the crate's `date` module.
     pub mod date {

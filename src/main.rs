@@ -12,5 +12,5 @@ fn main() -> ExitCode {
         eprintln!("wsgate: internal error at {at}");
     }));
     let args = std::env::args_os().skip(1).collect();
-    wsgate::run(args, std::env::var_os("WSGATE_AUTH_TOKEN"))
+    wsgate::run(args, wsgate::Env::from_process())
 }

@@ -42,6 +42,9 @@ pub struct Flag {
     pub place: Place,
     /// What it does, in one or two sentences.
     pub help: &'static str,
+    /// Whether reading the command line ends at it: `--help`, `--version` and
+    /// `--generate` do what they say whatever else is given, config file included.
+    pub stops: bool,
     /// Records it: takes the flag's name (for messages) and its value (`None` for a
     /// switch).
     apply: Apply,
@@ -63,6 +66,7 @@ impl Flag {
             repeatable: false,
             place,
             help: "",
+            stops: false,
             apply: |_, _, _| Ok(()),
         }
     }
@@ -100,6 +104,13 @@ impl Flag {
     const fn repeatable(self) -> Flag {
         Flag {
             repeatable: true,
+            ..self
+        }
+    }
+
+    const fn stops(self) -> Flag {
+        Flag {
+            stops: true,
             ..self
         }
     }
@@ -172,7 +183,7 @@ pub enum Section {
     Pairing,
     /// Limits.
     Limits,
-    /// Log output, help and version.
+    /// The config file, log output, help, version and generated documents.
     Output,
 }
 
@@ -197,7 +208,7 @@ impl Section {
             Section::Jwt => "JWT (--auth jwt)",
             Section::Pairing => "Pairing (--auth store)",
             Section::Limits => "Limits",
-            Section::Output => "Output",
+            Section::Output => "Configuration and output",
         }
     }
 }
@@ -222,6 +233,48 @@ pub const LOG_FORMATS: &[(&str, &str)] = &[
     (Format::Json.as_str(), "one JSON object a line"),
 ];
 
+/// What `--generate` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Generate {
+    /// A roff man page, section 1.
+    Man,
+    /// A bash completion script.
+    Bash,
+    /// A zsh completion script.
+    Zsh,
+    /// A fish completion script.
+    Fish,
+}
+
+impl Generate {
+    /// Every document, in the order `--help` lists them.
+    pub const ALL: [Generate; 4] = [Generate::Man, Generate::Bash, Generate::Zsh, Generate::Fish];
+
+    /// Its word, as `--generate` takes it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Generate::Man => "man",
+            Generate::Bash => "complete-bash",
+            Generate::Zsh => "complete-zsh",
+            Generate::Fish => "complete-fish",
+        }
+    }
+}
+
+/// What `--generate` takes.
+pub const GENERATE: &[(&str, &str)] = &[
+    (
+        Generate::Man.as_str(),
+        "the man page (roff), for man1/wsgate.1",
+    ),
+    (Generate::Bash.as_str(), "bash completions"),
+    (
+        Generate::Zsh.as_str(),
+        "zsh completions, for a directory in $fpath as _wsgate",
+    ),
+    (Generate::Fish.as_str(), "fish completions"),
+];
+
 /// What the flags of one command line set, before they are checked together.
 #[derive(Default)]
 pub struct Low {
@@ -231,6 +284,8 @@ pub struct Low {
     pub command: Option<Vec<std::ffi::OsString>>,
     pub help: bool,
     pub version: bool,
+    pub generate: Option<Generate>,
+    pub config_file: Option<PathBuf>,
     pub listen: Option<SocketAddr>,
     pub token_file: Option<PathBuf>,
     pub token_flag: Option<Secret>,
@@ -666,12 +721,33 @@ pub static FLAGS: &[Flag] = &[
         let format = pick(name, value, LOG_FORMATS, Format::ALL, Format::as_str)?;
         once(name, &mut low.log_format, format)
     }),
+    Flag::value("--config", "FILE", Kind::Path, Place::Serve(Section::Output))
+        .help(
+            "read options from FILE first, one a line ('--listen 127.0.0.1:7331'; '#' \
+            comments; '-- COMMAND ARGS' last); options given here win, repeatable ones add. \
+            Also $WSGATE_CONFIG_FILE",
+        )
+        .apply(|low, name, value| once(name, &mut low.config_file, path(name, given(value))?)),
+    Flag::value(
+        "--generate",
+        "WHAT",
+        Kind::Choices(GENERATE),
+        Place::Serve(Section::Output),
+    )
+    .stops()
+    .help("print a document made from these options, and exit")
+    .apply(|low, name, value| {
+        let what = pick(name, value, GENERATE, Generate::ALL, Generate::as_str)?;
+        once(name, &mut low.generate, what)
+    }),
     Flag::switch("--help", Place::Serve(Section::Output))
         .short('h')
+        .stops()
         .help("print this help")
         .apply(|low, _, _| switch(&mut low.help)),
     Flag::switch("--version", Place::Serve(Section::Output))
         .short('V')
+        .stops()
         .help("print the version")
         .apply(|low, _, _| switch(&mut low.version)),
     Flag::value("--name", "NAME", Kind::Text, Place::TokenCreate)
@@ -721,6 +797,10 @@ pub static ENV: &[EnvVar] = &[
     EnvVar {
         name: super::TOKEN_ENV,
         help: "the token (instead of --auth-token-file or --auth-token)",
+    },
+    EnvVar {
+        name: super::CONFIG_FILE_ENV,
+        help: "a config file read as --config FILE is (when --config is not given)",
     },
     EnvVar {
         name: "WSGATE_CONFIG_DIR",
@@ -780,6 +860,33 @@ pub static USAGES: &[Usage] = &[
         synopsis: "wsgate token prune [--revoked]",
         help: "remove expired tokens (and revoked ones)",
     },
+];
+
+/// The commands besides the daemon, for completions: each word and what it does.
+pub static COMMANDS: &[(&str, &str)] = &[
+    ("list", "print the connect URLs of your running instances"),
+    ("pair", "print the pairing code of a running instance"),
+    ("token", "manage the token store"),
+];
+
+/// `wsgate token`'s commands: each word, where its flags are, and what it does.
+pub static TOKEN_COMMANDS: &[(&str, Option<Place>, &str)] = &[
+    (
+        "create",
+        Some(Place::TokenCreate),
+        "create a token and print it, once",
+    ),
+    (
+        "list",
+        Some(Place::TokenList),
+        "the store's tokens (never a secret)",
+    ),
+    ("revoke", None, "revoke a token by ID or NAME"),
+    (
+        "prune",
+        Some(Place::TokenPrune),
+        "remove expired tokens (and revoked ones)",
+    ),
 ];
 
 /// The flag of a command (those whose place `of` accepts) that `arg` names.

@@ -3,13 +3,16 @@
 //! read that table. The parser takes its arguments as a value, so tests call it
 //! without starting a process; its errors are one-line [`UsageError`]s (exit 2).
 
+mod complete;
+mod file;
 mod flags;
 mod help;
+mod man;
 
 use std::ffi::OsString;
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::backend::{Options, Spec};
@@ -21,14 +24,29 @@ use crate::policy::Policy;
 use crate::secret::{self, Digest, Secret};
 
 use crate::config::{Auth, Config, TokenSource};
-use flags::{FLAGS, Low, Place, Section};
+use flags::{FLAGS, Flag, Low, Place, Section};
 
+pub use flags::Generate;
+
+pub use file::parse as parse_config;
 pub use help::help;
+
+/// The document `--generate` prints.
+pub fn generate(what: Generate) -> String {
+    match what {
+        Generate::Man => man::page(),
+        Generate::Bash => complete::bash(),
+        Generate::Zsh => complete::zsh(),
+        Generate::Fish => complete::fish(),
+    }
+}
 
 /// The address used when `--listen` is not given.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7331";
 /// The environment variable that may carry the token.
 pub const TOKEN_ENV: &str = "WSGATE_AUTH_TOKEN";
+/// The environment variable that may name a config file.
+pub const CONFIG_FILE_ENV: &str = "WSGATE_CONFIG_FILE";
 
 /// What the command line asks for.
 #[derive(Debug)]
@@ -45,6 +63,8 @@ pub enum Command {
     Help,
     /// `--version`.
     Version,
+    /// `--generate WHAT`.
+    Generate(Generate),
 }
 
 /// A command line that cannot be run; exits 2.
@@ -66,9 +86,37 @@ fn required<T>(value: Option<T>, name: &str) -> Result<T, UsageError> {
     value.ok_or_else(|| usage(format!("{name} has no value and no default")))
 }
 
-/// Parses the arguments (without the program name). `env_token` is the value of
-/// `WSGATE_AUTH_TOKEN`, if set.
-pub fn parse(args: Vec<OsString>, env_token: Option<OsString>) -> Result<Command, UsageError> {
+/// What the command line reads from the environment.
+#[derive(Debug, Default)]
+pub struct Env {
+    /// `WSGATE_AUTH_TOKEN`.
+    pub token: Option<OsString>,
+    /// `WSGATE_CONFIG_FILE`.
+    pub config_file: Option<OsString>,
+}
+
+impl Env {
+    /// The variables of this process's environment.
+    pub fn from_process() -> Env {
+        Env {
+            token: std::env::var_os(TOKEN_ENV),
+            config_file: std::env::var_os(CONFIG_FILE_ENV),
+        }
+    }
+}
+
+/// Parses the arguments (without the program name) in the environment `env`; a
+/// config file is read from the file system.
+pub fn parse(args: Vec<OsString>, env: Env) -> Result<Command, UsageError> {
+    parse_with(args, env, read_config)
+}
+
+/// [`parse`], with config files read by `read`.
+pub fn parse_with(
+    args: Vec<OsString>,
+    env: Env,
+    read: impl FnOnce(&Path) -> Result<String, String>,
+) -> Result<Command, UsageError> {
     let mut parser = lexopt::Parser::from_args(args);
     let first = parser
         .try_raw_args()
@@ -88,14 +136,69 @@ pub fn parse(args: Vec<OsString>, env_token: Option<OsString>) -> Result<Command
         }
         _ => {}
     }
-    let low = lex(&mut parser, |place| matches!(place, Place::Serve(_)), true)?;
-    if low.help {
-        return Ok(Command::Help);
+    let serve = |place| matches!(place, Place::Serve(_));
+    let (given, command) = read_args(&mut parser, serve, true)?;
+    if given.iter().any(|(flag, _)| flag.stops) {
+        // Done without a config file: `--help` works whatever the file says.
+        let mut low = Low::default();
+        apply(&mut low, given)?;
+        return Ok(match (low.help, low.version, low.generate) {
+            (true, ..) => Command::Help,
+            (_, true, _) => Command::Version,
+            (_, _, Some(what)) => Command::Generate(what),
+            _ => return Err(usage("nothing to do")),
+        });
     }
-    if low.version {
-        return Ok(Command::Version);
+    let mut low = Low::default();
+    let named = |name: &str| given.iter().find(|(f, _)| f.long == name);
+    let config = match named("--config") {
+        Some((_, value)) => value.clone().map(PathBuf::from),
+        None => env.config_file.filter(|v| !v.is_empty()).map(PathBuf::from),
+    };
+    if let Some(path) = &config {
+        let at = |line: usize| format!("{} line {line}", path.display());
+        let text = read(path).map_err(|e| usage(format!("config file {e}")))?;
+        let file = file::parse(&text)
+            .map_err(|bad| usage(format!("{}: {}", at(bad.line), bad.message)))?;
+        // A backend on the command line replaces the file's, with its options.
+        let backend =
+            command.is_some() || named("--echo").is_some() || named("--upstream").is_some();
+        for entry in file.entries {
+            let replaced = (!entry.flag.repeatable && named(entry.flag.long).is_some())
+                || (backend && entry.flag.place == Place::Serve(Section::Backend));
+            if !replaced {
+                (entry.flag)
+                    .record(&mut low, entry.value)
+                    .map_err(|e| usage(format!("{}: {e}", at(entry.line))))?;
+                low.given.push(entry.flag.long);
+            }
+        }
+        if !backend {
+            low.command = file.command.map(|(_, words)| words);
+        }
     }
-    finish(low, env_token).map(|config| Command::Serve(Box::new(config)))
+    apply(&mut low, given)?;
+    low.config_file = config;
+    if command.is_some() {
+        low.command = command;
+    }
+    defaults(&mut low, serve)?;
+    finish(low, env.token).map(|config| Command::Serve(Box::new(config)))
+}
+
+/// Reads a config file, refusing one larger than [`file::MAX_SIZE`]; errors start with
+/// its path.
+fn read_config(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let fail = |e: &dyn fmt::Display| format!("{}: {e}", path.display());
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(file::MAX_SIZE + 1).read_to_end(&mut bytes))
+        .map_err(|e| fail(&e))?;
+    if bytes.len() as u64 > file::MAX_SIZE {
+        return Err(fail(&format!("larger than {} bytes", file::MAX_SIZE)));
+    }
+    String::from_utf8(bytes).map_err(|_| fail(&"not UTF-8 text"))
 }
 
 /// Every argument left, as it is: no option is read among them.
@@ -106,22 +209,24 @@ fn raw(parser: &mut lexopt::Parser) -> Vec<OsString> {
         .unwrap_or_default()
 }
 
-/// Reads the flags of one command (those whose place `of` accepts) into a [`Low`],
-/// with the table's defaults for those not given; with `command`, everything after
-/// `--` is the program to run. `--help` and `--version` end the reading at once.
-fn lex(
+/// A flag as given, with its value.
+type Given = (&'static Flag, Option<String>);
+
+/// Reads the flags of one command (those whose place `of` accepts); with `command`,
+/// everything after `--` is the program to run. A flag that [`Flag::stops`] ends the
+/// reading at once.
+fn read_args(
     parser: &mut lexopt::Parser,
     of: impl Fn(Place) -> bool + Copy,
     command: bool,
-) -> Result<Low, UsageError> {
-    let mut low = Low::default();
+) -> Result<(Vec<Given>, Option<Vec<OsString>>), UsageError> {
+    let mut given = Vec::new();
     loop {
         if command {
             if let Some(mut raw) = parser.try_raw_args() {
                 if raw.peek().is_some_and(|a| a == "--") {
                     raw.next();
-                    low.command = Some(raw.collect());
-                    break;
+                    return Ok((given, Some(raw.collect())));
                 }
             }
         }
@@ -158,18 +263,31 @@ fn lex(
             }
             None => None,
         };
-        flag.record(&mut low, value)?;
-        low.given.push(flag.long);
-        if low.help || low.version {
-            return Ok(low);
+        given.push((flag, value));
+        if flag.stops {
+            break;
         }
     }
+    Ok((given, None))
+}
+
+/// Records the flags as given.
+fn apply(low: &mut Low, given: Vec<Given>) -> Result<(), UsageError> {
+    for (flag, value) in given {
+        flag.record(low, value)?;
+        low.given.push(flag.long);
+    }
+    Ok(())
+}
+
+/// Records the table's defaults of the flags of one command that were not given.
+fn defaults(low: &mut Low, of: impl Fn(Place) -> bool) -> Result<(), UsageError> {
     for flag in FLAGS.iter().filter(|f| of(f.place)) {
         if let Some(default) = flag.default.filter(|_| !low.given.contains(&flag.long)) {
-            flag.record(&mut low, Some(default.to_owned()))?;
+            flag.record(low, Some(default.to_owned()))?;
         }
     }
-    Ok(low)
+    Ok(())
 }
 
 /// An option as it was written.
@@ -316,6 +434,7 @@ fn finish(low: Low, env_token: Option<OsString>) -> Result<Config, UsageError> {
         max_message_size: required(low.max_message_size, "--max-message-size")?,
         log_format: required(low.log_format, "--log-format")?,
         backend,
+        config_file: low.config_file,
     })
 }
 
@@ -380,7 +499,14 @@ fn parse_token(mut parser: lexopt::Parser) -> Result<TokenCommand, UsageError> {
         }
         _ => return Err(usage(what)),
     };
-    let low = lex(&mut parser, |p| p == place, false)
+    let of = |p| p == place;
+    let low = read_args(&mut parser, of, false)
+        .and_then(|(given, _)| {
+            let mut low = Low::default();
+            apply(&mut low, given)?;
+            defaults(&mut low, of)?;
+            Ok(low)
+        })
         .map_err(|e| usage(format!("{e} (in 'token {sub}')")))?;
     Ok(match place {
         Place::TokenCreate => TokenCommand::Create {
@@ -401,7 +527,15 @@ mod tests {
     use crate::log::Format;
 
     fn run(args: &[&str]) -> Result<Command, UsageError> {
-        parse(args.iter().map(OsString::from).collect(), None)
+        parse(args.iter().map(OsString::from).collect(), Env::default())
+    }
+
+    fn with_token(args: Vec<OsString>, token: &str) -> Result<Command, UsageError> {
+        let env = Env {
+            token: Some(token.into()),
+            ..Env::default()
+        };
+        parse(args, env)
     }
 
     fn config(args: &[&str]) -> Config {
@@ -526,20 +660,19 @@ mod tests {
         assert!(matches!(source(c), TokenSource::Flag(_)));
         let c = config(&["--echo", "--auth-token-file", "/x"]);
         assert!(matches!(source(c), TokenSource::File(_)));
-        let Ok(Command::Serve(env)) = parse(vec!["--echo".into()], Some("0123456789abcdef".into()))
-        else {
+        let Ok(Command::Serve(env)) = with_token(vec!["--echo".into()], "0123456789abcdef") else {
             panic!("no config")
         };
         assert!(matches!(source(*env), TokenSource::Env(_)));
         let hex = "ab".repeat(32);
         let c = config(&["--echo", "--auth", "bearer", "--auth-token-sha256", &hex]);
         assert!(matches!(source(c), TokenSource::Digest(_)));
-        let both = parse(
+        let both = with_token(
             vec!["--echo".into(), "--auth-token-file".into(), "/x".into()],
-            Some("0123456789abcdef".into()),
+            "0123456789abcdef",
         );
         assert!(matches!(both, Err(UsageError(m)) if m.contains("more than one token source")));
-        let short = parse(vec!["--echo".into()], Some("short".into()));
+        let short = with_token(vec!["--echo".into()], "short");
         assert!(matches!(short, Err(UsageError(m)) if m.contains("WSGATE_AUTH_TOKEN is shorter")));
     }
 
@@ -749,7 +882,7 @@ mod tests {
             let msg = error(args);
             assert!(msg.contains(want), "{args:?}: {msg:?} lacks {want:?}");
         }
-        let env = parse(
+        let env = with_token(
             vec![
                 "--echo".into(),
                 "--auth".into(),
@@ -757,7 +890,7 @@ mod tests {
                 "--jwt-secret-file".into(),
                 "/k".into(),
             ],
-            Some("0123456789abcdef".into()),
+            "0123456789abcdef",
         );
         assert!(
             matches!(env, Err(UsageError(m)) if m.contains("WSGATE_AUTH_TOKEN does not apply"))

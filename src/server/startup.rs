@@ -119,17 +119,20 @@ pub async fn start(config: Config) -> Result<Started, String> {
     }
     let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let runtime_file = RuntimeFile::create(&runtime::dir(), std::process::id(), &fields)?;
-    log.event(
-        "listening",
-        &[
-            ("addr", Value::Str(&local.to_string())),
-            ("mode", mode.as_str().into()),
-            ("token_check", config.token_check.into()),
-            ("backend", Value::Str(&backend.name())),
-            ("pid", u64::from(std::process::id()).into()),
-            ("max_fds", descriptors.into()),
-        ],
-    );
+    let (addr, name) = (local.to_string(), backend.name());
+    let config_file = config.config_file.as_ref().map(|p| p.display().to_string());
+    let mut listening = vec![
+        ("addr", Value::Str(&addr)),
+        ("mode", mode.as_str().into()),
+        ("token_check", config.token_check.into()),
+        ("backend", Value::Str(&name)),
+        ("pid", u64::from(std::process::id()).into()),
+        ("max_fds", descriptors.into()),
+    ];
+    if let Some(file) = &config_file {
+        listening.push(("config", Value::Str(file)));
+    }
+    log.event("listening", &listening);
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let file = runtime_file.path();
     announce::announce(&log, terminal, mode, &url, shown.as_ref(), file, local);

@@ -4,7 +4,9 @@
 mod auth_modes;
 mod browser;
 mod cli;
+mod config_file;
 mod echo;
+mod generate;
 mod handshake;
 mod lifecycle;
 mod program;

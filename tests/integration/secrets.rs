@@ -75,7 +75,7 @@ fn debug_output_is_redacted() {
     assert!(!format!("{secret:?}").contains(TOKEN));
     let config = wsgate::internal::cli::parse(
         vec!["--echo".into(), "--auth-token".into(), TOKEN.into()],
-        None,
+        wsgate::internal::cli::Env::default(),
     )
     .unwrap();
     assert!(!format!("{config:?}").contains(TOKEN));
