@@ -9,7 +9,8 @@
 //! `secret` (secrets held and presented), `frames` (frame boundaries in a relayed
 //! byte stream), `redact` (the one place that decides whether
 //! bytes hold a secret), `scope`, `bearer`, `jwt`, `policy`, `outcome` (modes, reasons
-//! and statuses), `response`, `date`, `log`, and `store`'s format and lookup (its files,
+//! and statuses), `response`, `page` (the pages wsgate serves itself, and their
+//! policy), `date`, `log`, and `store`'s format and lookup (its files,
 //! through `fs`, are `store::files`). Above them, decisions: `auth` (the authority
 //! modes), `gate` (route, policy, authority), `pairing`. Then I/O: `runtime`, `fs`,
 //! `backend` (what a connection is relayed to), `shutdown`, `server`, `manage` (the
@@ -34,6 +35,7 @@ mod jwt;
 mod log;
 mod manage;
 mod outcome;
+mod page;
 mod pairing;
 mod policy;
 mod redact;
