@@ -10,7 +10,7 @@
 //! byte stream), `redact` (the one place that decides whether
 //! bytes hold a secret), `scope`, `bearer`, `jwt`, `policy`, `outcome` (modes, reasons
 //! and statuses), `response`, `page` (the pages wsgate serves itself, and their
-//! policy), `date`, `log`, and `store`'s format and lookup (its files,
+//! policy), `console` (the console page and its link), `date`, `log`, and `store`'s format and lookup (its files,
 //! through `fs`, are `store::files`). Above them, decisions: `auth` (the authority
 //! modes), `gate` (route, policy, authority), `pairing`. Then I/O: `runtime`, `fs`,
 //! `backend` (what a connection is relayed to), `shutdown`, `server`, `manage` (the
@@ -26,6 +26,7 @@ mod backend;
 mod bearer;
 mod cli;
 mod config;
+mod console;
 mod date;
 mod form;
 mod frames;
@@ -78,7 +79,7 @@ pub fn run(args: Vec<OsString>, env_token: Option<OsString>) -> ExitCode {
         }
         Command::List => runtime::list(&runtime::dir()).map(|instances| {
             for instance in instances {
-                println!("{}", instance.url);
+                println!("{}", instance.listing());
             }
         }),
         Command::Pair => manage::pair(&mut std::io::stdout()),
