@@ -3,6 +3,7 @@
 
 mod auth_modes;
 mod browser;
+mod chromium;
 mod cli;
 mod echo;
 mod handshake;
