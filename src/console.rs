@@ -12,8 +12,9 @@
 //!   subprotocol form (`wsgate`, `wsgate.bearer.<base64url>`) in the header modes. The
 //!   mode reaches the page as an attribute of the document (it is no secret), so the
 //!   script, and with it the policy's hash, is the same for every daemon.
-//! - Text is only ever inserted with `textContent`; text and binary messages, sent and
-//!   received, are shown apart; a close shows its code and reason.
+//! - Text is only ever inserted with `textContent`. Each message sent or received is
+//!   an entry marked `text` or `binary` (a binary one shows its length and its first
+//!   bytes in hex, on another background); a close shows its code and reason.
 
 use crate::form;
 use crate::outcome::Mode;
@@ -83,7 +84,7 @@ const SCRIPT: &str = r#"(function () {
     for (var i = 0; i < bytes.length && i < HEX_BYTES; i++) {
       hex.push((bytes[i] < 16 ? '0' : '') + bytes[i].toString(16));
     }
-    return 'binary ' + bytes.length + ' bytes' +
+    return bytes.length + (bytes.length === 1 ? ' byte' : ' bytes') +
       (bytes.length ? ': ' + hex.join(' ') + (bytes.length > HEX_BYTES ? ' …' : '') : '');
   }
   // base64url of the token's UTF-8 bytes, without padding: the subprotocol form.
