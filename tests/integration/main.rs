@@ -5,6 +5,7 @@ mod auth_modes;
 mod browser;
 mod chromium;
 mod cli;
+mod console;
 mod echo;
 mod handshake;
 mod lifecycle;
