@@ -321,6 +321,14 @@ fn finish(low: Low, env_token: Option<OsString>) -> Result<Config, UsageError> {
     }
     let backend =
         Spec::from_command_line(low.echo, upstream, low.command, low.binary).map_err(usage)?;
+    // A page that can drive a program or a server is execution authority: only the
+    // echo has it unless asked.
+    let console = match (low.console, low.no_console) {
+        (true, true) => return Err(usage("--console and --no-console contradict each other")),
+        (true, false) => true,
+        (false, true) => false,
+        (false, false) => backend == Spec::Echo,
+    };
     // A flag of another mode is refused, naming the mode it needs.
     for flag in FLAGS {
         let needs = match flag.place {
@@ -428,6 +436,7 @@ fn finish(low: Low, env_token: Option<OsString>) -> Result<Config, UsageError> {
         listen,
         auth,
         token_check,
+        console,
         policy,
         protocols: low.protocols,
         max_connections: required(low.max_connections, "--max-connections")?,
@@ -648,6 +657,26 @@ mod tests {
         ));
         assert!(matches!(run(&["-V", "-h"]), Ok(Command::Version)));
         assert!(matches!(run(&["-hV"]), Ok(Command::Help)));
+    }
+
+    #[test]
+    fn console_defaults() {
+        let console = |args: &[&str]| config(args).console;
+        assert!(console(&["--echo"]));
+        assert!(!console(&["--echo", "--no-console"]));
+        assert!(!console(&["--", "cat"]));
+        assert!(console(&["--console", "--", "cat"]));
+        assert!(
+            !console(&["--", "cat", "--console"]),
+            "the program's argument"
+        );
+        assert!(!console(&["--no-console", "--", "cat", "--console"]));
+        assert!(!console(&["--upstream", "ws://127.0.0.1:9"]));
+        assert!(console(&["--upstream", "tcp://127.0.0.1:9", "--console"]));
+        assert!(console(&["--echo", "--console", "--console"]));
+        let both = error(&["--echo", "--console", "--no-console"]);
+        assert!(both.contains("--console and --no-console"), "{both}");
+        assert!(error(&["--no-console", "--console", "--", "cat"]).contains("contradict"));
     }
 
     #[test]
