@@ -83,8 +83,9 @@ pub fn run(args: Vec<OsString>, env: cli::Env) -> ExitCode {
             Ok(())
         }
         Command::List => runtime::list(&runtime::dir()).map(|instances| {
+            let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
             for instance in instances {
-                println!("{}", instance.listing());
+                println!("{}", instance.listing(terminal));
             }
         }),
         Command::Pair => manage::pair(&mut std::io::stdout()),

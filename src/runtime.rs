@@ -103,12 +103,13 @@ impl RuntimeFile {
 }
 
 impl Instance {
-    /// The instance's line in `wsgate list`: the connect URL, then the console link
+    /// The instance in `wsgate list`: the connect URL, alone on its line so that
+    /// `$(wsgate list)` is a URL; for a person (on a terminal), then the console link
     /// when the console is on.
-    pub fn listing(&self) -> String {
-        match &self.console_url {
-            Some(console) => format!("{}  {console}", self.url),
-            None => self.url.clone(),
+    pub fn listing(&self, terminal: bool) -> String {
+        match (&self.console_url, terminal) {
+            (Some(console), true) => format!("{}\n  console: {console}", self.url),
+            _ => self.url.clone(),
         }
     }
 }
@@ -270,9 +271,10 @@ mod tests {
             listed[0].console_url.as_deref(),
             Some("http://127.0.0.1:1/_wsgate/console#token=abc")
         );
+        assert_eq!(listed[0].listing(false), "ws://127.0.0.1:1/?token=abc");
         assert_eq!(
-            listed[0].listing(),
-            "ws://127.0.0.1:1/?token=abc  http://127.0.0.1:1/_wsgate/console#token=abc"
+            listed[0].listing(true),
+            "ws://127.0.0.1:1/?token=abc\n  console: http://127.0.0.1:1/_wsgate/console#token=abc"
         );
         let path = file.path().to_owned();
         file.remove();

@@ -162,12 +162,9 @@ fn runtime_file_and_list() {
         &[("WSGATE_RUNTIME_DIR", d.runtime_dir().as_os_str())],
     );
     assert!(out.status.success());
-    // The echo's console is on: its link, with the same token, follows the URL.
-    let console = format!("http://{}/_wsgate/console#token={token}", d.addr);
-    assert_eq!(
-        String::from_utf8(out.stdout).unwrap(),
-        format!("{url}  {console}\n")
-    );
+    // Into a pipe, the URL alone (so `$(wsgate list)` is a URL), though the echo's
+    // console is on: the console link follows it on a terminal only.
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("{url}\n"));
     assert!(!stale.exists());
     // Not a terminal: the log shows the URL without the token, and where it is.
     let ready = d.expect_fields("ready", json!({}), Duration::from_secs(5));
