@@ -85,6 +85,7 @@ fn main() {
         policy: Policy::default(),
         authority: Authority::query_token(&Secret::new(TOKEN), true).expect("a short enough token"),
         required: Scopes::NONE,
+        console: true,
     };
     let head = match kind.as_str() {
         "browser" => typical_head(false),

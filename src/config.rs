@@ -71,6 +71,9 @@ pub struct Config {
     pub auth: Auth,
     /// `false` with `--no-token-check`.
     pub token_check: bool,
+    /// Whether `/_wsgate/console` is served: `--console`, `--no-console`, or by
+    /// default for the echo only.
+    pub console: bool,
     /// Host and Origin rules, including what the listen address implies.
     pub policy: Policy,
     /// `--protocol`: the subprotocols the backend speaks.

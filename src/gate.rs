@@ -19,6 +19,9 @@ pub struct Gate {
     pub authority: Authority,
     /// Scopes every upgrade needs (`exec` when the backend is a program).
     pub required: Scopes,
+    /// Whether `/_wsgate/console` is served (`--console`, `--no-console`); when it is
+    /// not, the path is not found, like any unknown reserved path.
+    pub console: bool,
 }
 
 /// What to do with a request.
@@ -30,6 +33,8 @@ pub enum Verdict<'r> {
     Check(Decision),
     /// The pairing endpoint.
     Pair(PairRequest, Common<'r>),
+    /// Serve the console page.
+    Console,
     /// Upgrade and relay to the backend.
     Accept {
         /// The validated upgrade.
@@ -59,7 +64,10 @@ impl Gate {
             Err(reason) => return Verdict::Reject(reason),
         };
         let common = match &route {
-            Route::Health(common) | Route::Check(common) | Route::Pair(common, _) => common,
+            Route::Health(common)
+            | Route::Check(common)
+            | Route::Pair(common, _)
+            | Route::Console(common) => common,
             Route::Upgrade(upgrade) => &upgrade.common,
         };
         if let Err(reason) = self.policy.check(common.host, common.origin) {
@@ -71,6 +79,8 @@ impl Gate {
                 Verdict::Check(self.scoped(self.authority.decide(&common, now)))
             }
             Route::Pair(common, request) => Verdict::Pair(request, common),
+            Route::Console(_) if self.console => Verdict::Console,
+            Route::Console(_) => Verdict::Reject(Reason::NotFound),
             Route::Upgrade(upgrade) => {
                 match self.scoped(self.authority.decide(&upgrade.common, now)) {
                     Decision::Accept(grant) => Verdict::Accept { upgrade, grant },
@@ -88,17 +98,22 @@ mod tests {
     use crate::secret::Secret;
 
     fn verdict(head: &str) -> Result<Reason, Reason> {
+        verdict_with(head, true)
+    }
+
+    fn verdict_with(head: &str, console: bool) -> Result<Reason, Reason> {
         let gate = Gate {
             policy: Policy::default(),
             authority: Authority::query_token(&Secret::new("0123456789abcdef"), true).unwrap(),
             required: Scopes::NONE,
+            console,
         };
         let mut storage = header_storage();
         let Ok(Head::Complete { request, .. }) = parse(head.as_bytes(), &mut storage) else {
             return Err(Reason::MalformedRequest);
         };
         match gate.decide(&request, SystemTime::now()) {
-            Verdict::Health | Verdict::Pair(..) => Ok(Reason::Served),
+            Verdict::Health | Verdict::Pair(..) | Verdict::Console => Ok(Reason::Served),
             Verdict::Check(Decision::Accept(grant)) => Ok(grant.reason),
             Verdict::Check(Decision::Reject(reason)) => Err(reason),
             Verdict::Accept { grant, .. } => Ok(grant.reason),
@@ -175,11 +190,51 @@ mod tests {
     }
 
     #[test]
+    fn console_on_and_off() {
+        let get = |target: &str, host: &str, console: bool| {
+            verdict_with(
+                &format!("GET {target} HTTP/1.1\r\nHost: {host}\r\n\r\n"),
+                console,
+            )
+        };
+        assert_eq!(
+            get("/_wsgate/console", "127.0.0.1:7", true),
+            Ok(Reason::Served)
+        );
+        // Off, it is any unknown reserved path.
+        assert_eq!(
+            get("/_wsgate/console", "127.0.0.1:7", false),
+            get("/_wsgate/unknown", "127.0.0.1:7", false)
+        );
+        assert_eq!(
+            get("/_wsgate/console", "127.0.0.1:7", false),
+            Err(Reason::NotFound)
+        );
+        // Host and Origin apply to the page like to any reserved path.
+        assert_eq!(
+            get("/_wsgate/console", "evil.example", true),
+            Err(Reason::HostDenied)
+        );
+        assert_eq!(
+            verdict(
+                "GET /_wsgate/console HTTP/1.1\r\nHost: localhost\r\nOrigin: https://evil.example\r\n\r\n"
+            ),
+            Err(Reason::OriginDenied)
+        );
+        // No credential is needed for the page, and one that is wrong changes nothing.
+        assert_eq!(
+            get("/_wsgate/console?token=wrong", "localhost", true),
+            Ok(Reason::Served)
+        );
+    }
+
+    #[test]
     fn required_scopes() {
         let gate = Gate {
             policy: Policy::default(),
             authority: Authority::query_token(&Secret::new("0123456789abcdef"), true).unwrap(),
             required: Scopes::EXEC,
+            console: false,
         };
         let grant = |grants| {
             Decision::Accept(Grant {

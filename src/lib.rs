@@ -9,7 +9,8 @@
 //! `secret` (secrets held and presented), `frames` (frame boundaries in a relayed
 //! byte stream), `redact` (the one place that decides whether
 //! bytes hold a secret), `scope`, `bearer`, `jwt`, `policy`, `outcome` (modes, reasons
-//! and statuses), `response`, `date`, `log`, and `store`'s format and lookup (its files,
+//! and statuses), `response`, `page` (the pages wsgate serves itself, and their
+//! policy), `console` (the console page and its link), `date`, `log`, and `store`'s format and lookup (its files,
 //! through `fs`, are `store::files`). Above them, decisions: `auth` (the authority
 //! modes), `gate` (route, policy, authority), `pairing`. Then I/O: `runtime`, `fs`,
 //! `backend` (what a connection is relayed to), `shutdown`, `server`, `manage` (the
@@ -25,6 +26,7 @@ mod backend;
 mod bearer;
 mod cli;
 mod config;
+mod console;
 mod date;
 mod form;
 mod frames;
@@ -34,6 +36,7 @@ mod jwt;
 mod log;
 mod manage;
 mod outcome;
+mod page;
 mod pairing;
 mod policy;
 mod redact;
@@ -80,8 +83,9 @@ pub fn run(args: Vec<OsString>, env: cli::Env) -> ExitCode {
             Ok(())
         }
         Command::List => runtime::list(&runtime::dir()).map(|instances| {
+            let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
             for instance in instances {
-                println!("{}", instance.url);
+                println!("{}", instance.listing(terminal));
             }
         }),
         Command::Pair => manage::pair(&mut std::io::stdout()),

@@ -43,6 +43,9 @@ pub const CHECK_PATH: &str = "/_wsgate/auth/check";
 /// (OPTIONS).
 pub const PAIR_PATH: &str = "/_wsgate/pair";
 
+/// The console: a page that connects to the backend from wsgate's own origin (GET).
+pub const CONSOLE_PATH: &str = "/_wsgate/console";
+
 /// Largest pairing request body, in bytes.
 pub const MAX_PAIR_BODY: usize = 1024;
 
@@ -224,6 +227,8 @@ pub enum Route<'r> {
     Check(Common<'r>),
     /// `/_wsgate/pair`.
     Pair(Common<'r>, PairRequest),
+    /// `GET /_wsgate/console`: the console page.
+    Console(Common<'r>),
     /// A WebSocket upgrade of any other path.
     Upgrade(Upgrade<'r>),
 }
@@ -309,6 +314,7 @@ pub fn route<'r>(req: &Request<'r>) -> Result<Route<'r>, Reason> {
         return match (path, req.method) {
             (HEALTH_PATH, _) => Ok(Route::Health(common)),
             (CHECK_PATH, _) => Ok(Route::Check(common)),
+            (CONSOLE_PATH, _) => Ok(Route::Console(common)),
             (PAIR_PATH, "GET") => Ok(Route::Pair(common, PairRequest::Page)),
             (PAIR_PATH, "OPTIONS") => Ok(Route::Pair(common, PairRequest::Preflight)),
             (PAIR_PATH, _) => Ok(Route::Pair(
@@ -505,6 +511,7 @@ mod tests {
                 Route::Pair(_, PairRequest::Page) => Ok("pair-page"),
                 Route::Pair(_, PairRequest::Preflight) => Ok("pair-preflight"),
                 Route::Pair(_, PairRequest::Exchange { .. }) => Ok("pair-exchange"),
+                Route::Console(_) => Ok("console"),
                 Route::Upgrade(_) => Ok("upgrade"),
             },
         }
@@ -589,6 +596,14 @@ mod tests {
         pair_chunked: head(&["POST /_wsgate/pair HTTP/1.1", "Host: localhost", "Transfer-Encoding: chunked"]) => Err(Reason::MalformedRequest);
         pair_put: head(&["PUT /_wsgate/pair HTTP/1.1", "Host: localhost"]) => Err(Reason::MethodNotAllowed);
         post_elsewhere: head(&["POST /_wsgate/pairx HTTP/1.1", "Host: localhost", "Content-Length: 1"]) => Err(Reason::MethodNotAllowed);
+        console: head(&["GET /_wsgate/console HTTP/1.1", "Host: localhost"]) => Ok("console");
+        console_with_query: head(&["GET /_wsgate/console?x=1 HTTP/1.1", "Host: localhost"]) => Ok("console");
+        console_as_upgrade: upgrade_with("GET /_wsgate/console HTTP/1.1", &[], &[]) => Ok("console");
+        console_post: head(&["POST /_wsgate/console HTTP/1.1", "Host: localhost", "Content-Length: 1"]) => Err(Reason::MethodNotAllowed);
+        console_head: head(&["HEAD /_wsgate/console HTTP/1.1", "Host: localhost"]) => Err(Reason::MethodNotAllowed);
+        console_options: head(&["OPTIONS /_wsgate/console HTTP/1.1", "Host: localhost"]) => Err(Reason::MethodNotAllowed);
+        console_with_body: head(&["GET /_wsgate/console HTTP/1.1", "Host: localhost", "Content-Length: 3"]) => Err(Reason::MalformedRequest);
+        console_subpath: head(&["GET /_wsgate/console/x HTTP/1.1", "Host: localhost"]) => Err(Reason::NotFound);
         reserved_unknown: upgrade_with("GET /_wsgate/other HTTP/1.1", &[], &[]) => Err(Reason::NotFound);
         reserved_prefix_only_under: upgrade_with("GET /_wsgate HTTP/1.1", &[], &[]) => Ok("upgrade");
     }

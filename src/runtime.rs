@@ -1,5 +1,5 @@
-//! The runtime file: where the token-bearing connect URL goes for the operator, and
-//! what `wsgate list` reads.
+//! The runtime file: where the token-bearing connect URL and console link go for the
+//! operator, and what `wsgate list` reads.
 //!
 //! Each running instance writes `<pid>.instance` (mode 0600) into a per-user
 //! directory (mode 0700, owned by the user): `$WSGATE_RUNTIME_DIR`, else
@@ -45,6 +45,9 @@ pub struct Instance {
     pub pid: u32,
     /// The connect URL (with the token in query-token mode).
     pub url: String,
+    /// The console link, when the console is on (with the token in its fragment when
+    /// the operator is shown the token).
+    pub console_url: Option<String>,
     /// The current pairing code, with `--pairing`.
     pub pair_code: Option<String>,
     /// The pairing link (with the code in its fragment).
@@ -99,15 +102,29 @@ impl RuntimeFile {
     }
 }
 
+impl Instance {
+    /// The instance in `wsgate list`: the connect URL, alone on its line so that
+    /// `$(wsgate list)` is a URL; for a person (on a terminal), then the console link
+    /// when the console is on.
+    pub fn listing(&self, terminal: bool) -> String {
+        match (&self.console_url, terminal) {
+            (Some(console), true) => format!("{}\n  console: {console}", self.url),
+            _ => self.url.clone(),
+        }
+    }
+}
+
 /// Reads a runtime file's text.
 pub fn parse(text: &str) -> Option<Instance> {
     let mut pid = None;
     let mut url = None;
+    let mut console_url = None;
     let (mut pair_code, mut pair_url) = (None, None);
     for line in text.lines() {
         match line.split_once('=') {
             Some(("pid", v)) => pid = v.parse().ok(),
             Some(("url", v)) => url = Some(v.to_owned()),
+            Some(("console_url", v)) => console_url = Some(v.to_owned()),
             Some(("pair_code", v)) => pair_code = Some(v.to_owned()),
             Some(("pair_url", v)) => pair_url = Some(v.to_owned()),
             _ => {}
@@ -116,6 +133,7 @@ pub fn parse(text: &str) -> Option<Instance> {
     Some(Instance {
         pid: pid?,
         url: url?,
+        console_url,
         pair_code,
         pair_url,
     })
@@ -180,6 +198,7 @@ mod tests {
         let instance = Instance {
             pid: 7,
             url: "ws://127.0.0.1:7331/?token=SECRET-TOKEN".into(),
+            console_url: Some("http://127.0.0.1:7331/_wsgate/console#token=SECRET-TOKEN".into()),
             pair_code: Some("123456".into()),
             pair_url: Some("http://127.0.0.1:7331/_wsgate/pair#code=123456".into()),
         };
@@ -234,9 +253,28 @@ mod tests {
             vec![Instance {
                 pid,
                 url: "ws://127.0.0.1:1/?token=abc".into(),
+                console_url: None,
                 pair_code: None,
                 pair_url: None,
             }]
+        );
+        file.rewrite(&[
+            ("url", "ws://127.0.0.1:1/?token=abc"),
+            (
+                "console_url",
+                "http://127.0.0.1:1/_wsgate/console#token=abc",
+            ),
+        ])
+        .unwrap();
+        let listed = list(&dir).unwrap();
+        assert_eq!(
+            listed[0].console_url.as_deref(),
+            Some("http://127.0.0.1:1/_wsgate/console#token=abc")
+        );
+        assert_eq!(listed[0].listing(false), "ws://127.0.0.1:1/?token=abc");
+        assert_eq!(
+            listed[0].listing(true),
+            "ws://127.0.0.1:1/?token=abc\n  console: http://127.0.0.1:1/_wsgate/console#token=abc"
         );
         let path = file.path().to_owned();
         file.remove();

@@ -300,6 +300,8 @@ pub struct Low {
     pub pair_expires: Option<Option<u64>>,
     pub pair_code_ttl: Option<u64>,
     pub no_token_check: bool,
+    pub console: bool,
+    pub no_console: bool,
     pub allow_origins: Vec<String>,
     pub allow_hosts: Vec<String>,
     pub protocols: Vec<String>,
@@ -545,6 +547,16 @@ pub static FLAGS: &[Flag] = &[
         low.allow_hosts.push(given(value));
         Ok(())
     }),
+    Flag::switch("--console", Place::Serve(Section::Listener))
+        .help(
+            "serve the console at /_wsgate/console, a page that connects to the backend \
+            from a browser; on by default for --echo only (a page that can drive a program \
+            is execution authority)",
+        )
+        .apply(|low, _, _| switch(&mut low.console)),
+    Flag::switch("--no-console", Place::Serve(Section::Listener))
+        .help("do not serve the console, even for --echo")
+        .apply(|low, _, _| switch(&mut low.no_console)),
     Flag::value(
         "--auth",
         "MODE",
@@ -838,7 +850,7 @@ pub static USAGES: &[Usage] = &[
     },
     Usage {
         synopsis: "wsgate list",
-        help: "print the connect URLs of your running instances",
+        help: "print the connect URLs (and console links) of your running instances",
     },
     Usage {
         synopsis: "wsgate pair",

@@ -165,6 +165,7 @@ pub fn parse_with(
             command.is_some() || named("--echo").is_some() || named("--upstream").is_some();
         for entry in file.entries {
             let replaced = (!entry.flag.repeatable && named(entry.flag.long).is_some())
+                || opposite(entry.flag.long).is_some_and(|o| named(o).is_some())
                 || (backend && entry.flag.place == Place::Serve(Section::Backend));
             if !replaced {
                 (entry.flag)
@@ -184,6 +185,16 @@ pub fn parse_with(
     }
     defaults(&mut low, serve)?;
     finish(low, env.token).map(|config| Command::Serve(Box::new(config)))
+}
+
+/// The switch that says the opposite of `long`: `--no-console` for `--console` and
+/// the reverse, when both exist. On the command line, it replaces the file's.
+fn opposite(long: &str) -> Option<&'static str> {
+    let other = match long.strip_prefix("--no-") {
+        Some(rest) => format!("--{rest}"),
+        None => format!("--no-{}", long.strip_prefix("--")?),
+    };
+    FLAGS.iter().find(|f| f.long == other).map(|f| f.long)
 }
 
 /// Reads a config file, refusing one larger than [`file::MAX_SIZE`]; errors start with
@@ -321,6 +332,14 @@ fn finish(low: Low, env_token: Option<OsString>) -> Result<Config, UsageError> {
     }
     let backend =
         Spec::from_command_line(low.echo, upstream, low.command, low.binary).map_err(usage)?;
+    // A page that can drive a program or a server is execution authority: only the
+    // echo has it unless asked.
+    let console = match (low.console, low.no_console) {
+        (true, true) => return Err(usage("--console and --no-console contradict each other")),
+        (true, false) => true,
+        (false, true) => false,
+        (false, false) => backend == Spec::Echo,
+    };
     // A flag of another mode is refused, naming the mode it needs.
     for flag in FLAGS {
         let needs = match flag.place {
@@ -428,6 +447,7 @@ fn finish(low: Low, env_token: Option<OsString>) -> Result<Config, UsageError> {
         listen,
         auth,
         token_check,
+        console,
         policy,
         protocols: low.protocols,
         max_connections: required(low.max_connections, "--max-connections")?,
@@ -648,6 +668,100 @@ mod tests {
         ));
         assert!(matches!(run(&["-V", "-h"]), Ok(Command::Version)));
         assert!(matches!(run(&["-hV"]), Ok(Command::Help)));
+    }
+
+    /// The daemon's configuration from `args` and a config file holding `file`.
+    fn with_file(file: &str, args: &[&str]) -> Result<Config, UsageError> {
+        let mut all = vec!["--config".into(), "f.conf".into()];
+        all.extend(args.iter().map(OsString::from));
+        match parse_with(all, Env::default(), |_| Ok(file.to_owned()))? {
+            Command::Serve(config) => Ok(*config),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn config_file_then_command_line() {
+        let c = with_file(
+            "--listen 127.0.0.1:1\n--echo\n--allow-origin https://a.example\n",
+            &[
+                "--listen",
+                "127.0.0.1:2",
+                "--allow-origin",
+                "https://b.example",
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 2);
+        assert_eq!(c.policy.origins, ["https://a.example", "https://b.example"]);
+        assert_eq!(c.config_file, Some(PathBuf::from("f.conf")));
+        // A switch's opposite on the command line replaces it.
+        assert!(
+            !with_file("--echo\n--console\n", &["--no-console"])
+                .unwrap()
+                .console
+        );
+        assert!(
+            with_file("--no-console\n-- cat\n", &["--console"])
+                .unwrap()
+                .console
+        );
+        // A backend on the command line replaces the file's, with its options.
+        let c = with_file(
+            "--upstream ws://127.0.0.1:9\n--upstream-timeout 2s\n",
+            &["--echo"],
+        )
+        .unwrap();
+        assert_eq!(c.backend, Spec::Echo);
+        let c = with_file("--echo\n", &["--", "cat", "-u"]).unwrap();
+        assert!(matches!(c.backend, Spec::Program { ref program, .. } if program == "cat"));
+        let c = with_file("--binary\n-- sh -c 'exec cat'\n", &[]).unwrap();
+        assert_eq!(
+            c.backend,
+            Spec::Program {
+                program: "sh".into(),
+                args: vec!["-c".into(), "exec cat".into()],
+                binary: true
+            }
+        );
+        // Within the file, a second --listen is an error naming its line.
+        let e = with_file("--echo\n--listen 127.0.0.1:1\n--listen 127.0.0.1:2\n", &[]);
+        assert!(
+            matches!(e, Err(UsageError(m)) if m == "f.conf line 3: --listen given more than once")
+        );
+        // The environment names a file when --config does not.
+        let env = Env {
+            config_file: Some("env.conf".into()),
+            ..Env::default()
+        };
+        let read = |p: &Path| match p == Path::new("env.conf") {
+            true => Ok("--echo\n".to_owned()),
+            false => Err(format!("{}: not there", p.display())),
+        };
+        assert!(matches!(
+            parse_with(vec![], env, read),
+            Ok(Command::Serve(_))
+        ));
+    }
+
+    #[test]
+    fn console_defaults() {
+        let console = |args: &[&str]| config(args).console;
+        assert!(console(&["--echo"]));
+        assert!(!console(&["--echo", "--no-console"]));
+        assert!(!console(&["--", "cat"]));
+        assert!(console(&["--console", "--", "cat"]));
+        assert!(
+            !console(&["--", "cat", "--console"]),
+            "the program's argument"
+        );
+        assert!(!console(&["--no-console", "--", "cat", "--console"]));
+        assert!(!console(&["--upstream", "ws://127.0.0.1:9"]));
+        assert!(console(&["--upstream", "tcp://127.0.0.1:9", "--console"]));
+        assert!(console(&["--echo", "--console", "--console"]));
+        let both = error(&["--echo", "--console", "--no-console"]);
+        assert!(both.contains("--console and --no-console"), "{both}");
+        assert!(error(&["--no-console", "--console", "--", "cat"]).contains("contradict"));
     }
 
     #[test]

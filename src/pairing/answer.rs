@@ -1,8 +1,7 @@
-//! The pairing endpoint's answers: the page, the CORS headers and preflight, a new
+//! The pairing endpoint's answers: the CORS headers and preflight, a new
 //! token, a refusal. Built from the daemon's own values; the only part of a request
 //! they repeat is an `Origin` the policy accepted.
 
-use super::page::Page;
 use crate::date;
 use crate::outcome::{Reason, Status};
 use crate::response::{answer, respond};
@@ -18,16 +17,6 @@ pub fn cors(origin: Option<&[u8]>) -> String {
         }
         _ => String::new(),
     }
-}
-
-/// The pairing page, with a content security policy allowing exactly its own inline
-/// script and style, fetches to itself, and nothing else.
-pub fn page(page: &Page) -> Vec<u8> {
-    let extra = format!(
-        "Content-Security-Policy: {}\r\nX-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\n",
-        page.csp
-    );
-    respond(Status::Ok, "text/html; charset=utf-8", &extra, &page.html)
 }
 
 /// A pairing that succeeded: `{"token":…,"id":…,"scopes":[…],"expires":…}`, the new

@@ -5,8 +5,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::PairingConfig;
-use super::page::Page;
 use super::{Attempt, Code, Pairing};
+use crate::page::Page;
 
 /// Pairing: the current code and what a pairing hands out.
 pub struct Desk {
@@ -26,7 +26,7 @@ impl Desk {
         Ok(Desk {
             state: Mutex::new(Pairing::new(code, Instant::now(), config.code_lifetime)),
             config,
-            page: Page::new(),
+            page: super::page::page(),
             link,
         })
     }

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Mutex;
 
+use crate::console;
 use crate::form;
 use crate::log::{Log, Value};
 use crate::outcome::Mode;
@@ -23,6 +24,19 @@ pub fn client_host(local: SocketAddr) -> String {
     }
 }
 
+/// `http://HOST:PORT`: the origin of the pages wsgate serves, as a browser on this
+/// machine reaches them.
+pub fn origin(local: SocketAddr) -> String {
+    format!("http://{}:{}", client_host(local), local.port())
+}
+
+/// The link that opens the console: with the token in its fragment when the operator
+/// is shown the token (the query token, a generated bearer token), else without it
+/// (the page asks for one).
+pub fn console_url(local: SocketAddr, shown: Option<&Secret>) -> String {
+    console::link(&origin(local), shown.map(Secret::expose))
+}
+
 /// The URL a client connects to: with the token in query-token mode, without it in
 /// the header modes.
 pub fn connect_url(local: SocketAddr, mode: Mode, secret: Option<&Secret>) -> String {
@@ -37,18 +51,36 @@ pub fn connect_url(local: SocketAddr, mode: Mode, secret: Option<&Secret>) -> St
     }
 }
 
-/// Shows the operator how to connect. On a terminal: the URL, and in the header modes
-/// the header to send (with a generated token, its only showing besides the runtime
-/// file). Otherwise a log line with every secret hidden and where the runtime file is.
-pub fn announce(
-    log: &Log,
-    terminal: bool,
-    mode: Mode,
-    url: &str,
-    shown: Option<&Secret>,
-    runtime_file: &std::path::Path,
-    local: SocketAddr,
-) {
+/// What the operator is shown at startup.
+pub struct Announcement<'a> {
+    /// The listener's mode.
+    pub mode: Mode,
+    /// The connect URL (with the token in query-token mode).
+    pub url: &'a str,
+    /// The console link, when the console is on (with the token in its fragment when
+    /// the operator is shown the token).
+    pub console: Option<&'a str>,
+    /// The token the operator is shown, if any.
+    pub shown: Option<&'a Secret>,
+    /// Where the runtime file is.
+    pub runtime_file: &'a std::path::Path,
+    /// The bound address.
+    pub local: SocketAddr,
+}
+
+/// Shows the operator how to connect. On a terminal: the URL, the console link, and in
+/// the header modes the header to send (with a generated token, its only showing
+/// besides the runtime file). Otherwise a log line with every secret hidden and where
+/// the runtime file is.
+pub fn announce(log: &Log, terminal: bool, what: &Announcement<'_>) {
+    let Announcement {
+        mode,
+        url,
+        console,
+        shown,
+        runtime_file,
+        local,
+    } = *what;
     let token = shown.map(|s| String::from_utf8_lossy(s.expose()).into_owned());
     let header = match (mode, &token) {
         (Mode::QueryToken, _) => None,
@@ -64,6 +96,9 @@ pub fn announce(
             "\n  wsgate {} is gating ws://{local} (auth: {mode})\n\n  connect: {url}\n",
             crate::VERSION
         );
+        if let Some(console) = console {
+            banner.push_str(&format!("  console: {console}\n"));
+        }
         if let Some(header) = &header {
             banner.push_str(&format!("  send:    {header}\n"));
         }
@@ -88,7 +123,11 @@ pub fn announce(
             None => h,
         });
         let file = runtime_file.display().to_string();
+        let console = console.map(console::hidden);
         let mut fields = vec![("url", Value::Str(&hidden))];
+        if let Some(console) = &console {
+            fields.push(("console", Value::Str(console)));
+        }
         if let Some(header) = &header {
             fields.push(("send", Value::Str(header)));
         }
@@ -187,5 +226,11 @@ mod tests {
         );
         assert_eq!(url("127.0.0.1:7331", Mode::Bearer), "ws://127.0.0.1:7331/");
         assert_eq!(url("[::]:3", Mode::Jwt), "ws://[::1]:3/");
+        let console = |addr: &str, shown| console_url(addr.parse().unwrap(), shown);
+        assert_eq!(
+            console("0.0.0.0:2", Some(&s)),
+            "http://127.0.0.1:2/_wsgate/console#token=a%20b%2Bc"
+        );
+        assert_eq!(console("[::1]:1", None), "http://[::1]:1/_wsgate/console");
     }
 }

@@ -1,7 +1,7 @@
 //! One connection, up to its session: read the request head (bounded in size and
 //! time), let the pure [`Gate`] decide, answer, and open the backend for an accepted
-//! upgrade. Reserved paths are answered here too (the pairing endpoint in
-//! [`super::pairing`]).
+//! upgrade. Reserved paths are answered here too (health, the credential check, the
+//! console page; the pairing endpoint in [`super::pairing`]).
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -191,6 +191,24 @@ async fn handshake(
         Verdict::Reject(reason) => {
             let target = redact::target(request.target, &hidden(shared, &request));
             reject(shared, stream, peer, conn, reason, target).await;
+            return None;
+        }
+        Verdict::Console => {
+            let Some(page) = &shared.console else {
+                // The gate says the console is on only when it is built.
+                let target = redact::target(request.target, &hidden(shared, &request));
+                reject(shared, stream, peer, conn, Reason::NotFound, target).await;
+                return None;
+            };
+            let peer = peer.to_string();
+            let fields = [
+                ("conn", conn.into()),
+                ("peer", Value::Str(&peer)),
+                ("mode", shared.gate.authority.mode().as_str().into()),
+                ("reason", Reason::Served.as_str().into()),
+            ];
+            shared.log.event("console", &fields);
+            answer_and_close(stream, page, LINGER_BYTES).await;
             return None;
         }
         Verdict::Pair(kind, common) => {

@@ -64,6 +64,8 @@ struct Shared {
     managed: Option<Arc<Managed>>,
     /// The runtime file and the terminal, for what only the operator may see.
     announcer: Arc<Announcer>,
+    /// The console page's answer, when the console is on.
+    console: Option<Vec<u8>>,
 }
 
 /// Runs the daemon until SIGINT or SIGTERM. Errors are startup failures, described

@@ -45,7 +45,7 @@ pub async fn pair(
     let cors = answer::cors(asked.origin.as_deref());
     let length = match asked.kind {
         PairRequest::Page => {
-            return answer_and_close(stream, &answer::page(&desk.page), LINGER_BYTES).await;
+            return answer_and_close(stream, &desk.page.answer(), LINGER_BYTES).await;
         }
         PairRequest::Preflight => {
             return answer_and_close(stream, &answer::preflight(&cors), LINGER_BYTES).await;

@@ -18,12 +18,14 @@ use super::managed::Managed;
 use crate::auth::Authority;
 use crate::backend::{self, Settings};
 use crate::config::{Auth, Config, TokenSource};
+use crate::console;
 use crate::gate::Gate;
 use crate::jwt;
 use crate::log::{Log, Value};
 use crate::outcome::Mode;
 use crate::pairing::desk::Desk;
 use crate::redact::Secrets;
+use crate::request;
 use crate::runtime::{self, RuntimeFile};
 use crate::secret::{self, Secret};
 use crate::shutdown::Stop;
@@ -78,17 +80,16 @@ pub async fn start(config: Config) -> Result<Started, String> {
     )?;
     let managed = match (store, pairing.flatten()) {
         (Some(store), Some(pairing)) => {
-            let link = format!(
-                "http://{}:{}/_wsgate/pair#code=",
-                announce::client_host(local),
-                local.port()
-            );
+            let link = format!("{}{}#code=", announce::origin(local), request::PAIR_PATH);
             Some(Arc::new(store.with_pairing(Desk::new(pairing, link)?)))
         }
         (store, _) => store.map(Arc::new),
     };
     let mode = authority.mode();
     let url = announce::connect_url(local, mode, shown.as_ref());
+    let console = config
+        .console
+        .then(|| announce::console_url(local, shown.as_ref()));
     let token_check = if config.token_check { "true" } else { "false" };
     let mut fields = vec![
         ("listen", local.to_string()),
@@ -96,6 +97,9 @@ pub async fn start(config: Config) -> Result<Started, String> {
         ("token_check", token_check.to_owned()),
         ("url", url.clone()),
     ];
+    if let Some(console) = &console {
+        fields.push(("console_url", console.clone()));
+    }
     if mode == Mode::Bearer {
         if let Some(shown) = &shown {
             fields.push((
@@ -135,7 +139,15 @@ pub async fn start(config: Config) -> Result<Started, String> {
     log.event("listening", &listening);
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let file = runtime_file.path();
-    announce::announce(&log, terminal, mode, &url, shown.as_ref(), file, local);
+    let announcement = announce::Announcement {
+        mode,
+        url: &url,
+        console: console.as_deref(),
+        shown: shown.as_ref(),
+        runtime_file: file,
+        local,
+    };
+    announce::announce(&log, terminal, &announcement);
     drop(shown);
     let announcer = Announcer {
         runtime: runtime_file,
@@ -148,10 +160,14 @@ pub async fn start(config: Config) -> Result<Started, String> {
         announcer.show(shown, &log);
     }
     warn(&log, managed.as_deref(), config.token_check, local);
+    let console_page = config
+        .console
+        .then(|| console::page(mode, config.token_check).answer());
     let gate = Gate {
         policy: config.policy,
         authority,
         required: backend.requires(),
+        console: console_page.is_some(),
     };
     let shared = Arc::new(Shared {
         gate,
@@ -169,6 +185,7 @@ pub async fn start(config: Config) -> Result<Started, String> {
         idle: Event::new(),
         managed,
         announcer: Arc::new(announcer),
+        console: console_page,
     });
     Ok(Started {
         shared,

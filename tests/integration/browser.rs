@@ -7,140 +7,13 @@
 //! `chromium-browser`, `google-chrome`, or `$WSGATE_TEST_CHROME`), the test says so on
 //! stderr and passes without running.
 
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use async_tungstenite::tungstenite::Message;
-use futures_lite::StreamExt as _;
-use serde_json::{Value, json};
-
+use crate::chromium::*;
 use crate::util::*;
-
-impl Browser {
-    /// The DevTools WebSocket address of the open page, once the browser lists one.
-    fn page_target(&self) -> String {
-        let started = Instant::now();
-        loop {
-            if let Some(target) = self.listed_page() {
-                return target;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "the browser listed no page target"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn listed_page(&self) -> Option<String> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-        write!(
-            s,
-            "GET /json/list HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
-            self.port
-        )
-        .ok()?;
-        let mut response = String::new();
-        let _ = s.read_to_string(&mut response);
-        let body = response.split_once("\r\n\r\n")?.1;
-        let targets: Value = serde_json::from_str(body).ok()?;
-        targets
-            .as_array()?
-            .iter()
-            .find(|t| t["type"] == "page")
-            .and_then(|t| t["webSocketDebuggerUrl"].as_str())
-            .map(str::to_owned)
-    }
-}
-
-/// One DevTools session: commands out, their answers back by id.
-struct DevTools {
-    ws: async_tungstenite::WebSocketStream<async_std::net::TcpStream>,
-    next_id: u64,
-}
-
-impl DevTools {
-    async fn connect(url: &str) -> DevTools {
-        let authority = url
-            .strip_prefix("ws://")
-            .and_then(|rest| rest.split('/').next())
-            .unwrap();
-        let tcp = async_std::net::TcpStream::connect(authority).await.unwrap();
-        let (ws, _) = async_tungstenite::client_async(url, tcp).await.unwrap();
-        DevTools { ws, next_id: 0 }
-    }
-
-    async fn call(&mut self, method: &str, params: Value) -> Value {
-        match self.try_call(method, params).await {
-            Ok(result) => result,
-            Err(error) => panic!("{method}: {error}"),
-        }
-    }
-
-    /// A command's result, or the error DevTools answered with.
-    async fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
-        self.next_id += 1;
-        let id = self.next_id;
-        let command = json!({ "id": id, "method": method, "params": params });
-        self.ws
-            .send(Message::text(command.to_string()))
-            .await
-            .unwrap();
-        loop {
-            let message = async_std::future::timeout(Duration::from_secs(20), self.ws.next())
-                .await
-                .expect("a DevTools answer in time")
-                .expect("the DevTools connection open")
-                .unwrap();
-            let Message::Text(text) = message else {
-                continue;
-            };
-            let answer: Value = serde_json::from_str(&text).unwrap();
-            if answer["id"] == id {
-                return match answer.get("error") {
-                    Some(error) => Err(error.clone()),
-                    None => Ok(answer["result"].clone()),
-                };
-            }
-        }
-    }
-
-    /// Evaluates `expression` in the page (awaiting a promise) and returns its value.
-    async fn eval(&mut self, expression: &str) -> Value {
-        match self.try_eval(expression).await {
-            Ok(value) => value,
-            Err(error) => panic!("{expression}: {error}"),
-        }
-    }
-
-    /// Like `eval`, with the failure returned: while the page navigates, its context
-    /// may be destroyed under an evaluation, which is worth another try.
-    async fn try_eval(&mut self, expression: &str) -> Result<Value, Value> {
-        let result = self
-            .try_call(
-                "Runtime.evaluate",
-                json!({ "expression": expression, "awaitPromise": true, "returnByValue": true }),
-            )
-            .await?;
-        match result.get("exceptionDetails") {
-            Some(details) => Err(details.clone()),
-            None => Ok(result["result"]["value"].clone()),
-        }
-    }
-}
 
 #[test]
 fn pairing_page_in_a_real_browser() {
-    let Some(binary) = find_browser() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI runs the browser test: install chromium (.ci/run does)"
-        );
-        eprintln!("browser test skipped: no chromium, chromium-browser or google-chrome in PATH");
-        return;
-    };
     let scratch = Scratch::new("browser");
     let config = scratch.path().join("config");
     let d = Daemon::with(Options::store(&config, &["--pairing", "--echo"]));
@@ -153,17 +26,7 @@ fn pairing_page_in_a_real_browser() {
     };
     let (code, link) = (field("pair_code="), field("pair_url="));
 
-    let Some(browser) = Browser::start(&binary) else {
-        // Some installs (a snap wrapper in a container, say) never start headless.
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{} did not open its DevTools port within 30 s",
-            binary.display()
-        );
-        eprintln!(
-            "browser test skipped: {} did not start within 30 s",
-            binary.display()
-        );
+    let Some(browser) = browser_or_skip("browser test") else {
         return;
     };
     let target = browser.page_target();

@@ -162,6 +162,8 @@ fn runtime_file_and_list() {
         &[("WSGATE_RUNTIME_DIR", d.runtime_dir().as_os_str())],
     );
     assert!(out.status.success());
+    // Into a pipe, the URL alone (so `$(wsgate list)` is a URL), though the echo's
+    // console is on: the console link follows it on a terminal only.
     assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("{url}\n"));
     assert!(!stale.exists());
     // Not a terminal: the log shows the URL without the token, and where it is.
@@ -235,7 +237,19 @@ fn banner_shows_the_url_on_a_terminal() {
         .find_map(|l| l.strip_prefix("url="))
         .unwrap()
         .to_owned();
+    let console = text
+        .lines()
+        .find_map(|l| l.strip_prefix("console_url="))
+        .unwrap()
+        .to_owned();
     let banner = seen.lock().unwrap().clone();
-    assert!(banner.contains(&format!("connect: {url}")), "{banner}");
+    // The console link is on the line after the connect URL, with the same token.
+    assert!(
+        banner.contains(&format!("connect: {url}\r\n  console: {console}\r\n"))
+            || banner.contains(&format!("connect: {url}\n  console: {console}\n")),
+        "{banner}"
+    );
+    let token = url.split_once("?token=").unwrap().1;
+    assert!(console.ends_with(&format!("/_wsgate/console#token={token}")));
     assert!(!banner.contains("<hidden>"), "{banner}");
 }

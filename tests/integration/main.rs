@@ -3,8 +3,10 @@
 
 mod auth_modes;
 mod browser;
+mod chromium;
 mod cli;
 mod config_file;
+mod console;
 mod echo;
 mod generate;
 mod handshake;

@@ -25,6 +25,7 @@ use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use serde_json::Value;
 
+use crate::chromium::{Browser, browser_or_skip};
 use crate::util::*;
 
 const SCRIPTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/integration/upstream");
@@ -1254,26 +1255,7 @@ impl Drop for Relay {
 /// answered through the gate; without it, 401 and nothing reaches the browser.
 #[test]
 fn upstream_chromium_devtools_through_the_gate() {
-    let Some(binary) = find_browser() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI runs the Chromium upstream test: install chromium (.ci/run does)"
-        );
-        eprintln!(
-            "Chromium upstream test skipped: no chromium, chromium-browser or google-chrome in PATH"
-        );
-        return;
-    };
-    let Some(browser) = Browser::start(&binary) else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{} did not open its DevTools port within 30 s",
-            binary.display()
-        );
-        eprintln!(
-            "Chromium upstream test skipped: {} did not start",
-            binary.display()
-        );
+    let Some(browser) = browser_or_skip("Chromium upstream test") else {
         return;
     };
     let version: Value = serde_json::from_str(&browser.get("/json/version")).unwrap();

@@ -2,7 +2,6 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -611,83 +610,4 @@ pub fn create_token(config: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-/// Chromium for the tests that drive a real browser: `$WSGATE_TEST_CHROME`, or
-/// `chromium`, `chromium-browser` or `google-chrome` in `PATH`.
-pub fn find_browser() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("WSGATE_TEST_CHROME") {
-        return Some(PathBuf::from(path));
-    }
-    let path = std::env::var_os("PATH")?;
-    ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .flat_map(|name| std::env::split_paths(&path).map(move |dir| dir.join(name)))
-        .find(|candidate| candidate.is_file())
-}
-
-/// Headless Chromium in a process group of its own, killed with it on drop.
-pub struct Browser {
-    pub child: Child,
-    /// Its DevTools port.
-    pub port: u16,
-    _profile: Scratch,
-}
-
-impl Browser {
-    /// The browser, once its DevTools port is open; `None` if that took over 30 s.
-    pub fn start(binary: &Path) -> Option<Browser> {
-        let profile = Scratch::new("chromium");
-        let child = Command::new(binary)
-            .args([
-                "--headless=new",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--no-first-run",
-                "--no-default-browser-check",
-                "--disable-extensions",
-                "--disable-background-networking",
-                "--remote-debugging-address=127.0.0.1",
-                "--remote-debugging-port=0",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg("about:blank")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("start the browser");
-        let mut browser = Browser {
-            child,
-            port: 0,
-            _profile: profile,
-        };
-        // The browser writes the port it picked into its profile.
-        let active = browser._profile.path().join("DevToolsActivePort");
-        let started = Instant::now();
-        while browser.port == 0 {
-            if let Ok(text) = std::fs::read_to_string(&active) {
-                browser.port = text
-                    .lines()
-                    .next()
-                    .and_then(|p| p.parse().ok())
-                    .unwrap_or(0);
-            }
-            if started.elapsed() > Duration::from_secs(30) {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Some(browser)
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let group = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
-        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
-        let _ = self.child.wait();
-    }
 }
