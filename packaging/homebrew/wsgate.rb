@@ -36,7 +36,8 @@ class Wsgate < Formula
   def caveats
     <<~EOS
       The service gates the built-in echo on 127.0.0.1:7331 with a token generated at
-      each start. The connect URL, with the token, is never in the log; read it with:
+      each start. The connect URL, with the token, is never in the log; read it with
+      (on a terminal, a link to try it in a browser follows):
         WSGATE_RUNTIME_DIR=#{var}/run/wsgate wsgate list
 
       To gate your tool instead, or to keep one token across restarts
