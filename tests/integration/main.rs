@@ -18,3 +18,4 @@ mod secrets;
 mod store;
 mod upstream;
 mod util;
+mod workflow;
