@@ -203,3 +203,68 @@ fn environment_is_cgi_without_secrets() {
         "{env}"
     );
 }
+
+#[test]
+fn program_paths_are_checked_at_startup() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let scratch = Scratch::new("paths");
+    let script = scratch.path().join("tool.sh");
+    std::fs::write(&script, "#!/bin/sh\ncat\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let missing = scratch.path().join("nonexistent");
+    let runtime = scratch.path().join("run");
+    let env = [("WSGATE_RUNTIME_DIR", runtime.as_os_str())];
+    for (program, why) in [
+        (missing.to_str().unwrap(), "No such file"),
+        (script.to_str().unwrap(), "not executable"),
+        (scratch.path().to_str().unwrap(), "not a file"),
+    ] {
+        let out = run_wsgate(&["--listen", "127.0.0.1:0", "--", program], &env);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{program}: {err}");
+        assert!(
+            err.contains(program) && err.contains(why),
+            "{program}: {err}"
+        );
+    }
+    // Made executable, the same path starts and relays.
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let d = Daemon::start(&["--", script.to_str().unwrap()]);
+    block_on(async {
+        let mut ws = connect(&d.url("/")).await.unwrap();
+        ws.send(Message::text("through the script")).await.unwrap();
+        assert_eq!(
+            next(&mut ws).await,
+            Some(Message::text("through the script"))
+        );
+    });
+}
+
+#[test]
+fn a_line_end_the_client_sends_is_not_doubled() {
+    // Each line the program reads comes back in brackets: an empty line would show.
+    let d = Daemon::start(&[
+        "--",
+        "sh",
+        "-c",
+        "while IFS= read -r l; do printf '[%s]\\n' \"$l\"; done",
+    ]);
+    block_on(async {
+        let mut ws = connect(&d.url("/")).await.unwrap();
+        for (sent, read) in [
+            ("1+1\n", vec!["[1+1]"]),
+            ("2+2\r\n", vec!["[2+2]"]),
+            ("3+3", vec!["[3+3]"]),
+            ("a\nb\n", vec!["[a]", "[b]"]),
+            ("blank after\n\n", vec!["[blank after]", "[]"]),
+        ] {
+            ws.send(Message::text(sent)).await.unwrap();
+            for line in read {
+                assert_eq!(next(&mut ws).await, Some(Message::text(line)), "{sent:?}");
+            }
+        }
+        // Nothing else came: the next answer is the next line's.
+        ws.send(Message::text("last")).await.unwrap();
+        assert_eq!(next(&mut ws).await, Some(Message::text("[last]")));
+    });
+}

@@ -74,9 +74,30 @@ impl<R: AsyncRead + Unpin> Lines<R> {
     }
 }
 
+/// A message as the line a program reads, without its end: one trailing `\n` or
+/// `\r\n` is the client's line ending (websocat sends one by default), not an empty
+/// line after it, so it is dropped before wsgate adds its own.
+pub fn without_line_end(message: &[u8]) -> &[u8] {
+    (message.strip_suffix(b"\r\n"))
+        .or_else(|| message.strip_suffix(b"\n"))
+        .unwrap_or(message)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_line_end_is_dropped() {
+        let line = |m: &[u8]| without_line_end(m).to_vec();
+        assert_eq!(line(b"1+1\n"), b"1+1");
+        assert_eq!(line(b"1+1\r\n"), b"1+1");
+        assert_eq!(line(b"1+1"), b"1+1");
+        assert_eq!(line(b"a\n\n"), b"a\n");
+        assert_eq!(line(b"\n"), b"");
+        assert_eq!(line(b"a\r"), b"a\r");
+        assert_eq!(line(b"a\nb"), b"a\nb");
+    }
 
     fn lines(input: &[u8], max: usize) -> Vec<Vec<u8>> {
         let mut lines = Lines::new(input, 3);

@@ -89,14 +89,21 @@ impl Drop for Program {
 /// forking a busy daemon costs a copy of its page tables every time.
 pub fn resolve(program: &OsStr, path: Option<OsString>) -> Result<PathBuf, String> {
     if program.as_encoded_bytes().contains(&b'/') {
-        return Ok(PathBuf::from(program));
+        let path = PathBuf::from(program);
+        return match std::fs::metadata(&path) {
+            Err(e) => Err(format!("program {}: {e}", path.display())),
+            Ok(m) if !m.is_file() => Err(format!("program {} is not a file", path.display())),
+            Ok(_) if !executable(&path) => Err(format!(
+                "program {} is not executable by this user (chmod +x?)",
+                path.display()
+            )),
+            Ok(_) => Ok(path),
+        };
     }
     let dirs = path.unwrap_or_default();
     for dir in std::env::split_paths(&dirs).filter(|d| d.is_absolute()) {
         let candidate = dir.join(program);
-        let executable = std::fs::metadata(&candidate).is_ok_and(|m| m.is_file())
-            && rustix::fs::access(&candidate, rustix::fs::Access::EXEC_OK).is_ok();
-        if executable {
+        if std::fs::metadata(&candidate).is_ok_and(|m| m.is_file()) && executable(&candidate) {
             return Ok(candidate);
         }
     }
@@ -104,6 +111,11 @@ pub fn resolve(program: &OsStr, path: Option<OsString>) -> Result<PathBuf, Strin
         "program {:?} not found in PATH (absolute entries only)",
         program.to_string_lossy()
     ))
+}
+
+/// Whether this user may execute `path`.
+fn executable(path: &std::path::Path) -> bool {
+    rustix::fs::access(path, rustix::fs::Access::EXEC_OK).is_ok()
 }
 
 /// Starts the program with exactly `env` as its environment, pipes for stdio, in a new
@@ -187,9 +199,19 @@ mod tests {
         let path = Some(OsString::from("/nonexistent:/bin:/usr/bin"));
         let sh = resolve(OsStr::new("sh"), path.clone()).unwrap();
         assert!(sh.is_absolute() && sh.ends_with("sh"), "{sh:?}");
-        assert_eq!(
-            resolve(OsStr::new("./x/y"), None).unwrap(),
-            PathBuf::from("./x/y")
+        // A path is checked as it is, at startup too.
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let run = root.join("bench").join("run");
+        assert_eq!(resolve(run.as_os_str(), None).unwrap(), run);
+        let error = |p: &std::path::Path| resolve(p.as_os_str(), None).unwrap_err();
+        let missing = root.join("no-such-dir").join("x");
+        assert!(error(&missing).starts_with(&format!("program {}: ", missing.display())));
+        assert!(error(&root.join("src")).ends_with("is not a file"));
+        let text = root.join("Cargo.toml");
+        assert!(
+            error(&text).contains("is not executable"),
+            "{}",
+            error(&text)
         );
         let missing = resolve(OsStr::new("wsgate-no-such-program"), path).unwrap_err();
         assert!(
