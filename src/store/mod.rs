@@ -325,6 +325,8 @@ impl Store {
 pub struct StoreView {
     current: std::sync::RwLock<std::sync::Arc<Store>>,
     changed: event_listener::Event,
+    /// Counts replacements, so that a lookup can tell whether it saw the latest copy.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl StoreView {
@@ -333,7 +335,13 @@ impl StoreView {
         StoreView {
             current: std::sync::RwLock::new(std::sync::Arc::new(store)),
             changed: event_listener::Event::new(),
+            generation: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Which copy is current: a number that grows with every replacement.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The current snapshot.
@@ -351,6 +359,8 @@ impl StoreView {
             Ok(mut guard) => *guard = store,
             Err(poisoned) => *poisoned.into_inner() = store,
         }
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.changed.notify(usize::MAX);
     }
 

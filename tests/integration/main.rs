@@ -16,6 +16,7 @@ mod redaction;
 mod robustness;
 mod secrets;
 mod store;
+mod tokens;
 mod upstream;
 mod util;
 mod workflow;
