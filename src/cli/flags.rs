@@ -661,8 +661,10 @@ pub static FLAGS: &[Flag] = &[
         Kind::Scopes,
         Place::Serve(Section::Pairing),
     )
-    .default("read,write")
-    .help("scopes of paired tokens")
+    .help(
+        "scopes of paired tokens (default read,write plus what the backend requires: \
+         read,write,exec for a program or --upstream, read,write for --echo)",
+    )
     .apply(|low, name, value| once(name, &mut low.pair_scopes, scopes(name, &given(value))?)),
     Flag::value(
         "--pair-expires",

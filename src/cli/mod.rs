@@ -382,7 +382,7 @@ fn finish(low: Low, env_token: Option<OsString>) -> Result<Config, UsageError> {
         Auth::Store {
             pairing: match low.pairing {
                 true => Some(PairingConfig {
-                    scopes: required(low.pair_scopes, "--pair-scopes")?,
+                    scopes: low.pair_scopes,
                     expires: required(low.pair_expires, "--pair-expires")?,
                     code_lifetime: Duration::from_secs(required(
                         low.pair_code_ttl,

@@ -30,12 +30,18 @@ use crate::store;
 /// What `--pairing` sets up.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PairingConfig {
-    /// Scopes of a paired token (`--pair-scopes`).
-    pub scopes: Scopes,
+    /// Scopes of a paired token (`--pair-scopes`); `None` for [`default_scopes`].
+    pub scopes: Option<Scopes>,
     /// Lifetime of a paired token in seconds (`--pair-expires`); `None` for never.
     pub expires: Option<u64>,
     /// How long a code lives (`--pair-code-ttl`).
     pub code_lifetime: Duration,
+}
+
+/// What a paired token gets without `--pair-scopes`: what the backend requires of
+/// every connection, and reading and writing, so that a paired browser can use it.
+pub fn default_scopes(required: Scopes) -> Scopes {
+    required.with(Scopes::READ_WRITE)
 }
 
 /// Wrong guesses that end a code.

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use crate::auth::TokenRef;
 use crate::date;
 use crate::log::{Log, Value};
+use crate::pairing;
 use crate::pairing::desk::Desk;
-use crate::pairing::{self, PairingConfig};
 use crate::secret::Secret;
 use crate::shutdown::Stop;
 use crate::store::{self, Files, Store, StoreView};
@@ -209,12 +209,12 @@ impl Managed {
     /// Stores a new token for a paired browser; the view is updated at once.
     pub async fn store_paired(
         &self,
-        config: &PairingConfig,
+        desk: &Desk,
         user_agent: Option<&[u8]>,
     ) -> Result<(TokenRef, Secret, Option<u64>), String> {
         let name = pairing::paired_name(user_agent);
         let files = self.files.clone();
-        let (scopes, expires) = (config.scopes, config.expires);
+        let (scopes, expires) = (desk.scopes, desk.config.expires);
         // What was written, under the store's lock, is what the view becomes: no
         // second read that could fail or see something else.
         let (entry, token, entries) = async_std::task::spawn_blocking(move || {

@@ -97,10 +97,7 @@ pub async fn pair(
         }
         Attempt::Accepted => {
             announce_code(shared).await;
-            match managed
-                .store_paired(&desk.config, asked.agent.as_deref())
-                .await
-            {
+            match managed.store_paired(desk, asked.agent.as_deref()).await {
                 Ok((token, secret, expires)) => {
                     let fields = [
                         ("conn", conn.into()),
@@ -111,7 +108,7 @@ pub async fn pair(
                         ("token_name", Value::Str(&token.name)),
                     ];
                     shared.log.event("pair", &fields);
-                    answer::paired(&secret, &token.id, desk.config.scopes, expires, &cors)
+                    answer::paired(&secret, &token.id, desk.scopes, expires, &cors)
                 }
                 Err(message) => {
                     shared

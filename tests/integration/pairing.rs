@@ -1,0 +1,118 @@
+//! Pairing in front of real backends: what a paired token may do follows the backend,
+//! and startup says what that is.
+
+use std::time::Duration;
+
+use async_tungstenite::tungstenite::Message;
+
+use crate::util::*;
+
+/// The current pairing code, from the daemon's runtime file.
+pub fn current_code(d: &Daemon) -> String {
+    let file = std::fs::read_to_string(d.runtime_file()).unwrap();
+    file.lines()
+        .find_map(|l| l.strip_prefix("pair_code="))
+        .expect("a pairing code in the runtime file")
+        .to_owned()
+}
+
+/// `POST /_wsgate/pair` with `body` (JSON) and extra header lines; the raw answer.
+pub fn post_pair(d: &Daemon, body: &str, extra: &str) -> String {
+    raw(
+        d.addr,
+        format!(
+            "POST /_wsgate/pair HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+}
+
+/// The JSON body of a raw answer.
+pub fn body_of(answer: &str) -> serde_json::Value {
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"))
+}
+
+/// Pairs with the current code; the answer's body.
+pub fn pair(d: &Daemon) -> serde_json::Value {
+    let code = current_code(d);
+    let r = post_pair(d, &format!("{{\"code\":\"{code}\"}}"), "");
+    assert_eq!(status(&r), 200, "{r}");
+    body_of(&r)
+}
+
+#[test]
+fn a_paired_browser_can_use_a_program() {
+    let scratch = Scratch::new("pair-program");
+    let config = scratch.path().join("config");
+    let d = Daemon::with(Options::store(&config, &["--pairing", "--", "cat"]));
+    // Startup says what a paired token gets: what the program needs, and more.
+    d.expect_fields(
+        "listening",
+        json!({"pair_scopes": "read,write,exec"}),
+        Duration::from_secs(5),
+    );
+    assert!(
+        !d.events().iter().any(|e| e["event"] == "warning"
+            && e["message"].as_str().is_some_and(|m| m.contains("pair"))),
+        "{}",
+        d.stderr()
+    );
+    let paired = pair(&d);
+    assert_eq!(paired["scopes"], json!(["read", "write", "exec"]));
+    let token = paired["token"].as_str().unwrap().to_owned();
+    // Connected as a browser would, with the subprotocol form: `cat` echoes.
+    let b64 = data_encoding::BASE64URL_NOPAD.encode(token.as_bytes());
+    let offer = format!("wsgate, wsgate.bearer.{b64}");
+    let echoed = block_on(async {
+        let url = format!("ws://{}/", d.addr);
+        let (mut ws, response) = open(&url, &[("Sec-WebSocket-Protocol", &offer)])
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 101);
+        ws.send(Message::text("paired and running")).await.unwrap();
+        next(&mut ws).await
+    });
+    assert_eq!(echoed, Some(Message::text("paired and running")));
+    let log = d.stderr();
+    assert!(!log.contains(&token), "{log}");
+}
+
+#[test]
+fn pair_scopes_follow_the_echo_and_an_explicit_choice_wins() {
+    let scratch = Scratch::new("pair-scopes");
+    let config = scratch.path().join("config");
+    // The echo needs nothing: read and write.
+    let e = Daemon::with(Options::store(&config, &["--pairing", "--echo"]));
+    e.expect_fields(
+        "listening",
+        json!({"pair_scopes": "read,write"}),
+        Duration::from_secs(5),
+    );
+    assert_eq!(pair(&e)["scopes"], json!(["read", "write"]));
+    // Given, it is used as given, with a warning when the backend will refuse it.
+    let d = Daemon::with(Options::store(
+        &config,
+        &["--pairing", "--pair-scopes", "read,write", "--", "cat"],
+    ));
+    d.expect_fields(
+        "listening",
+        json!({"pair_scopes": "read,write"}),
+        Duration::from_secs(5),
+    );
+    let warning = d.expect_event(Duration::from_secs(5), |e| {
+        e["event"] == "warning" && e["message"].as_str().is_some_and(|m| m.contains("exec"))
+    });
+    let message = warning["message"].as_str().unwrap();
+    assert!(
+        message.contains("--pair-scopes read,write lacks exec")
+            && message.contains("insufficient-scope"),
+        "{message}"
+    );
+    let paired = pair(&d);
+    assert_eq!(paired["scopes"], json!(["read", "write"]));
+    let token = paired["token"].as_str().unwrap();
+    let r = upgrade(d.addr, &format!("/?token={token}"), "");
+    assert_eq!(status(&r), 403, "{r}");
+}
