@@ -22,6 +22,12 @@ pub fn format(secs: u64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
 }
 
+/// `YYYY-MM-DD HH:MM`, for names people read.
+pub fn format_minute(secs: u64) -> String {
+    let (y, m, d, hh, mm, _) = fields(secs);
+    format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}")
+}
+
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ`, for the log.
 pub fn format_millis(secs: u64, millis: u32) -> String {
     let (y, m, d, hh, mm, ss) = fields(secs);
@@ -154,6 +160,7 @@ mod tests {
         }
         assert_eq!(format(1_795_391_999), "2026-11-22T23:59:59Z");
         assert_eq!(format(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(format_minute(1_795_391_999), "2026-11-22 23:59");
     }
 
     #[test]

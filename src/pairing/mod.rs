@@ -24,8 +24,9 @@ use std::time::{Duration, Instant};
 
 use subtle::ConstantTimeEq;
 
+use crate::date;
 use crate::scope::Scopes;
-use crate::store;
+use crate::user_agent;
 
 /// What `--pairing` sets up.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -225,33 +226,24 @@ pub fn code_from_body(body: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// `paired <user agent>`, cut to the longest name a token may have, without control
-/// characters.
-pub fn paired_name(user_agent: Option<&[u8]>) -> String {
-    let agent: String = user_agent
-        .map(String::from_utf8_lossy)
-        .unwrap_or_default()
-        .chars()
-        .map(|c| {
-            if c.is_control() || store::is_bidi_control(c) {
-                ' '
-            } else {
-                c
-            }
-        })
-        .collect();
-    let agent = agent.trim();
-    let agent = if agent.is_empty() { "browser" } else { agent };
-    let name: String = format!("paired {agent}")
-        .chars()
-        .take(store::MAX_NAME)
-        .collect();
-    name.trim_end().to_owned()
+/// The name of a token paired at `now` by a client with this `User-Agent`: the
+/// browser and the platform it names, and the time, in UTC (the time zone of the
+/// store and its listing): `paired Chrome on Linux 2026-11-29 14:02 UTC`. What the
+/// agent does not tell is `browser` and `unknown`.
+pub fn paired_name(user_agent: Option<&[u8]>, now: u64) -> String {
+    let agent = user_agent.map(user_agent::describe);
+    let browser = agent.and_then(|a| a.browser).unwrap_or("browser");
+    let platform = agent.and_then(|a| a.platform).unwrap_or("unknown");
+    format!(
+        "paired {browser} on {platform} {} UTC",
+        date::format_minute(now)
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store;
 
     /// How long a code lives by default (`--pair-code-ttl`).
     const CODE_LIFETIME: Duration = Duration::from_secs(5 * 60);
@@ -392,14 +384,36 @@ mod tests {
 
     #[test]
     fn paired_names() {
-        assert_eq!(paired_name(Some(b"curl/8.0")), "paired curl/8.0");
-        assert_eq!(paired_name(None), "paired browser");
-        assert_eq!(paired_name(Some(b"  ")), "paired browser");
-        assert_eq!(paired_name(Some(b"a\x01b\nc")), "paired a b c");
-        assert_eq!(paired_name(Some("x\u{202e}y".as_bytes())), "paired x y");
-        let long = paired_name(Some("Mozilla/5.0 ".repeat(20).as_bytes()));
-        assert!(long.chars().count() <= store::MAX_NAME);
-        assert!(store::valid_name(&long));
-        assert!(store::valid_name(&paired_name(Some(b"\xff\xfe"))));
+        let now = 1_795_960_920; // 2026-11-29T14:02:00Z
+        let chrome = b"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+        assert_eq!(
+            paired_name(Some(chrome), now),
+            "paired Chrome on Linux 2026-11-29 14:02 UTC"
+        );
+        assert_eq!(
+            paired_name(Some(b"curl/8.0"), now),
+            "paired curl on unknown 2026-11-29 14:02 UTC"
+        );
+        assert_eq!(
+            paired_name(None, now),
+            "paired browser on unknown 2026-11-29 14:02 UTC"
+        );
+        for agent in [
+            &b"  "[..],
+            b"a\x01b\nc",
+            "x\u{202e}y".as_bytes(),
+            b"\xff\xfe",
+        ] {
+            let name = paired_name(Some(agent), now);
+            assert!(store::valid_name(&name), "{name:?}");
+            assert!(name.starts_with("paired browser on unknown"), "{name:?}");
+        }
+        // However long the agent, the name is short: fixed words, or a product name of
+        // at most 24 characters.
+        let long = paired_name(Some("Mozilla/5.0 ".repeat(200).as_bytes()), now);
+        assert_eq!(long, "paired browser on unknown 2026-11-29 14:02 UTC");
+        let product = format!("{}/1", "x".repeat(user_agent::MAX_PRODUCT));
+        let longest = paired_name(Some(product.as_bytes()), now);
+        assert!(longest.chars().count() + " (99)".len() <= store::MAX_NAME);
     }
 }

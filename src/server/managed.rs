@@ -212,15 +212,16 @@ impl Managed {
         desk: &Desk,
         user_agent: Option<&[u8]>,
     ) -> Result<(TokenRef, Secret, Option<u64>), String> {
-        let name = pairing::paired_name(user_agent);
+        let name = pairing::paired_name(user_agent, date::now());
         let files = self.files.clone();
         let (scopes, expires) = (desk.scopes, desk.config.expires);
         // What was written, under the store's lock, is what the view becomes: no
         // second read that could fail or see something else.
         let (entry, token, entries) = async_std::task::spawn_blocking(move || {
             files.update(|entries| {
-                let (entry, token) =
-                    store::mint(entries, Some(&name), scopes, expires, date::now())?;
+                let now = date::now();
+                let name = store::unused_name(entries, &name, now);
+                let (entry, token) = store::mint(entries, Some(&name), scopes, expires, now)?;
                 entries.push(entry.clone());
                 Ok((entry, token, entries.clone()))
             })

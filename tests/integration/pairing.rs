@@ -116,3 +116,42 @@ fn pair_scopes_follow_the_echo_and_an_explicit_choice_wins() {
     let r = upgrade(d.addr, &format!("/?token={token}"), "");
     assert_eq!(status(&r), 403, "{r}");
 }
+
+#[test]
+fn pairings_are_named_by_browser_platform_and_time() {
+    let scratch = Scratch::new("pair-names");
+    let config = scratch.path().join("config");
+    let d = Daemon::with(Options::store(&config, &["--pairing", "--echo"]));
+    let firefox = "User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0\r\n";
+    let mut names = Vec::new();
+    for _ in 0..3 {
+        let code = current_code(&d);
+        let r = post_pair(&d, &format!("{{\"code\":\"{code}\"}}"), firefox);
+        assert_eq!(status(&r), 200, "{r}");
+        let id = body_of(&r)["id"].as_str().unwrap().to_owned();
+        let event = d.expect_fields("pair", json!({"token_id": id}), Duration::from_secs(5));
+        names.push(event["token_name"].as_str().unwrap().to_owned());
+    }
+    // `paired Firefox on Windows 2026-11-29 14:02 UTC`, then ` (2)`, ` (3)` after it
+    // within the same minute: no two live tokens share a name.
+    let mut seen: Vec<String> = Vec::new();
+    for name in &names {
+        let base = match name.rsplit_once(" (") {
+            Some((base, n)) if n.ends_with(')') => base,
+            _ => name.as_str(),
+        };
+        let stamp = base
+            .strip_prefix("paired Firefox on Windows ")
+            .and_then(|rest| rest.strip_suffix(" UTC"))
+            .unwrap_or_else(|| panic!("{name}"));
+        let time = format!("{}:00Z", stamp.replace(' ', "T"));
+        assert!(wsgate::internal::date::parse(&time).is_some(), "{name}");
+        let earlier = seen.iter().filter(|b| *b == base).count();
+        let want = match earlier {
+            0 => base.to_owned(),
+            n => format!("{base} ({})", n + 1),
+        };
+        assert_eq!(name, &want, "{names:?}");
+        seen.push(base.to_owned());
+    }
+}
