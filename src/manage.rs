@@ -30,6 +30,13 @@ pub enum TokenCommand {
     },
     /// `revoke ID|NAME`.
     Revoke(String),
+    /// `rename ID|NAME NEW-NAME`.
+    Rename {
+        /// The token, by id or name.
+        who: String,
+        /// Its new name, already checked to be a valid one.
+        name: String,
+    },
     /// `prune [--revoked]`: removes expired entries, and revoked ones too with
     /// `--revoked`.
     Prune {
@@ -55,6 +62,9 @@ pub fn token(
             expires,
         } => {
             let (entry, token) = files.update(|entries| {
+                if let Some(name) = &name {
+                    refuse_taken(entries, name, now, None)?;
+                }
                 let (entry, token) = store::mint(entries, name.as_deref(), scopes, expires, now)?;
                 entries.push(entry.clone());
                 Ok((entry, token))
@@ -85,29 +95,7 @@ pub fn token(
         }
         TokenCommand::Revoke(who) => {
             let (entry, already) = files.update(|entries| {
-                // An id names one token; a name may be shared (or look like an id).
-                let matching: Vec<usize> = match entries.iter().position(|e| e.id == who) {
-                    Some(i) => vec![i],
-                    None => entries
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, e)| e.name == who)
-                        .map(|(i, _)| i)
-                        .collect(),
-                };
-                let i = match matching.as_slice() {
-                    [] => return Err(format!("no token has the id or name {who:?}")),
-                    [i] => *i,
-                    several => {
-                        let ids: Vec<&str> =
-                            several.iter().map(|&i| entries[i].id.as_str()).collect();
-                        return Err(format!(
-                            "{} tokens are named {who:?}: revoke one by id ({})",
-                            several.len(),
-                            ids.join(", ")
-                        ));
-                    }
-                };
+                let i = find(entries, &who, now, "revoke")?;
                 let already = entries[i].revoked.is_some();
                 if !already {
                     entries[i].revoked = Some(now);
@@ -120,6 +108,20 @@ pub fn token(
                 "revoked"
             };
             writeln!(note, "token {} ({}) {what}", entry.id, entry.name).map_err(io)
+        }
+        TokenCommand::Rename { who, name } => {
+            let (entry, old) = files.update(|entries| {
+                let i = find(entries, &who, now, "rename")?;
+                refuse_taken(entries, &name, now, Some(&entries[i].id))?;
+                let old = std::mem::replace(&mut entries[i].name, name.clone());
+                Ok((entries[i].clone(), old))
+            })?;
+            writeln!(
+                note,
+                "token {} renamed from {old:?} to {:?}",
+                entry.id, entry.name
+            )
+            .map_err(io)
         }
         TokenCommand::Prune { revoked } => {
             // An expired entry goes even when it was also revoked: it can never be
@@ -138,6 +140,52 @@ pub fn token(
             };
             writeln!(note, "removed {removed} {what} token(s)").map_err(io)
         }
+    }
+}
+
+/// The token `who` names: the one with that id, else the one with that name. Of
+/// several with the name, the one still live, if only one is (names of revoked and
+/// expired tokens may be used again); else the choice is refused, naming their ids.
+fn find(entries: &[Entry], who: &str, now: u64, verb: &str) -> Result<usize, String> {
+    if let Some(i) = entries.iter().position(|e| e.id == who) {
+        return Ok(i);
+    }
+    let named: Vec<usize> = (0..entries.len())
+        .filter(|&i| entries[i].name == who)
+        .collect();
+    let live: Vec<usize> = named
+        .iter()
+        .copied()
+        .filter(|&i| entries[i].status(now) == store::Status::Active)
+        .collect();
+    match (named.as_slice(), live.as_slice()) {
+        ([], _) => Err(format!("no token has the id or name {who:?}")),
+        ([i], _) | (_, [i]) => Ok(*i),
+        (several, _) => {
+            let ids: Vec<&str> = several.iter().map(|&i| entries[i].id.as_str()).collect();
+            Err(format!(
+                "{} tokens are named {who:?}: {verb} one by id ({})",
+                several.len(),
+                ids.join(", ")
+            ))
+        }
+    }
+}
+
+/// Refuses `name` when a live token other than `except` (an id) has it: a name is
+/// how people tell live tokens apart, and `revoke NAME` must mean one of them.
+fn refuse_taken(
+    entries: &[Entry],
+    name: &str,
+    now: u64,
+    except: Option<&str>,
+) -> Result<(), String> {
+    match store::live_named(entries, name, now, except) {
+        Some(taken) => Err(format!(
+            "token {} already has the name {name:?}: choose another, or rename or revoke that one first",
+            taken.id
+        )),
+        None => Ok(()),
     }
 }
 

@@ -120,3 +120,118 @@ fn wrong_tokens_cannot_make_the_daemon_read_its_store() {
         "{log}"
     );
 }
+
+/// `wsgate token list --json`, parsed.
+fn listed(config: &std::path::Path) -> Vec<serde_json::Value> {
+    let out = wsgate(config, &["token", "list", "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).unwrap()
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_live_name_is_one_token() {
+    let scratch = Scratch::new("names-unique");
+    let config = scratch.path().join("config");
+    let laptop = create_token(&config, &["--name", "laptop"]);
+    // A second live token of that name is refused, saying which has it; the store
+    // is left as it was.
+    let before = std::fs::read(config.join("tokens")).unwrap();
+    let out = wsgate(&config, &["token", "create", "--name", "laptop"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let id = listed(&config)[0]["id"].as_str().unwrap().to_owned();
+    let err = stderr_of(&out);
+    assert!(
+        err.contains(&format!("token {id} already has the name \"laptop\""))
+            && err.contains("rename or revoke"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "no token printed");
+    assert_eq!(std::fs::read(config.join("tokens")).unwrap(), before);
+    // Revoked, or expired, it leaves the name free.
+    assert!(
+        wsgate(&config, &["token", "revoke", "laptop"])
+            .status
+            .success()
+    );
+    let _ = create_token(&config, &["--name", "laptop"]);
+    let _ = create_token(&config, &["--name", "brief", "--expires", "1s"]);
+    std::thread::sleep(Duration::from_millis(1100));
+    let _ = create_token(&config, &["--name", "brief"]);
+    assert_eq!(listed(&config).len(), 4);
+    assert!(!stderr_of(&wsgate(&config, &["token", "list"])).contains(&laptop));
+}
+
+#[test]
+fn rename() {
+    let scratch = Scratch::new("names-rename");
+    let config = scratch.path().join("config");
+    let token = create_token(&config, &["--name", "old name"]);
+    let _ = create_token(&config, &["--name", "phone"]);
+    let id = listed(&config)[0]["id"].as_str().unwrap().to_owned();
+    let d = Daemon::with(Options::store(&config, &["--echo"]));
+
+    // By name.
+    let out = wsgate(&config, &["token", "rename", "old name", "my laptop"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(
+        stderr_of(&out),
+        format!("token {id} renamed from \"old name\" to \"my laptop\"\n")
+    );
+    // By id, to a name starting with a dash (taken as it is).
+    let out = wsgate(&config, &["token", "rename", &id, "-laptop-"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let item = listed(&config).into_iter().find(|i| i["id"] == id).unwrap();
+    assert_eq!(item["name"], "-laptop-");
+    // To its own name: nothing changes, nothing is refused.
+    assert!(
+        wsgate(&config, &["token", "rename", &id, "-laptop-"])
+            .status
+            .success()
+    );
+    // To a name another live token has: refused (1), nothing written.
+    let store = std::fs::read(config.join("tokens")).unwrap();
+    let out = wsgate(&config, &["token", "rename", &id, "phone"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr_of(&out).contains("already has the name \"phone\""),
+        "{out:?}"
+    );
+    assert_eq!(std::fs::read(config.join("tokens")).unwrap(), store);
+    // Unknown, or a name that is not one: 1 and 2.
+    let out = wsgate(&config, &["token", "rename", "nobody", "x"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr_of(&out).contains("\"nobody\""), "{out:?}");
+    for bad in [
+        &["token", "rename", &id][..],
+        &["token", "rename", &id, " x"],
+    ] {
+        let out = wsgate(&config, bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+    }
+    // The token still works, and once the daemon has seen the store change (within a
+    // poll, as a revocation), its log uses the new name.
+    assert!(eventually(Duration::from_secs(3), || {
+        let r = upgrade(d.addr, &format!("/?token={token}"), "");
+        assert_eq!(status(&r), 101, "{r}");
+        d.events()
+            .iter()
+            .any(|e| is_event(e, "accept", &json!({"token_name": "-laptop-"})))
+    }));
+    // The help and the man page name the command.
+    let help = String::from_utf8(run_wsgate(&["--help"], &[]).stdout).unwrap();
+    assert!(
+        help.contains("wsgate token rename ID|NAME NEW-NAME"),
+        "{help}"
+    );
+    let man = String::from_utf8(run_wsgate(&["--generate", "man"], &[]).stdout).unwrap();
+    assert!(
+        man.contains("wsgate token rename ID|NAME NEW\\-NAME"),
+        "{man}"
+    );
+    let bash = String::from_utf8(run_wsgate(&["--generate", "complete-bash"], &[]).stdout).unwrap();
+    assert!(bash.contains("'create list revoke rename prune'"), "{bash}");
+}
