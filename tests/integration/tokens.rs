@@ -235,3 +235,66 @@ fn rename() {
     let bash = String::from_utf8(run_wsgate(&["--generate", "complete-bash"], &[]).stdout).unwrap();
     assert!(bash.contains("'create list revoke rename prune'"), "{bash}");
 }
+
+#[test]
+fn token_list_fits_100_columns() {
+    let scratch = Scratch::new("list-width");
+    let config = scratch.path().join("config");
+    let long = "a name of eighty characters for a token that someone typed in with great care ..";
+    assert_eq!(long.chars().count(), 80);
+    let _ = create_token(&config, &["--name", long, "--expires", "never"]);
+    let _ = create_token(
+        &config,
+        &["--name", "paired Firefox on Windows 2026-11-29 14:02 UTC"],
+    );
+    let _ = create_token(
+        &config,
+        &["--name", "ro", "--scope", "read", "--expires", "1s"],
+    );
+    assert!(wsgate(&config, &["token", "revoke", "ro"]).status.success());
+    let out = wsgate(&config, &["token", "list"]);
+    assert!(out.status.success());
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(table.lines().count(), 4, "{table}");
+    for line in table.lines() {
+        assert!(
+            line.chars().count() <= 100,
+            "{} columns: {line}",
+            line.chars().count()
+        );
+    }
+    // The long name is cut in the table, whole in JSON; the rest are whole.
+    assert!(
+        table.contains("a name of eighty characters") && table.contains('…'),
+        "{table}"
+    );
+    assert!(!table.contains(long), "{table}");
+    assert!(
+        table.contains("paired Firefox on Windows 2026-11-29 14:02 UTC"),
+        "{table}"
+    );
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["ID", "NAME", "SCOPES", "EXPIRES", "USED", "STATUS"]
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains(" never ") && l.ends_with("active")),
+        "{table}"
+    );
+    // 90 days, or a second less.
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains(" in 90d ") || l.contains(" in 89d ")),
+        "{table}"
+    );
+    assert!(table.lines().any(|l| l.ends_with("revoked")), "{table}");
+    let names: Vec<String> = listed(&config)
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(names.iter().any(|n| n == long), "{names:?}");
+}
