@@ -159,7 +159,7 @@ pub mod internal {
     }
     /// See the crate's `pairing` module.
     pub mod pairing {
-        pub use crate::pairing::{code_from_body, paired_name};
+        pub use crate::pairing::{code_from_body, paired_name, return_from_body, return_origin};
     }
     /// See the crate's `policy` module.
     pub mod policy {

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
 use crate::date;
+use crate::policy::Policy;
 use crate::scope::Scopes;
 use crate::user_agent;
 
@@ -226,6 +227,64 @@ pub fn code_from_body(body: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
+/// The `return` URL a pairing request body names, the page to hand the new token to:
+/// `Ok(None)` when there is none, `Err(())` when it is not text (a JSON member that is
+/// not a string, a form value that is not UTF-8 or does not decode).
+#[allow(clippy::result_unit_err)]
+pub fn return_from_body(body: &[u8]) -> Result<Option<String>, ()> {
+    let text = std::str::from_utf8(body).map_err(|_| ())?.trim();
+    if text.starts_with('{') {
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|_| ())?;
+        return match value.get("return") {
+            None => Ok(None),
+            Some(serde_json::Value::String(url)) => Ok(Some(url.clone())),
+            Some(_) => Err(()),
+        };
+    }
+    match crate::form::form_value(text.as_bytes(), b"return") {
+        Ok(Some(value)) => String::from_utf8(value).map(Some).map_err(|_| ()),
+        Ok(None) => Ok(None),
+        Err(_) => Err(()),
+    }
+}
+
+/// The longest `return` URL taken.
+pub const MAX_RETURN: usize = 512;
+
+/// The origin of a `return` URL, lowercase (`https://app.example:8443`), when it is an
+/// absolute `http` or `https` URL a browser reads the same way: printable ASCII, a
+/// host and port of the characters an `--allow-origin` entry may hold (so no
+/// user-info `@`, no `\`, no percent-encoding in it), and no fragment of its own (the
+/// token goes there). `None` for anything else.
+pub fn return_origin(url: &str) -> Option<String> {
+    if url.len() > MAX_RETURN || !url.bytes().all(|b| b.is_ascii_graphic()) {
+        return None;
+    }
+    if url.contains(['#', '\\']) {
+        return None;
+    }
+    let lower = url.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))?;
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let host_byte = |b: u8| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b);
+    if authority.is_empty() || !authority.bytes().all(host_byte) {
+        return None;
+    }
+    let scheme_end = lower.len() - rest.len();
+    Some(lower[..scheme_end + end].to_owned())
+}
+
+/// Whether a pairing may hand its token to the page at `url`: only when its origin
+/// is exactly one of the `--allow-origin` entries (not `*`, not `null`, not a loopback
+/// origin that was never listed). A token in a URL goes wherever the URL says, so it
+/// goes only where the operator said by name.
+pub fn return_allowed(url: &str, policy: &Policy) -> bool {
+    return_origin(url).is_some_and(|origin| policy.lists_origin(&origin))
+}
+
 /// The name of a token paired at `now` by a client with this `User-Agent`: the
 /// browser and the platform it names, and the time, in UTC (the time zone of the
 /// store and its listing): `paired Chrome on Linux 2026-11-29 14:02 UTC`. What the
@@ -380,6 +439,69 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    #[test]
+    fn return_urls() {
+        for (url, origin) in [
+            ("https://app.example/cb", Some("https://app.example")),
+            ("https://App.Example:8443", Some("https://app.example:8443")),
+            (
+                "http://app.localhost:5173/pair?x=1",
+                Some("http://app.localhost:5173"),
+            ),
+            ("http://[::1]:8080/", Some("http://[::1]:8080")),
+            ("https://app.example?x=/y", Some("https://app.example")),
+            ("https://app.example/cb#wsgate_token=x", None),
+            ("https://evil.example@app.example/", None),
+            ("https://app.example\\@evil.example/", None),
+            ("https://app%2eexample/", None),
+            ("https://app.example /", None),
+            ("https://app.exa\tmple/", None),
+            ("javascript:alert(1)//https://app.example", None),
+            ("data:text/html,https://app.example", None),
+            ("//app.example/cb", None),
+            ("/cb", None),
+            ("https:///cb", None),
+            ("ftp://app.example/", None),
+            ("", None),
+        ] {
+            assert_eq!(return_origin(url).as_deref(), origin, "{url:?}");
+        }
+        let long = format!("https://app.example/{}", "x".repeat(MAX_RETURN));
+        assert_eq!(return_origin(&long), None);
+
+        let mut policy = Policy::default();
+        policy.allow_origin("https://app.example").unwrap();
+        policy.allow_origin("null").unwrap();
+        assert!(return_allowed("https://app.example/cb", &policy));
+        assert!(return_allowed("HTTPS://APP.EXAMPLE/cb", &policy));
+        assert!(!return_allowed("http://app.example/cb", &policy));
+        assert!(!return_allowed("https://app.example:8443/cb", &policy));
+        assert!(!return_allowed("https://evil.example/cb", &policy));
+        // Loopback pages may connect, but only a listed origin receives a token.
+        assert!(!return_allowed("http://localhost:5173/cb", &policy));
+        policy.allow_origin("*").unwrap();
+        assert!(!return_allowed("https://evil.example/cb", &policy));
+    }
+
+    #[test]
+    fn return_bodies() {
+        assert_eq!(return_from_body(br#"{"code":"123456"}"#), Ok(None));
+        assert_eq!(
+            return_from_body(br#"{"code":"123456","return":"https://a.example/"}"#),
+            Ok(Some("https://a.example/".into()))
+        );
+        assert_eq!(return_from_body(br#"{"code":"1","return":1}"#), Err(()));
+        assert_eq!(return_from_body(br#"{"code":"1","return":null}"#), Err(()));
+        assert_eq!(
+            return_from_body(b"code=1&return=https%3A%2F%2Fa.example%2F"),
+            Ok(Some("https://a.example/".into()))
+        );
+        assert_eq!(return_from_body(b"code=1"), Ok(None));
+        assert_eq!(return_from_body(b"code=1&return=%ff"), Err(()));
+        assert_eq!(return_from_body(b"code=1&return=%zz"), Err(()));
+        assert_eq!(return_from_body(b"\xff"), Err(()));
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod echo;
 mod generate;
 mod handshake;
 mod lifecycle;
+mod other_origin;
 mod pairing;
 mod program;
 mod redaction;

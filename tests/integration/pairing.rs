@@ -155,3 +155,73 @@ fn pairings_are_named_by_browser_platform_and_time() {
         seen.push(base.to_owned());
     }
 }
+
+/// The number of tokens in the store.
+fn stored(config: &std::path::Path) -> usize {
+    let out = wsgate(config, &["token", "list", "--json"]);
+    serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout)
+        .unwrap()
+        .len()
+}
+
+#[test]
+fn a_token_is_handed_only_to_a_listed_origin() {
+    let scratch = Scratch::new("pair-return");
+    let config = scratch.path().join("config");
+    let d = Daemon::with(Options::store(
+        &config,
+        &[
+            "--pairing",
+            "--echo",
+            "--allow-origin",
+            "https://app.example",
+            "--allow-origin",
+            "*",
+            "--allow-origin",
+            "null",
+        ],
+    ));
+    let exchange = |code: &str, back: &str| {
+        let body = json!({"code": code, "return": back}).to_string();
+        post_pair(&d, &body, "")
+    };
+    // Origins the policy lets connect, but that were not named: no token, and the
+    // code is not used up by asking.
+    let code = current_code(&d);
+    for back in [
+        "https://evil.example/cb",
+        "http://localhost:5173/cb",
+        "http://127.0.0.1:5173/",
+        "https://app.example.evil.example/",
+        "https://evil.example@app.example/",
+        "http://app.example/cb",
+        "null",
+        "https://app.example/cb#x",
+        "javascript:alert(1)",
+    ] {
+        let r = exchange(&code, back);
+        assert_eq!(status(&r), 403, "{back}: {r}");
+        assert_eq!(body_of(&r), json!({"error": "return_denied"}), "{back}");
+        assert!(
+            !r.contains(back) || back == "null",
+            "{back}: the answer repeats it"
+        );
+    }
+    assert_eq!(current_code(&d), code, "refusals are not guesses");
+    assert_eq!(stored(&config), 0);
+    let r = post_pair(&d, &json!({"code": code, "return": 7}).to_string(), "");
+    assert_eq!(status(&r), 400, "{r}");
+    // The named origin gets it back, with the page to open.
+    let r = exchange(&code, "https://app.example/cb?from=pairing");
+    assert_eq!(status(&r), 200, "{r}");
+    let body = body_of(&r);
+    assert_eq!(body["return"], "https://app.example/cb?from=pairing");
+    assert_eq!(body["token"].as_str().unwrap().len(), 43);
+    let event = d.expect_fields("pair", json!({}), Duration::from_secs(5));
+    assert_eq!(event["return_origin"], "https://app.example");
+    // Without a return, no return in the answer.
+    let plain = pair(&d);
+    assert!(plain.get("return").is_none(), "{plain}");
+    let log = d.stderr();
+    assert!(!log.contains(body["token"].as_str().unwrap()), "{log}");
+}
