@@ -22,6 +22,36 @@ pub fn format(secs: u64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
 }
 
+/// `YYYY-MM-DD HH:MM`, for names people read.
+pub fn format_minute(secs: u64) -> String {
+    let (y, m, d, hh, mm, _) = fields(secs);
+    format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}")
+}
+
+/// How far `secs` is from `now`, in its largest unit, for a table that must stay
+/// narrow: `now`, `in 45s`, `12m ago`, `in 5h` (hours up to two days), `3d ago`
+/// (days up to 999), `in 2y` (years of 365 days). At most 8 characters up to 100
+/// years.
+pub fn relative(secs: u64, now: u64) -> String {
+    let (span, future) = match secs.checked_sub(now) {
+        Some(ahead) => (ahead, true),
+        None => (now - secs, false),
+    };
+    let amount = match span {
+        0 => return "now".to_owned(),
+        1..60 => format!("{span}s"),
+        60..3600 => format!("{}m", span / 60),
+        3600..172_800 => format!("{}h", span / 3600),
+        _ if span / 86_400 < 1000 => format!("{}d", span / 86_400),
+        _ => format!("{}y", span / (365 * 86_400)),
+    };
+    if future {
+        format!("in {amount}")
+    } else {
+        format!("{amount} ago")
+    }
+}
+
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ`, for the log.
 pub fn format_millis(secs: u64, millis: u32) -> String {
     let (y, m, d, hh, mm, ss) = fields(secs);
@@ -154,6 +184,30 @@ mod tests {
         }
         assert_eq!(format(1_795_391_999), "2026-11-22T23:59:59Z");
         assert_eq!(format(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(format_minute(1_795_391_999), "2026-11-22 23:59");
+    }
+
+    #[test]
+    fn relative_times() {
+        let now = 1_795_391_999;
+        for (at, want) in [
+            (now, "now"),
+            (now + 45, "in 45s"),
+            (now - 59, "59s ago"),
+            (now - 60, "1m ago"),
+            (now + 3599, "in 59m"),
+            (now + 3600, "in 1h"),
+            (now - 47 * 3600, "47h ago"),
+            (now + 2 * 86_400, "in 2d"),
+            (now + 90 * 86_400, "in 90d"),
+            (now - 999 * 86_400, "999d ago"),
+            (now + 1000 * 86_400, "in 2y"),
+            (now + 100 * 365 * 86_400, "in 100y"),
+            (0, "56y ago"),
+        ] {
+            assert_eq!(relative(at, now), want, "{at}");
+        }
+        assert_eq!(relative(u64::MAX, 0).len(), "in 584942417355y".len());
     }
 
     #[test]

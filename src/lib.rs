@@ -10,7 +10,8 @@
 //! byte stream), `redact` (the one place that decides whether
 //! bytes hold a secret), `scope`, `bearer`, `jwt`, `policy`, `outcome` (modes, reasons
 //! and statuses), `response`, `page` (the pages wsgate serves itself, and their
-//! policy), `console` (the console page and its link), `date`, `log`, and `store`'s format and lookup (its files,
+//! policy), `console` (the console page and its link), `date`, `log`, `user_agent`
+//! (the browser and platform a `User-Agent` names), and `store`'s format and lookup (its files,
 //! through `fs`, are `store::files`). Above them, decisions: `auth` (the authority
 //! modes), `gate` (route, policy, authority), `pairing`. Then I/O: `runtime`, `fs`,
 //! `backend` (what a connection is relayed to), `shutdown`, `server`, `manage` (the
@@ -48,6 +49,7 @@ mod secret;
 mod server;
 mod shutdown;
 mod store;
+mod user_agent;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -157,7 +159,7 @@ pub mod internal {
     }
     /// See the crate's `pairing` module.
     pub mod pairing {
-        pub use crate::pairing::code_from_body;
+        pub use crate::pairing::{code_from_body, paired_name, return_from_body, return_origin};
     }
     /// See the crate's `policy` module.
     pub mod policy {
@@ -183,8 +185,12 @@ pub mod internal {
     pub mod secret {
         pub use crate::secret::{Credential, PARAM, Presented, Secret, from_query};
     }
+    /// See the crate's `user_agent` module.
+    pub mod user_agent {
+        pub use crate::user_agent::{Agent, BROWSERS, MAX_PRODUCT, PLATFORMS, describe};
+    }
     /// See the crate's `store` module.
     pub mod store {
-        pub use crate::store::{parse, serialize, valid_id, valid_name};
+        pub use crate::store::{MAX_NAME, parse, serialize, valid_id, valid_name};
     }
 }

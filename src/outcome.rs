@@ -101,6 +101,9 @@ reasons! {
     LengthRequired = "length-required", LengthRequired;
     /// A request body over the limit.
     BodyTooLarge = "body-too-large", PayloadTooLarge;
+    /// A pairing asked to hand its token to a page whose origin is not an
+    /// `--allow-origin` entry.
+    ReturnDenied = "return-denied", Forbidden;
     /// The token store could not be written.
     StoreFailed = "store-failed", InternalServerError;
     /// A signed token not valid yet (`nbf`, or `iat` in the future).
@@ -154,6 +157,7 @@ impl Reason {
             Reason::InsufficientScope => return "insufficient_scope",
             Reason::InvalidCode => return "invalid_code",
             Reason::RateLimited => return "rate_limited",
+            Reason::ReturnDenied => return "return_denied",
             _ => {}
         }
         match self.status() {

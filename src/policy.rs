@@ -88,6 +88,13 @@ impl Policy {
         Ok(())
     }
 
+    /// Whether `origin` (`scheme://host[:port]`, lowercase) is one of the
+    /// `--allow-origin` entries itself: not `null`, not merely allowed by `*` or by
+    /// being a loopback origin. Only such an origin is trusted to receive a secret.
+    pub fn lists_origin(&self, origin: &str) -> bool {
+        origin != "null" && self.origins.iter().any(|o| o == origin)
+    }
+
     /// Checks a request's Host and Origin headers.
     pub fn check(&self, host: &[u8], origin: Option<&[u8]>) -> Result<(), Reason> {
         if !self.host_allowed(host) {

@@ -38,6 +38,16 @@ impl Scopes {
         self.0 & other.0 == other.0
     }
 
+    /// The scopes held in either.
+    pub const fn with(self, other: Scopes) -> Scopes {
+        Scopes(self.0 | other.0)
+    }
+
+    /// The scopes of `other` not held here.
+    pub const fn lacking(self, other: Scopes) -> Scopes {
+        Scopes(other.0 & !self.0)
+    }
+
     /// Reads `read,write,exec` (any non-empty subset, each once, any order).
     pub fn parse(text: &str) -> Option<Scopes> {
         let mut bits = 0u8;
@@ -97,5 +107,14 @@ mod tests {
         assert_eq!(Scopes::READ.to_string(), "read");
         assert!(Scopes::ALL.contains(Scopes::EXEC));
         assert!(!Scopes::READ.contains(Scopes::WRITE));
+    }
+
+    #[test]
+    fn scopes_combine() {
+        assert_eq!(Scopes::READ_WRITE.with(Scopes::EXEC), Scopes::ALL);
+        assert_eq!(Scopes::READ.with(Scopes::NONE), Scopes::READ);
+        assert_eq!(Scopes::READ_WRITE.lacking(Scopes::ALL), Scopes::EXEC);
+        assert_eq!(Scopes::ALL.lacking(Scopes::EXEC), Scopes::NONE);
+        assert_eq!(Scopes::READ.lacking(Scopes::NONE), Scopes::NONE);
     }
 }

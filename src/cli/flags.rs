@@ -661,8 +661,10 @@ pub static FLAGS: &[Flag] = &[
         Kind::Scopes,
         Place::Serve(Section::Pairing),
     )
-    .default("read,write")
-    .help("scopes of paired tokens")
+    .help(
+        "scopes of paired tokens (default read,write plus what the backend requires: \
+         read,write,exec for a program or --upstream, read,write for --echo)",
+    )
     .apply(|low, name, value| once(name, &mut low.pair_scopes, scopes(name, &given(value))?)),
     Flag::value(
         "--pair-expires",
@@ -763,7 +765,10 @@ pub static FLAGS: &[Flag] = &[
         .help("print the version")
         .apply(|low, _, _| switch(&mut low.version)),
     Flag::value("--name", "NAME", Kind::Text, Place::TokenCreate)
-        .help("a name for people (1 to 80 characters); the id when not given")
+        .help(
+            "a name for people (1 to 80 characters) that no other live token has; the id \
+             when not given",
+        )
         .apply(|low, name, value| {
             let value = given(value);
             if !crate::store::valid_name(&value) {
@@ -869,6 +874,10 @@ pub static USAGES: &[Usage] = &[
         help: "revoke a token; its open sessions close within a second",
     },
     Usage {
+        synopsis: "wsgate token rename ID|NAME NEW-NAME",
+        help: "rename a token; no two live tokens share a name",
+    },
+    Usage {
         synopsis: "wsgate token prune [--revoked]",
         help: "remove expired tokens (and revoked ones)",
     },
@@ -894,6 +903,7 @@ pub static TOKEN_COMMANDS: &[(&str, Option<Place>, &str)] = &[
         "the store's tokens (never a secret)",
     ),
     ("revoke", None, "revoke a token by ID or NAME"),
+    ("rename", None, "rename a token: ID|NAME NEW-NAME"),
     (
         "prune",
         Some(Place::TokenPrune),

@@ -382,7 +382,7 @@ fn finish(low: Low, env_token: Option<OsString>) -> Result<Config, UsageError> {
         Auth::Store {
             pairing: match low.pairing {
                 true => Some(PairingConfig {
-                    scopes: required(low.pair_scopes, "--pair-scopes")?,
+                    scopes: low.pair_scopes,
                     expires: required(low.pair_expires, "--pair-expires")?,
                     code_lifetime: Duration::from_secs(required(
                         low.pair_code_ttl,
@@ -498,7 +498,8 @@ fn token_source(
 
 /// `wsgate token` and what follows it.
 fn parse_token(mut parser: lexopt::Parser) -> Result<TokenCommand, UsageError> {
-    let what = "'wsgate token' needs create, list, revoke ID|NAME or prune";
+    let what =
+        "'wsgate token' needs create, list, revoke ID|NAME, rename ID|NAME NEW-NAME or prune";
     let sub = match parser.next() {
         Ok(Some(lexopt::Arg::Value(sub))) => sub.into_string().unwrap_or_default(),
         _ => return Err(usage(what)),
@@ -516,6 +517,24 @@ fn parse_token(mut parser: lexopt::Parser) -> Result<TokenCommand, UsageError> {
             return who
                 .map(TokenCommand::Revoke)
                 .ok_or_else(|| usage("'token revoke' takes one ID or NAME"));
+        }
+        "rename" => {
+            // Like revoke's, both arguments are taken as they are.
+            let args: Option<Vec<String>> = raw(&mut parser)
+                .into_iter()
+                .map(|a| a.into_string().ok())
+                .collect();
+            let [who, name] = args
+                .and_then(|args| <[String; 2]>::try_from(args).ok())
+                .ok_or_else(|| usage("'token rename' takes an ID or NAME and a NEW-NAME"))?;
+            if !crate::store::valid_name(&name) {
+                return Err(usage(format!(
+                    "'token rename': the new name must be 1 to {} characters without control \
+                     or bidirectional formatting characters or spaces at either end",
+                    crate::store::MAX_NAME
+                )));
+            }
+            return Ok(TokenCommand::Rename { who, name });
         }
         _ => return Err(usage(what)),
     };
@@ -653,10 +672,21 @@ mod tests {
             revoke("-laptop").ok().map(|c| format!("{c:?}")),
             Some("Token(Revoke(\"-laptop\"))".to_owned())
         );
+        assert_eq!(
+            run(&["token", "rename", "-old", "--new"])
+                .ok()
+                .map(|c| format!("{c:?}")),
+            Some("Token(Rename { who: \"-old\", name: \"--new\" })".to_owned())
+        );
         for args in [
             &["token", "revoke", "--", "x"][..],
             &["token", "revoke", "x", "--"],
             &["token", "revoke"],
+            &["token", "rename", "x"],
+            &["token", "rename", "x", "y", "z"],
+            &["token", "rename", "x", ""],
+            &["token", "rename", "x", " padded"],
+            &["token", "rename", "x", "a\u{202e}b"],
             &["list", "--"],
             &["pair", "x"],
         ] {

@@ -20,12 +20,14 @@ pub fn cors(origin: Option<&[u8]>) -> String {
 }
 
 /// A pairing that succeeded: `{"token":…,"id":…,"scopes":[…],"expires":…}`, the new
-/// token for this browser only.
+/// token for this browser only, and `"return":…` when the request named a page to
+/// hand it to that the operator allowed (checked before).
 pub fn paired(
     token: &Secret,
     id: &str,
     scopes: Scopes,
     expires: Option<u64>,
+    return_to: Option<&str>,
     cors: &str,
 ) -> Vec<u8> {
     #[derive(serde::Serialize)]
@@ -34,12 +36,15 @@ pub fn paired(
         id: &'a str,
         scopes: Vec<&'static str>,
         expires: Option<String>,
+        #[serde(rename = "return", skip_serializing_if = "Option::is_none")]
+        return_to: Option<&'a str>,
     }
     let body = Paired {
         token: String::from_utf8_lossy(token.expose()),
         id,
         scopes: scopes.names(),
         expires: expires.map(date::format),
+        return_to,
     };
     // A struct of strings always serializes.
     let json = serde_json::to_string(&body).unwrap_or_default();
@@ -72,17 +77,31 @@ mod tests {
     #[test]
     fn paired_bodies() {
         let token = Secret::new("tok\"en");
-        let text =
-            String::from_utf8(paired(&token, "0000000a", Scopes::READ_WRITE, None, "")).unwrap();
+        let text = String::from_utf8(paired(
+            &token,
+            "0000000a",
+            Scopes::READ_WRITE,
+            None,
+            None,
+            "",
+        ))
+        .unwrap();
         let body = text.split_once("\r\n\r\n").unwrap().1;
         assert_eq!(
             body,
             r#"{"token":"tok\"en","id":"0000000a","scopes":["read","write"],"expires":null}"#
         );
         let text =
-            String::from_utf8(paired(&token, "0000000a", Scopes::EXEC, Some(0), "")).unwrap();
+            String::from_utf8(paired(&token, "0000000a", Scopes::EXEC, Some(0), None, "")).unwrap();
         assert!(
             text.ends_with(r#""scopes":["exec"],"expires":"1970-01-01T00:00:00Z"}"#),
+            "{text}"
+        );
+        let back = Some("https://app.example/cb");
+        let text =
+            String::from_utf8(paired(&token, "0000000a", Scopes::READ, None, back, "")).unwrap();
+        assert!(
+            text.ends_with(r#""expires":null,"return":"https://app.example/cb"}"#),
             "{text}"
         );
     }

@@ -7,11 +7,15 @@ use std::time::{Duration, Instant};
 use super::PairingConfig;
 use super::{Attempt, Code, Pairing};
 use crate::page::Page;
+use crate::scope::Scopes;
 
 /// Pairing: the current code and what a pairing hands out.
 pub struct Desk {
     /// `--pair-scopes`, `--pair-expires`, `--pair-code-ttl`.
     pub config: PairingConfig,
+    /// The scopes a paired token gets: `--pair-scopes`, else what the backend
+    /// requires plus reading and writing.
+    pub scopes: Scopes,
     state: Mutex<Pairing>,
     /// The pairing page.
     pub page: Page,
@@ -20,11 +24,15 @@ pub struct Desk {
 }
 
 impl Desk {
-    /// A desk with a fresh code, linked from `link` (which the code completes).
-    pub fn new(config: PairingConfig, link: String) -> Result<Desk, String> {
+    /// A desk with a fresh code, linked from `link` (which the code completes), for a
+    /// backend that requires `required` of every connection.
+    pub fn new(config: PairingConfig, required: Scopes, link: String) -> Result<Desk, String> {
         let code = fresh_code()?;
         Ok(Desk {
             state: Mutex::new(Pairing::new(code, Instant::now(), config.code_lifetime)),
+            scopes: config
+                .scopes
+                .unwrap_or_else(|| super::default_scopes(required)),
             config,
             page: super::page::page(),
             link,

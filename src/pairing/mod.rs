@@ -24,18 +24,26 @@ use std::time::{Duration, Instant};
 
 use subtle::ConstantTimeEq;
 
+use crate::date;
+use crate::policy::Policy;
 use crate::scope::Scopes;
-use crate::store;
+use crate::user_agent;
 
 /// What `--pairing` sets up.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PairingConfig {
-    /// Scopes of a paired token (`--pair-scopes`).
-    pub scopes: Scopes,
+    /// Scopes of a paired token (`--pair-scopes`); `None` for [`default_scopes`].
+    pub scopes: Option<Scopes>,
     /// Lifetime of a paired token in seconds (`--pair-expires`); `None` for never.
     pub expires: Option<u64>,
     /// How long a code lives (`--pair-code-ttl`).
     pub code_lifetime: Duration,
+}
+
+/// What a paired token gets without `--pair-scopes`: what the backend requires of
+/// every connection, and reading and writing, so that a paired browser can use it.
+pub fn default_scopes(required: Scopes) -> Scopes {
+    required.with(Scopes::READ_WRITE)
 }
 
 /// Wrong guesses that end a code.
@@ -219,33 +227,82 @@ pub fn code_from_body(body: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// `paired <user agent>`, cut to the longest name a token may have, without control
-/// characters.
-pub fn paired_name(user_agent: Option<&[u8]>) -> String {
-    let agent: String = user_agent
-        .map(String::from_utf8_lossy)
-        .unwrap_or_default()
-        .chars()
-        .map(|c| {
-            if c.is_control() || store::is_bidi_control(c) {
-                ' '
-            } else {
-                c
-            }
-        })
-        .collect();
-    let agent = agent.trim();
-    let agent = if agent.is_empty() { "browser" } else { agent };
-    let name: String = format!("paired {agent}")
-        .chars()
-        .take(store::MAX_NAME)
-        .collect();
-    name.trim_end().to_owned()
+/// The `return` URL a pairing request body names, the page to hand the new token to:
+/// `Ok(None)` when there is none, `Err(())` when it is not text (a JSON member that is
+/// not a string, a form value that is not UTF-8 or does not decode).
+#[allow(clippy::result_unit_err)]
+pub fn return_from_body(body: &[u8]) -> Result<Option<String>, ()> {
+    let text = std::str::from_utf8(body).map_err(|_| ())?.trim();
+    if text.starts_with('{') {
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|_| ())?;
+        return match value.get("return") {
+            None => Ok(None),
+            Some(serde_json::Value::String(url)) => Ok(Some(url.clone())),
+            Some(_) => Err(()),
+        };
+    }
+    match crate::form::form_value(text.as_bytes(), b"return") {
+        Ok(Some(value)) => String::from_utf8(value).map(Some).map_err(|_| ()),
+        Ok(None) => Ok(None),
+        Err(_) => Err(()),
+    }
+}
+
+/// The longest `return` URL taken.
+pub const MAX_RETURN: usize = 512;
+
+/// The origin of a `return` URL, lowercase (`https://app.example:8443`), when it is an
+/// absolute `http` or `https` URL a browser reads the same way: printable ASCII, a
+/// host and port of the characters an `--allow-origin` entry may hold (so no
+/// user-info `@`, no `\`, no percent-encoding in it), and no fragment of its own (the
+/// token goes there). `None` for anything else.
+pub fn return_origin(url: &str) -> Option<String> {
+    if url.len() > MAX_RETURN || !url.bytes().all(|b| b.is_ascii_graphic()) {
+        return None;
+    }
+    if url.contains(['#', '\\']) {
+        return None;
+    }
+    let lower = url.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))?;
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let host_byte = |b: u8| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b);
+    if authority.is_empty() || !authority.bytes().all(host_byte) {
+        return None;
+    }
+    let scheme_end = lower.len() - rest.len();
+    Some(lower[..scheme_end + end].to_owned())
+}
+
+/// Whether a pairing may hand its token to the page at `url`: only when its origin
+/// is exactly one of the `--allow-origin` entries (not `*`, not `null`, not a loopback
+/// origin that was never listed). A token in a URL goes wherever the URL says, so it
+/// goes only where the operator said by name.
+pub fn return_allowed(url: &str, policy: &Policy) -> bool {
+    return_origin(url).is_some_and(|origin| policy.lists_origin(&origin))
+}
+
+/// The name of a token paired at `now` by a client with this `User-Agent`: the
+/// browser and the platform it names, and the time, in UTC (the time zone of the
+/// store and its listing): `paired Chrome on Linux 2026-11-29 14:02 UTC`. What the
+/// agent does not tell is `browser` and `unknown`.
+pub fn paired_name(user_agent: Option<&[u8]>, now: u64) -> String {
+    let agent = user_agent.map(user_agent::describe);
+    let browser = agent.and_then(|a| a.browser).unwrap_or("browser");
+    let platform = agent.and_then(|a| a.platform).unwrap_or("unknown");
+    format!(
+        "paired {browser} on {platform} {} UTC",
+        date::format_minute(now)
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store;
 
     /// How long a code lives by default (`--pair-code-ttl`).
     const CODE_LIFETIME: Duration = Duration::from_secs(5 * 60);
@@ -385,15 +442,100 @@ mod tests {
     }
 
     #[test]
+    fn return_urls() {
+        for (url, origin) in [
+            ("https://app.example/cb", Some("https://app.example")),
+            ("https://App.Example:8443", Some("https://app.example:8443")),
+            (
+                "http://app.localhost:5173/pair?x=1",
+                Some("http://app.localhost:5173"),
+            ),
+            ("http://[::1]:8080/", Some("http://[::1]:8080")),
+            ("https://app.example?x=/y", Some("https://app.example")),
+            ("https://app.example/cb#wsgate_token=x", None),
+            ("https://evil.example@app.example/", None),
+            ("https://app.example\\@evil.example/", None),
+            ("https://app%2eexample/", None),
+            ("https://app.example /", None),
+            ("https://app.exa\tmple/", None),
+            ("javascript:alert(1)//https://app.example", None),
+            ("data:text/html,https://app.example", None),
+            ("//app.example/cb", None),
+            ("/cb", None),
+            ("https:///cb", None),
+            ("ftp://app.example/", None),
+            ("", None),
+        ] {
+            assert_eq!(return_origin(url).as_deref(), origin, "{url:?}");
+        }
+        let long = format!("https://app.example/{}", "x".repeat(MAX_RETURN));
+        assert_eq!(return_origin(&long), None);
+
+        let mut policy = Policy::default();
+        policy.allow_origin("https://app.example").unwrap();
+        policy.allow_origin("null").unwrap();
+        assert!(return_allowed("https://app.example/cb", &policy));
+        assert!(return_allowed("HTTPS://APP.EXAMPLE/cb", &policy));
+        assert!(!return_allowed("http://app.example/cb", &policy));
+        assert!(!return_allowed("https://app.example:8443/cb", &policy));
+        assert!(!return_allowed("https://evil.example/cb", &policy));
+        // Loopback pages may connect, but only a listed origin receives a token.
+        assert!(!return_allowed("http://localhost:5173/cb", &policy));
+        policy.allow_origin("*").unwrap();
+        assert!(!return_allowed("https://evil.example/cb", &policy));
+    }
+
+    #[test]
+    fn return_bodies() {
+        assert_eq!(return_from_body(br#"{"code":"123456"}"#), Ok(None));
+        assert_eq!(
+            return_from_body(br#"{"code":"123456","return":"https://a.example/"}"#),
+            Ok(Some("https://a.example/".into()))
+        );
+        assert_eq!(return_from_body(br#"{"code":"1","return":1}"#), Err(()));
+        assert_eq!(return_from_body(br#"{"code":"1","return":null}"#), Err(()));
+        assert_eq!(
+            return_from_body(b"code=1&return=https%3A%2F%2Fa.example%2F"),
+            Ok(Some("https://a.example/".into()))
+        );
+        assert_eq!(return_from_body(b"code=1"), Ok(None));
+        assert_eq!(return_from_body(b"code=1&return=%ff"), Err(()));
+        assert_eq!(return_from_body(b"code=1&return=%zz"), Err(()));
+        assert_eq!(return_from_body(b"\xff"), Err(()));
+    }
+
+    #[test]
     fn paired_names() {
-        assert_eq!(paired_name(Some(b"curl/8.0")), "paired curl/8.0");
-        assert_eq!(paired_name(None), "paired browser");
-        assert_eq!(paired_name(Some(b"  ")), "paired browser");
-        assert_eq!(paired_name(Some(b"a\x01b\nc")), "paired a b c");
-        assert_eq!(paired_name(Some("x\u{202e}y".as_bytes())), "paired x y");
-        let long = paired_name(Some("Mozilla/5.0 ".repeat(20).as_bytes()));
-        assert!(long.chars().count() <= store::MAX_NAME);
-        assert!(store::valid_name(&long));
-        assert!(store::valid_name(&paired_name(Some(b"\xff\xfe"))));
+        let now = 1_795_960_920; // 2026-11-29T14:02:00Z
+        let chrome = b"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+        assert_eq!(
+            paired_name(Some(chrome), now),
+            "paired Chrome on Linux 2026-11-29 14:02 UTC"
+        );
+        assert_eq!(
+            paired_name(Some(b"curl/8.0"), now),
+            "paired curl on unknown 2026-11-29 14:02 UTC"
+        );
+        assert_eq!(
+            paired_name(None, now),
+            "paired browser on unknown 2026-11-29 14:02 UTC"
+        );
+        for agent in [
+            &b"  "[..],
+            b"a\x01b\nc",
+            "x\u{202e}y".as_bytes(),
+            b"\xff\xfe",
+        ] {
+            let name = paired_name(Some(agent), now);
+            assert!(store::valid_name(&name), "{name:?}");
+            assert!(name.starts_with("paired browser on unknown"), "{name:?}");
+        }
+        // However long the agent, the name is short: fixed words, or a product name of
+        // at most 24 characters.
+        let long = paired_name(Some("Mozilla/5.0 ".repeat(200).as_bytes()), now);
+        assert_eq!(long, "paired browser on unknown 2026-11-29 14:02 UTC");
+        let product = format!("{}/1", "x".repeat(user_agent::MAX_PRODUCT));
+        let longest = paired_name(Some(product.as_bytes()), now);
+        assert!(longest.chars().count() + " (99)".len() <= store::MAX_NAME);
     }
 }

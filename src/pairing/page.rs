@@ -1,8 +1,12 @@
 //! The pairing page: one small self-contained HTML page, with no resource from
 //! anywhere else. It reads the code from the URL's fragment (which browsers never send
-//! to a server, so it reaches no log), removes the fragment from the address bar,
-//! exchanges the code for a token, keeps the token in `localStorage`, and shows how a
-//! page then connects. Text is only ever inserted with `textContent`.
+//! to a server, so it reaches no log), removes the fragment from the address bar, and
+//! exchanges the code for a token. It keeps the token in `localStorage` and shows how
+//! a page of this origin connects; or, when the fragment names a page to return to
+//! (`return=`) and wsgate found that page's origin among the `--allow-origin` entries,
+//! it opens that page with the token in its fragment (`#wsgate_token=`), since
+//! another origin cannot read this one's storage. Text is only ever inserted with
+//! `textContent`.
 
 use crate::page::Page;
 
@@ -14,22 +18,45 @@ const SCRIPT: &str = r#"(function () {
   var status = document.getElementById('status');
   var manual = document.getElementById('manual');
   function show(text, kind) { status.textContent = text; status.className = kind || ''; }
+  // The fragment: code=NNNNNN and, for an app on another origin, return=<its page>.
+  var params = {};
+  location.hash.replace(/^#/, '').split('&').forEach(function (pair) {
+    var at = pair.indexOf('=');
+    if (at > 0) {
+      try { params[pair.slice(0, at)] = decodeURIComponent(pair.slice(at + 1)); } catch (e) {}
+    }
+  });
+  if (location.hash) { history.replaceState(null, '', location.pathname + location.search); }
+  var back = params['return'] || null;
   function pair(code) {
     show('Pairing…');
+    var request = { code: code };
+    if (back) { request['return'] = back; }
     fetch('/_wsgate/pair', {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ code: code }),
+      body: JSON.stringify(request),
       credentials: 'omit',
       cache: 'no-store'
     }).then(function (r) {
       return r.json().then(function (body) { return { ok: r.ok, status: r.status, body: body }; });
     }).then(function (r) {
+      if (!r.ok && r.body.error === 'return_denied') {
+        show('This link asks to hand the token to ' + back + ', which wsgate does not allow: only an origin the operator gave wsgate with --allow-origin can receive one. Nothing was paired.', 'err');
+        return;
+      }
       if (!r.ok) {
         show(r.status === 429
           ? 'Too many wrong codes: pairing is paused. Try again later with the code wsgate shows then.'
           : 'That code was not accepted: it is wrong, used or expired. wsgate shows the current one on its terminal and with `wsgate pair`.', 'err');
         manual.hidden = false;
+        return;
+      }
+      // wsgate checked that the page to return to is on an allowed origin.
+      if (r.body['return']) {
+        show('Paired. Handing the token to ' + new URL(r.body['return']).origin + '…', 'ok');
+        manual.hidden = true;
+        location.replace(r.body['return'] + '#wsgate_token=' + encodeURIComponent(r.body.token));
         return;
       }
       localStorage.setItem('wsgate.token', r.body.token);
@@ -42,6 +69,7 @@ const SCRIPT: &str = r#"(function () {
         "const token = localStorage.getItem('wsgate.token');\n" +
         "const b64url = (s) => btoa(s).replace(/\\+/g, '-').replace(/\\//g, '_').replace(/=+$/, '');\n" +
         "const ws = new WebSocket('" + url + "', ['wsgate', 'wsgate.bearer.' + b64url(token)]);";
+      document.getElementById('here').textContent = location.origin;
       show('Paired.', 'ok');
       manual.hidden = true;
       document.getElementById('done').hidden = false;
@@ -70,13 +98,16 @@ const SCRIPT: &str = r#"(function () {
       });
     }).catch(function (e) { verdict.textContent = 'Could not check the token: ' + e.message; verdict.className = 'err'; });
   }
-  var match = /(?:^#|&)code=([0-9]{6})(?:&|$)/.exec(location.hash);
-  if (location.hash) { history.replaceState(null, '', location.pathname + location.search); }
   manual.addEventListener('submit', function (e) {
     e.preventDefault();
     pair(document.getElementById('code').value.trim());
   });
-  if (match) { pair(match[1]); } else { show('Enter the pairing code wsgate shows.'); manual.hidden = false; }
+  if (/^[0-9]{6}$/.test(params.code || '')) {
+    pair(params.code);
+  } else {
+    show(back ? 'Enter the pairing code wsgate shows, to hand a token to ' + back + '.' : 'Enter the pairing code wsgate shows.');
+    manual.hidden = false;
+  }
 })();"#;
 
 /// The pairing page, served with the policy that lets exactly it run.
@@ -93,8 +124,14 @@ pub fn page() -> Page {
          <div id=\"done\" hidden><p>The token is kept in this browser's <code>localStorage</code> as \
          <code>wsgate.token</code> (id <code id=\"tid\"></code>, scopes <code id=\"tscopes\"></code>, \
          expires <code id=\"texp\"></code>). It is a secret: anyone who has it can connect.</p>\
-         <p>A page served from this address, or from an origin wsgate allows, then connects with:</p>\
-         <pre id=\"example\"></pre><p id=\"verdict\"></p></div>\n<script>{SCRIPT}</script>\n</body></html>\n"
+         <p>Local storage belongs to one origin: only pages served from <code id=\"here\"></code> \
+         can read it, and they connect with:</p>\
+         <pre id=\"example\"></pre><p id=\"verdict\"></p>\
+         <p>An app on another origin, one the operator allows with <code>--allow-origin</code>, gets \
+         a token of its own: it posts the code to <code>/_wsgate/pair</code> itself, or sends \
+         people to this page with <code>#code=…&amp;return=</code> and the address of its page, \
+         which this page then opens with the token after <code>#wsgate_token=</code>.</p></div>\
+         \n<script>{SCRIPT}</script>\n</body></html>\n"
     );
     Page::new(html, SCRIPT, STYLE)
 }

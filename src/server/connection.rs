@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use async_std::future::timeout;
 use async_std::net::TcpStream;
@@ -145,7 +145,17 @@ async fn handshake(
         reject(shared, stream, peer, conn, Reason::MalformedRequest, None).await;
         return None;
     };
-    let (upgrade, grant) = match shared.gate.decide(&request, SystemTime::now()) {
+    let seen = shared.managed.as_ref().map(|m| m.view.generation());
+    let decided = Instant::now();
+    let mut verdict = shared.gate.decide(&request, SystemTime::now());
+    // A token unknown to the store may be one created a moment ago, before the store
+    // was last looked at: look again (shared and bounded), then decide again.
+    if let (Some(managed), Some(seen)) = (&shared.managed, seen) {
+        if missed(&verdict) && managed.look_again(seen, decided, &shared.log).await {
+            verdict = shared.gate.decide(&request, SystemTime::now());
+        }
+    }
+    let (upgrade, grant) = match verdict {
         Verdict::Health => {
             let authority = &shared.gate.authority;
             let answer = response::health(
@@ -329,6 +339,16 @@ async fn handshake(
         fields: extra,
         _slot: slot,
     })
+}
+
+/// Whether a verdict refuses a credential that is not in the token store, for the
+/// upgrade or the credential check: the refusal a store that changed could turn.
+fn missed(verdict: &Verdict<'_>) -> bool {
+    matches!(
+        verdict,
+        Verdict::Reject(Reason::InvalidToken)
+            | Verdict::Check(Decision::Reject(Reason::InvalidToken))
+    )
 }
 
 /// Everything a request's log lines and backend must not show: the daemon's secrets

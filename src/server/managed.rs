@@ -5,6 +5,11 @@
 //!   swapped in whole, which wakes every session to look at its own token again. A
 //!   store that cannot be read or parsed keeps the last good copy and logs an error;
 //!   it never lets everyone in.
+//! - A lookup that misses looks at the file again before it refuses
+//!   ([`Managed::look_again`]), so a token created a moment ago works at once. Those
+//!   looks are shared: at most one every [`MISS_GAP`], each a `stat` that reads the
+//!   file only when it changed, and a miss waits for the look after it rather than
+//!   start its own. A flood of wrong tokens costs a few `stat`s a second, no reads.
 //! - Last use is kept in memory and written to its own file now and then, never into
 //!   the store, which only `wsgate token` and pairing change, under its lock.
 //! - Pairing's desk holds the current code (see [`crate::pairing::desk`]); a paired
@@ -18,14 +23,16 @@ use std::time::{Duration, Instant};
 use crate::auth::TokenRef;
 use crate::date;
 use crate::log::{Log, Value};
+use crate::pairing;
 use crate::pairing::desk::Desk;
-use crate::pairing::{self, PairingConfig};
 use crate::secret::Secret;
 use crate::shutdown::Stop;
 use crate::store::{self, Files, Store, StoreView};
 
 /// How often the store file is looked at.
 pub const POLL: Duration = Duration::from_millis(400);
+/// The shortest time between two looks at the store file for lookups that missed.
+pub const MISS_GAP: Duration = Duration::from_millis(20);
 /// How often last use is written down, when something was used.
 const USED_FLUSH: Duration = Duration::from_secs(30);
 
@@ -37,18 +44,27 @@ pub struct Managed {
     pub view: Arc<StoreView>,
     used: Mutex<HashMap<String, u64>>,
     used_dirty: AtomicBool,
-    /// The file as it was just before the copy in `view` was read: polling starts from
-    /// it, so a change made while the daemon starts is still noticed.
-    loaded: Option<store::Stamp>,
-    /// Held while the view is read from the file and replaced, so that a reload and a
-    /// pairing's own update replace it in the order the file changed.
-    swap: async_std::sync::Mutex<()>,
+    /// Held while the file is looked at and the view replaced, so that a reload and a
+    /// pairing's own update replace it in the order the file changed, and so that
+    /// lookups that missed share one look.
+    watch: async_std::sync::Mutex<Watch>,
     /// Set by a pairing after it put its own copy in the view: the next poll reads the
     /// file whether or not it changed since, so a change another process made between
     /// the pairing's write and its swap (a revocation) is not lost.
     reread: AtomicBool,
     /// Pairing, with `--pairing`.
     pub pairing: Option<Desk>,
+}
+
+/// What the looks at the store file share.
+struct Watch {
+    /// The file as the view last saw it; `None` after a failed read, so that the next
+    /// look reads it again.
+    stamp: Option<store::Stamp>,
+    /// Whether the last read failed (said once, not at every poll).
+    failing: bool,
+    /// When the last look started.
+    looked: Option<Instant>,
 }
 
 impl Managed {
@@ -60,15 +76,20 @@ impl Managed {
     /// Reads the store in `dir`.
     pub fn open_in(dir: std::path::PathBuf) -> Result<Managed, String> {
         let files = Files::new(dir);
-        let loaded = files.stamp();
+        // The file as it was just before it was read: looks start from it, so a
+        // change made while the daemon starts is still noticed.
+        let stamp = files.stamp();
         let entries = files.load()?;
         Ok(Managed {
             files,
             view: Arc::new(StoreView::new(Store::new(entries))),
             used: Mutex::new(HashMap::new()),
             used_dirty: AtomicBool::new(false),
-            loaded,
-            swap: async_std::sync::Mutex::new(()),
+            watch: async_std::sync::Mutex::new(Watch {
+                stamp,
+                failing: false,
+                looked: None,
+            }),
             reread: AtomicBool::new(false),
             pairing: None,
         })
@@ -91,35 +112,13 @@ impl Managed {
     /// Keeps the view current until the daemon stops: polls the file, reads it when
     /// it changed, swaps it in, and writes last use down now and then.
     pub async fn maintain(&self, log: &Log, stop: &Stop) {
-        let mut stamp = self.loaded;
-        let mut failing = false;
         let mut flushed = Instant::now();
         let work = async {
             loop {
                 async_std::task::sleep(POLL).await;
-                let swap = self.swap.lock().await;
-                let now = self.files.stamp();
-                if self.reread.swap(false, Ordering::SeqCst) || now != stamp {
-                    stamp = now;
-                    let files = self.files.clone();
-                    match async_std::task::spawn_blocking(move || files.load()).await {
-                        Ok(entries) => {
-                            let count = entries.len() as u64;
-                            self.view.replace(Store::new(entries));
-                            failing = false;
-                            log.event("store-reloaded", &[("tokens", count.into())]);
-                        }
-                        Err(message) => {
-                            if !failing {
-                                log.event("store-error", &[("message", Value::Str(&message))]);
-                            }
-                            failing = true;
-                            // Look again at the next poll even if nothing changes.
-                            stamp = None;
-                        }
-                    }
-                }
-                drop(swap);
+                let mut watch = self.watch.lock().await;
+                self.look(&mut watch, log).await;
+                drop(watch);
                 if flushed.elapsed() >= USED_FLUSH {
                     flushed = Instant::now();
                     self.flush_used(log).await;
@@ -128,6 +127,56 @@ impl Managed {
         };
         futures_lite::FutureExt::or(work, stop.wait()).await;
         self.flush_used(log).await;
+    }
+
+    /// For a lookup that missed in the view of generation `seen`, decided at `missed`:
+    /// makes sure the file has been looked at since, and says whether the view is
+    /// another one now (so that deciding again can change the answer).
+    ///
+    /// A look that started after the miss serves it. Otherwise this one looks, but
+    /// not sooner than [`MISS_GAP`] after the last look, holding the watch meanwhile
+    /// so that the misses behind it wait for its look instead of starting their own.
+    pub async fn look_again(&self, seen: u64, missed: Instant, log: &Log) -> bool {
+        let mut watch = self.watch.lock().await;
+        if watch.looked.is_none_or(|looked| looked < missed) {
+            if let Some(looked) = watch.looked {
+                let wait = (looked + MISS_GAP).saturating_duration_since(Instant::now());
+                if !wait.is_zero() {
+                    async_std::task::sleep(wait).await;
+                }
+            }
+            self.look(&mut watch, log).await;
+        }
+        drop(watch);
+        self.view.generation() != seen
+    }
+
+    /// Looks at the file once: reads it and swaps it in when it changed since the
+    /// last look (or a pairing asked for it to be read again).
+    async fn look(&self, watch: &mut Watch, log: &Log) {
+        watch.looked = Some(Instant::now());
+        let now = self.files.stamp();
+        if !self.reread.swap(false, Ordering::SeqCst) && now == watch.stamp {
+            return;
+        }
+        watch.stamp = now;
+        let files = self.files.clone();
+        match async_std::task::spawn_blocking(move || files.load()).await {
+            Ok(entries) => {
+                let count = entries.len() as u64;
+                self.view.replace(Store::new(entries));
+                watch.failing = false;
+                log.event("store-reloaded", &[("tokens", count.into())]);
+            }
+            Err(message) => {
+                if !watch.failing {
+                    log.event("store-error", &[("message", Value::Str(&message))]);
+                }
+                watch.failing = true;
+                // Look again at the next poll even if nothing changes.
+                watch.stamp = None;
+            }
+        }
     }
 
     async fn flush_used(&self, log: &Log) {
@@ -148,11 +197,11 @@ impl Managed {
     }
 
     /// Makes what this daemon just wrote to the file the view. A reload that started
-    /// before the write waits for the swap lock and cannot undo it; a change another
+    /// before the write waits for the watch and cannot undo it; a change another
     /// process made after the write (a revocation) is read at the next poll, even if
     /// the reload that saw it ran before this.
     async fn install_written(&self, entries: Vec<store::Entry>) {
-        let _swap = self.swap.lock().await;
+        let _watch = self.watch.lock().await;
         self.view.replace(Store::new(entries));
         self.reread.store(true, Ordering::SeqCst);
     }
@@ -160,18 +209,19 @@ impl Managed {
     /// Stores a new token for a paired browser; the view is updated at once.
     pub async fn store_paired(
         &self,
-        config: &PairingConfig,
+        desk: &Desk,
         user_agent: Option<&[u8]>,
     ) -> Result<(TokenRef, Secret, Option<u64>), String> {
-        let name = pairing::paired_name(user_agent);
+        let name = pairing::paired_name(user_agent, date::now());
         let files = self.files.clone();
-        let (scopes, expires) = (config.scopes, config.expires);
+        let (scopes, expires) = (desk.scopes, desk.config.expires);
         // What was written, under the store's lock, is what the view becomes: no
         // second read that could fail or see something else.
         let (entry, token, entries) = async_std::task::spawn_blocking(move || {
             files.update(|entries| {
-                let (entry, token) =
-                    store::mint(entries, Some(&name), scopes, expires, date::now())?;
+                let now = date::now();
+                let name = store::unused_name(entries, &name, now);
+                let (entry, token) = store::mint(entries, Some(&name), scopes, expires, now)?;
                 entries.push(entry.clone());
                 Ok((entry, token, entries.clone()))
             })

@@ -77,6 +77,21 @@ pub async fn pair(
         let answer = refused(Reason::MalformedRequest, None);
         return answer_and_close(stream, &answer, LINGER_BYTES).await;
     };
+    // A page to hand the token to is checked before the code: a page the operator did
+    // not allow gets nothing, and the code is not used up by asking.
+    let return_to = match crate::pairing::return_from_body(&body) {
+        Ok(return_to) => return_to,
+        Err(()) => {
+            let answer = refused(Reason::MalformedRequest, None);
+            return answer_and_close(stream, &answer, LINGER_BYTES).await;
+        }
+    };
+    if let Some(url) = &return_to {
+        if !crate::pairing::return_allowed(url, &shared.gate.policy) {
+            let answer = refused(Reason::ReturnDenied, None);
+            return answer_and_close(stream, &answer, LINGER_BYTES).await;
+        }
+    }
     let attempt = match desk.attempt(&code) {
         Ok(attempt) => attempt,
         Err(message) => {
@@ -97,12 +112,9 @@ pub async fn pair(
         }
         Attempt::Accepted => {
             announce_code(shared).await;
-            match managed
-                .store_paired(&desk.config, asked.agent.as_deref())
-                .await
-            {
+            match managed.store_paired(desk, asked.agent.as_deref()).await {
                 Ok((token, secret, expires)) => {
-                    let fields = [
+                    let mut fields = vec![
                         ("conn", conn.into()),
                         ("peer", Value::Str(&peer_text)),
                         ("mode", mode.into()),
@@ -110,8 +122,14 @@ pub async fn pair(
                         ("token_id", Value::Str(&token.id)),
                         ("token_name", Value::Str(&token.name)),
                     ];
+                    // Where the page hands the token: an allowed origin, never the URL.
+                    let origin = return_to.as_deref().and_then(crate::pairing::return_origin);
+                    if let Some(origin) = &origin {
+                        fields.push(("return_origin", Value::Str(origin)));
+                    }
                     shared.log.event("pair", &fields);
-                    answer::paired(&secret, &token.id, desk.config.scopes, expires, &cors)
+                    let back = return_to.as_deref();
+                    answer::paired(&secret, &token.id, desk.scopes, expires, back, &cors)
                 }
                 Err(message) => {
                     shared

@@ -27,6 +27,7 @@ use crate::pairing::desk::Desk;
 use crate::redact::Secrets;
 use crate::request;
 use crate::runtime::{self, RuntimeFile};
+use crate::scope::Scopes;
 use crate::secret::{self, Secret};
 use crate::shutdown::Stop;
 
@@ -81,7 +82,8 @@ pub async fn start(config: Config) -> Result<Started, String> {
     let managed = match (store, pairing.flatten()) {
         (Some(store), Some(pairing)) => {
             let link = format!("{}{}#code=", announce::origin(local), request::PAIR_PATH);
-            Some(Arc::new(store.with_pairing(Desk::new(pairing, link)?)))
+            let desk = Desk::new(pairing, backend.requires(), link)?;
+            Some(Arc::new(store.with_pairing(desk)))
         }
         (store, _) => store.map(Arc::new),
     };
@@ -136,6 +138,14 @@ pub async fn start(config: Config) -> Result<Started, String> {
     if let Some(file) = &config_file {
         listening.push(("config", Value::Str(file)));
     }
+    // What a paired browser will be able to do, said before anyone pairs.
+    let pair_scopes = managed
+        .as_ref()
+        .and_then(|m| m.pairing.as_ref())
+        .map(|desk| desk.scopes.to_string());
+    if let Some(scopes) = &pair_scopes {
+        listening.push(("pair_scopes", Value::Str(scopes)));
+    }
     log.event("listening", &listening);
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let file = runtime_file.path();
@@ -160,6 +170,7 @@ pub async fn start(config: Config) -> Result<Started, String> {
         announcer.show(shown, &log);
     }
     warn(&log, managed.as_deref(), config.token_check, local);
+    warn_pair_scopes(&log, managed.as_deref(), backend.requires());
     let console_page = config
         .console
         .then(|| console::page(mode, config.token_check).answer());
@@ -208,6 +219,26 @@ fn warn(log: &Log, managed: Option<&Managed>, token_check: bool, local: SocketAd
     }
     if !local.ip().is_loopback() {
         warning("listening beyond loopback: anyone who can reach this address can try tokens");
+    }
+}
+
+/// A warning when `--pair-scopes` leaves out a scope the backend requires: every
+/// token paired here would then be refused here (`403 insufficient-scope`). Not an
+/// error, since the store is shared: such tokens may be meant for another daemon.
+fn warn_pair_scopes(log: &Log, managed: Option<&Managed>, required: Scopes) {
+    let Some(desk) = managed.and_then(|m| m.pairing.as_ref()) else {
+        return;
+    };
+    let lacking = desk.scopes.lacking(required);
+    if lacking != Scopes::NONE {
+        let message = format!(
+            "--pair-scopes {} lacks {lacking}, which this backend requires: paired tokens \
+             will be refused here (403 insufficient-scope); leave --pair-scopes out to pair \
+             with {}",
+            desk.scopes,
+            crate::pairing::default_scopes(required)
+        );
+        log.event("warning", &[("message", Value::Str(&message))]);
     }
 }
 

@@ -130,6 +130,38 @@ pub fn valid_name(name: &str) -> bool {
         && name.trim() == name
 }
 
+/// The live token (neither revoked nor expired at `now`) named `name`, other than the
+/// one with id `except`: names tell live tokens apart, so no two share one.
+pub fn live_named<'a>(
+    entries: &'a [Entry],
+    name: &str,
+    now: u64,
+    except: Option<&str>,
+) -> Option<&'a Entry> {
+    entries.iter().find(|e| {
+        e.name == name && e.status(now) == Status::Active && except != Some(e.id.as_str())
+    })
+}
+
+/// `name` if no live token has it, else the first of `name (2)`, `name (3)`… that
+/// none has, its base shortened if needed to stay within [`MAX_NAME`].
+pub fn unused_name(entries: &[Entry], name: &str, now: u64) -> String {
+    if live_named(entries, name, now, None).is_none() {
+        return name.to_owned();
+    }
+    // One of the first `entries.len() + 1` numbers is free.
+    for n in 2..entries.len() + 3 {
+        let suffix = format!(" ({n})");
+        let keep = MAX_NAME.saturating_sub(suffix.chars().count());
+        let base: String = name.chars().take(keep).collect();
+        let candidate = format!("{}{suffix}", base.trim_end());
+        if live_named(entries, &candidate, now, None).is_none() {
+            return candidate;
+        }
+    }
+    name.to_owned()
+}
+
 /// Unicode's bidirectional formatting characters (UAX #9): marks, embeddings,
 /// overrides and isolates.
 pub fn is_bidi_control(c: char) -> bool {
@@ -325,6 +357,8 @@ impl Store {
 pub struct StoreView {
     current: std::sync::RwLock<std::sync::Arc<Store>>,
     changed: event_listener::Event,
+    /// Counts replacements, so that a lookup can tell whether it saw the latest copy.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl StoreView {
@@ -333,7 +367,13 @@ impl StoreView {
         StoreView {
             current: std::sync::RwLock::new(std::sync::Arc::new(store)),
             changed: event_listener::Event::new(),
+            generation: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Which copy is current: a number that grows with every replacement.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The current snapshot.
@@ -351,6 +391,8 @@ impl StoreView {
             Ok(mut guard) => *guard = store,
             Err(poisoned) => *poisoned.into_inner() = store,
         }
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.changed.notify(usize::MAX);
     }
 
@@ -496,6 +538,38 @@ mod tests {
             store.by_id("0000000a").map(|e| e.name.as_str()),
             Some("name 0000000a")
         );
+    }
+
+    #[test]
+    fn live_names_are_unique() {
+        let now = 1_795_300_500;
+        let mut a = entry("0000000a", 1);
+        a.name = "laptop".into();
+        let mut b = entry("0000000b", 2);
+        b.name = "laptop (2)".into();
+        let mut revoked = entry("0000000c", 3);
+        revoked.name = "phone".into();
+        revoked.revoked = Some(now);
+        let mut expired = entry("0000000d", 4);
+        expired.name = "tablet".into();
+        expired.expires = Some(now);
+        let entries = vec![a, b, revoked, expired];
+        assert_eq!(
+            live_named(&entries, "laptop", now, None).map(|e| e.id.as_str()),
+            Some("0000000a")
+        );
+        assert!(live_named(&entries, "laptop", now, Some("0000000a")).is_none());
+        assert!(live_named(&entries, "phone", now, None).is_none());
+        assert!(live_named(&entries, "tablet", now, None).is_none());
+        assert_eq!(unused_name(&entries, "laptop", now), "laptop (3)");
+        assert_eq!(unused_name(&entries, "phone", now), "phone");
+        assert_eq!(unused_name(&entries, "desk", now), "desk");
+        let mut long = entry("0000000e", 5);
+        long.name = "x".repeat(MAX_NAME);
+        let entries = vec![long];
+        let next = unused_name(&entries, &"x".repeat(MAX_NAME), now);
+        assert_eq!(next, format!("{} (2)", "x".repeat(MAX_NAME - 4)));
+        assert!(valid_name(&next));
     }
 
     #[test]

@@ -90,7 +90,7 @@ fn pairing_page_in_a_real_browser() {
     // The store has it under the browser's name; the code was used up.
     let out = wsgate(&config, &["token", "list"]);
     let list = String::from_utf8_lossy(&out.stdout);
-    assert!(list.contains("paired Mozilla/5.0"), "{list}");
+    assert!(list.contains("paired Headless Chrome on Linux"), "{list}");
     assert!(eventually(Duration::from_secs(3), || {
         let file = std::fs::read_to_string(d.runtime_file()).unwrap_or_default();
         !file.contains(&format!("pair_code={code}"))

@@ -166,7 +166,7 @@ fn assert_completes(shell: &str, offered: impl Fn(&str) -> Vec<String>) {
     commands.sort();
     assert_eq!(
         commands,
-        ["create", "list", "prune", "revoke"],
+        ["create", "list", "prune", "rename", "revoke"],
         "{shell}: wsgate token "
     );
     let create = offered("wsgate token create --sc");
