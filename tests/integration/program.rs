@@ -109,7 +109,14 @@ fn stderr_goes_to_the_log_not_the_client() {
 
 #[test]
 fn start_failure_is_502() {
-    let d = Daemon::start(&["--", "/nonexistent/wsgate-test-program"]);
+    use std::os::unix::fs::PermissionsExt as _;
+    // There at startup (which checks), gone by the time a client connects.
+    let scratch = Scratch::new("gone");
+    let program = scratch.path().join("wsgate-test-program");
+    std::fs::write(&program, "#!/bin/sh\ncat\n").unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let d = Daemon::start(&["--", program.to_str().unwrap()]);
+    std::fs::remove_file(&program).unwrap();
     let r = upgrade(d.addr, &format!("/?token={TOKEN}"), "");
     assert_eq!(status(&r), 502, "{r}");
     d.expect_fields(
