@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use crate::console;
 use crate::form;
-use crate::log::{Log, Value};
+use crate::log::{Event, Log, Value};
 use crate::outcome::Mode;
 use crate::pairing::desk::{Desk, Shown};
 use crate::runtime::RuntimeFile;
@@ -70,8 +70,8 @@ pub struct Announcement<'a> {
 
 /// Shows the operator how to connect. On a terminal: the URL, the console link, and in
 /// the header modes the header to send (with a generated token, its only showing
-/// besides the runtime file). Otherwise a log line with every secret hidden and where
-/// the runtime file is.
+/// besides the runtime file) and the line a browser page connects with. Always, a log
+/// line with every secret hidden that says where the runtime file is.
 pub fn announce(log: &Log, terminal: bool, what: &Announcement<'_>) {
     let Announcement {
         mode,
@@ -113,27 +113,26 @@ pub fn announce(log: &Log, terminal: bool, what: &Announcement<'_>) {
             runtime_file.display()
         ));
         eprintln!("{banner}");
-    } else {
-        let hidden = match url.split_once("?token=") {
-            Some((base, _)) => format!("{base}?token=<hidden>"),
-            None => url.to_owned(),
-        };
-        let header = header.map(|h| match &token {
-            Some(token) => h.replace(token.as_str(), "<hidden>"),
-            None => h,
-        });
-        let file = runtime_file.display().to_string();
-        let console = console.map(console::hidden);
-        let mut fields = vec![("url", Value::Str(&hidden))];
-        if let Some(console) = &console {
-            fields.push(("console", Value::Str(console)));
-        }
-        if let Some(header) = &header {
-            fields.push(("send", Value::Str(header)));
-        }
-        fields.push(("runtime_file", Value::Str(&file)));
-        log.event("ready", &fields);
     }
+    let hidden = match url.split_once("?token=") {
+        Some((base, _)) => format!("{base}?token=<hidden>"),
+        None => url.to_owned(),
+    };
+    let header = header.map(|h| match &token {
+        Some(token) => h.replace(token.as_str(), "<hidden>"),
+        None => h,
+    });
+    let file = runtime_file.display().to_string();
+    let console = console.map(console::hidden);
+    let mut fields = vec![("url", Value::Str(&hidden))];
+    if let Some(console) = &console {
+        fields.push(("console", Value::Str(console)));
+    }
+    if let Some(header) = &header {
+        fields.push(("send", Value::Str(header)));
+    }
+    fields.push(("runtime_file", Value::Str(&file)));
+    log.event(Event::Ready, &fields);
 }
 
 /// Shows the operator what only they may see: the terminal banner (when stderr is a
@@ -176,7 +175,7 @@ impl Announcer {
         fields.push(("pair_code", shown.code.reveal()));
         fields.push(("pair_url", &shown.link));
         if let Err(message) = self.runtime.rewrite(&fields) {
-            log.event("runtime-error", &[("message", Value::Str(&message))]);
+            log.event(Event::RuntimeError, &[("message", Value::Str(&message))]);
         }
         self.show(shown, log);
     }
@@ -194,7 +193,7 @@ impl Announcer {
         } else {
             let file = self.runtime.path().display().to_string();
             log.event(
-                "pairing-code",
+                Event::PairingCode,
                 &[
                     ("generation", shown.generation.into()),
                     ("runtime_file", Value::Str(&file)),

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use crate::auth::TokenRef;
 use crate::date;
-use crate::log::{Log, Value};
+use crate::log::{Event, Log, Value};
 use crate::pairing::desk::Desk;
 use crate::pairing::{self, PairingConfig};
 use crate::secret::Secret;
@@ -107,11 +107,11 @@ impl Managed {
                             let count = entries.len() as u64;
                             self.view.replace(Store::new(entries));
                             failing = false;
-                            log.event("store-reloaded", &[("tokens", count.into())]);
+                            log.event(Event::StoreReloaded, &[("tokens", count.into())]);
                         }
                         Err(message) => {
                             if !failing {
-                                log.event("store-error", &[("message", Value::Str(&message))]);
+                                log.event(Event::StoreError, &[("message", Value::Str(&message))]);
                             }
                             failing = true;
                             // Look again at the next poll even if nothing changes.
@@ -143,7 +143,7 @@ impl Managed {
         })
         .await;
         if let Err(message) = written {
-            log.event("store-error", &[("message", Value::Str(&message))]);
+            log.event(Event::StoreError, &[("message", Value::Str(&message))]);
         }
     }
 

@@ -21,7 +21,7 @@ use crate::config::{Auth, Config, TokenSource};
 use crate::console;
 use crate::gate::Gate;
 use crate::jwt;
-use crate::log::{Log, Value};
+use crate::log::{Event as LogEvent, Log, Value};
 use crate::outcome::Mode;
 use crate::pairing::desk::Desk;
 use crate::redact::Secrets;
@@ -136,7 +136,7 @@ pub async fn start(config: Config) -> Result<Started, String> {
     if let Some(file) = &config_file {
         listening.push(("config", Value::Str(file)));
     }
-    log.event("listening", &listening);
+    log.event(LogEvent::Listening, &listening);
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let file = runtime_file.path();
     let announcement = announce::Announcement {
@@ -197,7 +197,7 @@ pub async fn start(config: Config) -> Result<Started, String> {
 /// The warnings a configuration deserves: an empty token store, the check disabled,
 /// a listener beyond loopback.
 fn warn(log: &Log, managed: Option<&Managed>, token_check: bool, local: SocketAddr) {
-    let warning = |message: &str| log.event("warning", &[("message", Value::Str(message))]);
+    let warning = |message: &str| log.event(LogEvent::Warning, &[("message", Value::Str(message))]);
     if managed.is_some_and(|m| m.view.current().entries().is_empty()) {
         warning("the token store has no tokens yet: create one with `wsgate token create`");
     }
@@ -286,7 +286,7 @@ fn resolve(
         TokenSource::Env(secret) => (secret, false),
         TokenSource::Flag(secret) => {
             log.event(
-                "warning",
+                LogEvent::Warning,
                 &[(
                     "message",
                     "--auth-token is visible to every user in the process list; prefer --auth-token-file or WSGATE_AUTH_TOKEN".into(),
@@ -321,7 +321,7 @@ fn warn_if_shared(path: &std::path::Path, what: &str, log: &Log) {
                 path.display(),
                 meta.mode() & 0o777
             );
-            log.event("warning", &[("message", Value::Str(&message))]);
+            log.event(LogEvent::Warning, &[("message", Value::Str(&message))]);
         }
     }
 }
