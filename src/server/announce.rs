@@ -103,10 +103,7 @@ pub fn announce(log: &Log, terminal: bool, what: &Announcement<'_>) {
             banner.push_str(&format!("  send:    {header}\n"));
         }
         if let (Mode::Bearer, Some(shown)) = (mode, shown) {
-            banner.push_str(&format!(
-                "  browser: new WebSocket(\"{url}\", [\"{}\"])\n",
-                crate::bearer::subprotocol_for(shown.expose())
-            ));
+            banner.push_str(&format!("  browser: {}\n", browser_line(url, shown)));
         }
         banner.push_str(&format!(
             "\n  (also in {}; keep it secret)\n",
@@ -133,6 +130,17 @@ pub fn announce(log: &Log, terminal: bool, what: &Announcement<'_>) {
     }
     fields.push(("runtime_file", Value::Str(&file)));
     log.event(Event::Ready, &fields);
+}
+
+/// The line a browser page connects with in bearer mode, as the README documents it:
+/// the credential as a subprotocol entry, offered with the marker `wsgate`, which the
+/// `101` selects (a browser fails a connection whose `101` selects none of its offer).
+fn browser_line(url: &str, shown: &Secret) -> String {
+    format!(
+        "new WebSocket(\"{url}\", [\"{}\", \"{}\"])",
+        crate::bearer::MARKER,
+        crate::bearer::subprotocol_for(shown.expose())
+    )
 }
 
 /// Shows the operator what only they may see: the terminal banner (when stderr is a
@@ -231,5 +239,16 @@ mod tests {
             "http://127.0.0.1:2/_wsgate/console#token=a%20b%2Bc"
         );
         assert_eq!(console("[::1]:1", None), "http://[::1]:1/_wsgate/console");
+    }
+
+    /// The browser line offers the marker with the credential, as the README's
+    /// JavaScript does: a browser fails a `101` that selects nothing it offered.
+    #[test]
+    fn browser_line() {
+        let line = super::browser_line("ws://127.0.0.1:7331/", &Secret::new("token"));
+        assert_eq!(
+            line,
+            "new WebSocket(\"ws://127.0.0.1:7331/\", [\"wsgate\", \"wsgate.bearer.dG9rZW4\"])"
+        );
     }
 }
