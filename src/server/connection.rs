@@ -189,8 +189,22 @@ async fn handshake(
             return None;
         }
         Verdict::Reject(reason) => {
-            let target = redact::target(request.target, &hidden(shared, &request));
-            reject(shared, stream, peer, conn, reason, target).await;
+            let secrets = hidden(shared, &request);
+            let target = redact::target(request.target, &secrets);
+            // What was refused, so the operator sees what `--allow-origin` or
+            // `--allow-host` would take; never a secret smuggled in it.
+            let refused = match reason {
+                Reason::OriginDenied => Some("origin"),
+                Reason::HostDenied => Some("host"),
+                _ => None,
+            }
+            .and_then(|name| {
+                let header =
+                    (request.headers.iter()).find(|h| h.name.eq_ignore_ascii_case(name))?;
+                Some((name, redact::shown(header.value, &secrets)))
+            });
+            let extra: Vec<_> = refused.iter().map(|(k, v)| (*k, Value::Str(v))).collect();
+            reject_with(shared, stream, peer, conn, reason, target, &extra).await;
             return None;
         }
         Verdict::Console => {
