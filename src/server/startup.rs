@@ -148,7 +148,6 @@ pub async fn start(config: Config) -> Result<Started, String> {
         local,
     };
     announce::announce(&log, terminal, &announcement);
-    drop(shown);
     let announcer = Announcer {
         runtime: runtime_file,
         fields: base_fields,
@@ -159,7 +158,13 @@ pub async fn start(config: Config) -> Result<Started, String> {
     if let Some(shown) = &shown_code {
         announcer.show(shown, &log);
     }
-    warn(&log, managed.as_deref(), config.token_check, local);
+    // Only the query carries the token as it is given; a header carries it as it is.
+    let encoded = mode == Mode::QueryToken
+        && shown
+            .as_ref()
+            .is_some_and(|s| crate::form::needs_encoding(s.expose()));
+    warn(&log, managed.as_deref(), config.token_check, local, encoded);
+    drop(shown);
     let console_page = config
         .console
         .then(|| console::page(mode, config.token_check).answer());
@@ -195,9 +200,17 @@ pub async fn start(config: Config) -> Result<Started, String> {
 }
 
 /// The warnings a configuration deserves: an empty token store, the check disabled,
-/// a listener beyond loopback.
-fn warn(log: &Log, managed: Option<&Managed>, token_check: bool, local: SocketAddr) {
+/// a listener beyond loopback, a query token that a URL carries percent-encoded.
+fn warn(log: &Log, managed: Option<&Managed>, token_check: bool, local: SocketAddr, encoded: bool) {
     let warning = |message: &str| log.event(LogEvent::Warning, &[("message", Value::Str(message))]);
+    if encoded {
+        warning(
+            "the token needs percent-encoding in a query (it holds characters other than \
+             A-Z a-z 0-9 - . _ ~): connect with the URL in the runtime file or `wsgate list`, \
+             which carries it encoded; ?token= with the token as it is can fail (a + reads \
+             as a space)",
+        );
+    }
     if managed.is_some_and(|m| m.view.current().entries().is_empty()) {
         warning("the token store has no tokens yet: create one with `wsgate token create`");
     }

@@ -201,3 +201,58 @@ fn banner_shows_the_url_on_a_terminal() {
     assert!(ready.contains("?token=<hidden>"), "{ready}");
     assert!(!ready.contains(token), "{ready}");
 }
+
+/// A supplied token with `+`, `/` and `=` (as `openssl rand -base64 32` makes): the
+/// runtime file's and `wsgate list`'s URL carries it percent-encoded and connects as it
+/// is, the token put raw in `?token=` is refused, and the log says the token needs
+/// encoding without ever holding it, raw or encoded.
+#[test]
+fn supplied_token_that_needs_percent_encoding() {
+    let scratch = Scratch::new("enc");
+    let raw = "k8+Yz/Qw1Lp0vR3tB6nM9sXaE2fH5jCgU7dK4oI+Ab=";
+    let encoded = "k8%2BYz%2FQw1Lp0vR3tB6nM9sXaE2fH5jCgU7dK4oI%2BAb%3D";
+    let file = scratch.path().join("token");
+    std::fs::write(&file, format!("{raw}\n")).unwrap();
+    set_mode(&file, 0o600);
+    let d = Daemon::with(Options {
+        args: vec!["--echo", "--auth-token-file", file.to_str().unwrap()],
+        env: vec![],
+        token_file: false,
+    });
+    let url = d.runtime_url();
+    assert_eq!(url, format!("ws://{}/?token={encoded}", d.addr));
+    let out = run_wsgate(
+        &["list"],
+        &[("WSGATE_RUNTIME_DIR", d.runtime_dir().as_os_str())],
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("{url}\n"));
+    // The URL as printed connects; the raw token does not (its `+` reads as a space).
+    block_on(async {
+        let mut ws = connect(&url).await.unwrap();
+        ws.send(Message::text("ok")).await.unwrap();
+        assert_eq!(next(&mut ws).await, Some(Message::text("ok")));
+    });
+    let refused = upgrade(d.addr, &format!("/?token={raw}"), "");
+    assert_eq!(status(&refused), 401, "{refused}");
+    let warning = d.wait_for_event(Duration::from_secs(5), |e| {
+        e["event"] == "warning"
+            && e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("needs percent-encoding in a query"))
+    });
+    assert!(warning.is_some(), "{}", d.stderr());
+    let log = d.stderr();
+    assert!(!log.contains(raw) && !log.contains(encoded), "{log}");
+    assert!(!log.contains("k8+Yz") && !log.contains("k8%2BYz"), "{log}");
+}
+
+/// A token made only of unreserved characters gets no such warning.
+#[test]
+fn plain_token_needs_no_encoding_warning() {
+    let d = Daemon::start(&["--echo"]);
+    d.expect_fields("ready", json!({}), Duration::from_secs(5));
+    let warnings: Vec<_> = (d.events().into_iter())
+        .filter(|e| e["event"] == "warning")
+        .collect();
+    assert!(warnings.is_empty(), "{warnings:?}");
+}
