@@ -41,6 +41,40 @@ impl Drop for Scratch {
     }
 }
 
+/// The one rule for a test that needs a tool wsgate does not ship (Chromium, Python
+/// with `websockets`, websocat, Node, groff, a shell): `found` says whether it is
+/// there. Under `CI` (`.ci/run` installs them all) a missing tool fails the test.
+/// Elsewhere the test is skipped, and says so where `cargo test` shows it without
+/// `--nocapture`: the line is written to stderr itself, past the test harness's
+/// capture, which only takes `print!` and `eprint!`. Returns whether to go on.
+///
+/// Decided when the test runs, not when it is built: a tool installed (or removed)
+/// after a build counts at once, and a build-time `#[ignore]` could never fail under
+/// `CI` as it must.
+pub fn needs(found: bool, tool: &str, install: &str) -> bool {
+    if found {
+        return true;
+    }
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{test}: {tool} is missing, and CI is set ({install})"
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: {tool} is missing ({install}); with CI set it fails instead"
+    );
+    false
+}
+
+/// Whether `program` is a command in `PATH`.
+pub fn in_path(program: &str) -> bool {
+    let Some(path) = std::env::var_os("PATH") else {
+        return false;
+    };
+    std::env::split_paths(&path).any(|dir| dir.join(program).is_file())
+}
+
 /// A running daemon.
 pub struct Daemon {
     pub child: Child,
