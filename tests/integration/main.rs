@@ -15,6 +15,7 @@ mod program;
 mod redaction;
 mod robustness;
 mod secrets;
+mod snippets;
 mod store;
 mod upstream;
 mod util;
