@@ -215,7 +215,7 @@ pub fn percent_encode(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(bytes.len());
     for &b in bytes {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+        if is_unreserved(b) {
             out.push(b as char);
         } else {
             out.push('%');
@@ -224,6 +224,18 @@ pub fn percent_encode(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+/// Whether [`percent_encode`] changes `bytes`: whether they hold anything but RFC 3986's
+/// unreserved characters (`A-Z a-z 0-9 - . _ ~`), so that a query carries them in
+/// another form than they are (a `+`, for one, reads as a space).
+pub fn needs_encoding(bytes: &[u8]) -> bool {
+    !bytes.iter().all(|&b| is_unreserved(b))
+}
+
+/// RFC 3986 §2.3: `ALPHA / DIGIT / "-" / "." / "_" / "~"`.
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
 /// Whether `raw` decodes to exactly `expected`; decodes (and so checks) all of `raw`.
@@ -322,5 +334,20 @@ mod tests {
         let enc = percent_encode(&all);
         assert_eq!(decode(enc.as_bytes()).unwrap(), all);
         assert_eq!(percent_encode(b"a-b_c.d~e f"), "a-b_c.d~e%20f");
+        // Exactly when the encoding differs from the bytes.
+        for bytes in [
+            &b"aZ09-_.~"[..],
+            b"",
+            b"a+b",
+            b"a/b",
+            b"a=b",
+            "é".as_bytes(),
+        ] {
+            assert_eq!(
+                needs_encoding(bytes),
+                percent_encode(bytes).as_bytes() != bytes
+            );
+        }
+        assert!(needs_encoding(b"k8+Yz/Qw=") && !needs_encoding(b"Kj8vN2Qw-_"));
     }
 }

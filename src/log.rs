@@ -96,6 +96,79 @@ impl From<bool> for Value<'_> {
     }
 }
 
+/// Defines [`Event`] from one table: each event with its doc and its name.
+/// [`Event::ALL`] and [`Event::as_str`] are generated from it; the code logs only
+/// these, and a test checks that the README's table of events names each of them.
+macro_rules! events {
+    ($($(#[doc = $doc:literal])* $name:ident = $word:literal;)*) => {
+        /// Every kind of line the log has.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Event {
+            $($(#[doc = $doc])* $name,)*
+        }
+
+        impl Event {
+            /// Every event, in the table's order.
+            #[cfg(test)]
+            pub const ALL: &'static [Event] = &[$(Event::$name,)*];
+
+            /// The event's name in the log (`event=`).
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Event::$name => $word,)*
+                }
+            }
+        }
+    };
+}
+
+events! {
+    /// The listener is bound.
+    Listening = "listening";
+    /// Where the operator finds the connect URL, every secret hidden.
+    Ready = "ready";
+    /// A configuration worth a second look; the message never holds a secret.
+    Warning = "warning";
+    /// A WebSocket session began.
+    Accept = "accept";
+    /// A request was answered with an error.
+    Reject = "reject";
+    /// `/_wsgate/healthz` was served.
+    Health = "health";
+    /// `/_wsgate/auth/check` was answered.
+    Check = "check";
+    /// The console page was served.
+    Console = "console";
+    /// A session ended.
+    Close = "close";
+    /// The backend could not start a session (a `reject` line follows).
+    BackendError = "backend-error";
+    /// A program ended.
+    ChildExit = "child-exit";
+    /// A line a program wrote to stderr.
+    ChildStderr = "child-stderr";
+    /// A browser paired and got a token.
+    Pair = "pair";
+    /// A new pairing code is in the runtime file (never the code itself).
+    PairingCode = "pairing-code";
+    /// Pairing failed on the daemon's side.
+    PairingError = "pairing-error";
+    /// The token store changed and was read again.
+    StoreReloaded = "store-reloaded";
+    /// The token store could not be read; the last good copy stays in force.
+    StoreError = "store-error";
+    /// The runtime file could not be written.
+    RuntimeError = "runtime-error";
+    /// Accepting a connection failed.
+    AcceptError = "accept-error";
+    /// A connection's task panicked (where is on stderr, never why).
+    Panic = "panic";
+    /// SIGINT or SIGTERM: the daemon stops accepting.
+    Shutdown = "shutdown";
+    /// The daemon is about to exit.
+    Exit = "exit";
+}
+
 /// Writes audit lines to stderr.
 #[derive(Clone, Debug)]
 pub struct Log {
@@ -122,8 +195,8 @@ impl Log {
 
     /// Writes one event line to stderr. A failed write is ignored: there is nowhere
     /// left to report it.
-    pub fn event(&self, event: &str, fields: &[(&str, Value<'_>)]) {
-        let mut line = self.line(now(), event, fields);
+    pub fn event(&self, event: Event, fields: &[(&str, Value<'_>)]) {
+        let mut line = self.line(now(), event.as_str(), fields);
         line.push('\n');
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
@@ -273,6 +346,31 @@ mod tests {
             line,
             "{\"ts\":\"1970-01-01T00:00:00.000Z\",\"event\":\"close\",\"conn\":1,\"line\":\"a\\\"\\\\\\u0001b\"}"
         );
+    }
+
+    /// The README's table of events (under Logs and runtime files) names every event
+    /// the code can log, each once, and no other.
+    #[test]
+    fn readme_lists_every_event() {
+        let readme = include_str!("../README.md");
+        let section = readme
+            .split("\n## Logs and runtime files\n")
+            .nth(1)
+            .and_then(|s| s.split("\n## ").next())
+            .expect("a Logs and runtime files section");
+        let mut listed: Vec<&str> = section
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split_once('`'))
+            .map(|(name, _)| name)
+            .collect();
+        let count = listed.len();
+        listed.sort_unstable();
+        listed.dedup();
+        assert_eq!(count, listed.len(), "an event listed twice: {listed:?}");
+        let mut emitted: Vec<&str> = Event::ALL.iter().map(|e| e.as_str()).collect();
+        emitted.sort_unstable();
+        assert_eq!(listed, emitted, "README's events vs log::Event");
     }
 
     #[test]

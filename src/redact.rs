@@ -640,9 +640,47 @@ pub fn header_value<'v>(name: &str, value: &'v [u8], secrets: &Secrets) -> Optio
     Some(value)
 }
 
+/// The most of a header value a log line shows, in bytes.
+pub const SHOWN_MAX: usize = 200;
+
+/// A header value a client sent (a refused `Host` or `Origin`) as a log line may show
+/// it: [`REDACTED`] when it holds one of `secrets` (looked for in the whole value),
+/// else its first [`SHOWN_MAX`] bytes as text (a byte that is not UTF-8 as U+FFFD) and
+/// `…` when there were more. The log escapes control characters.
+pub fn shown(value: &[u8], secrets: &Secrets) -> String {
+    if secrets.holds(value) {
+        return REDACTED.to_owned();
+    }
+    let mut text = String::from_utf8_lossy(&value[..value.len().min(SHOWN_MAX)]).into_owned();
+    if value.len() > SHOWN_MAX {
+        text.push('…');
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shown_values() {
+        let hidden = secrets(&[S]);
+        assert_eq!(
+            shown(b"https://app.example", &hidden),
+            "https://app.example"
+        );
+        assert_eq!(shown(format!("http://{S}").as_bytes(), &hidden), REDACTED);
+        let encoded = format!("http://x/{}", form::percent_encode(S.as_bytes()));
+        assert_eq!(shown(encoded.as_bytes(), &hidden), REDACTED);
+        let long = [b'a'; 300];
+        let cut = shown(&long, &hidden);
+        assert_eq!(cut, format!("{}…", "a".repeat(SHOWN_MAX)));
+        // Cut in the middle of a character: the piece is shown as U+FFFD, not dropped.
+        let mut wide = vec![b'a'; SHOWN_MAX - 1];
+        wide.extend_from_slice("é".as_bytes());
+        assert!(shown(&wide, &hidden).ends_with("a\u{fffd}…"));
+        assert_eq!(shown(b"a\xffb", &hidden), "a\u{fffd}b");
+    }
 
     const S: &str = "s3cr3t+t0ken%2f/value";
 

@@ -45,33 +45,42 @@ pub fn switching_protocols_with(
 }
 
 /// The answer to a rejected request: its status, the headers that status requires,
-/// `Connection: close`, and `{"error":…,"reason":…}`.
+/// `Connection: close`, and `{"error":…,"reason":…}` (`{"reason":"missing-token"}`
+/// when no credential was sent: see [`error_member`]).
 pub fn reject(reason: Reason, mode: Mode) -> Vec<u8> {
     let body = format!(
-        "{{\"error\":\"{}\",\"reason\":\"{}\"}}",
-        reason.error_code(),
+        "{{{}\"reason\":\"{}\"}}",
+        error_member(reason),
         reason.as_str()
     );
     answer(reason.status(), &headers_for(reason, mode), &body)
 }
 
+/// `"error":"…",` for a rejection's body, or nothing when the request sent no
+/// credential. For the credential reasons the code is RFC 6750's (§3.1), as in the
+/// `WWW-Authenticate` challenge, and §3.1 says a request that lacks any authentication
+/// information gets no error code: the challenge carries none, so neither does the
+/// body, of an upgrade or of `/_wsgate/auth/check`. `reason` is always there.
+fn error_member(reason: Reason) -> String {
+    match reason {
+        Reason::MissingToken => String::new(),
+        _ => format!("\"error\":\"{}\",", reason.error_code()),
+    }
+}
+
 /// The answer of `/_wsgate/auth/check` for a request that would be accepted (`Ok`) or
 /// rejected for a reason: 200 `{"valid":true}` (with `"token_required":false` when
 /// credentials are not checked), or the rejection's status with
-/// `{"valid":false,"error":…,"reason":…}` and the same headers an upgrade would get.
-/// Without a credential there is no `error`: RFC 6750 §3.1 gives a request that lacks
-/// one no error code, and the challenge header carries none either.
+/// `{"valid":false,"error":…,"reason":…}` and the same headers an upgrade would get
+/// (without `error` when no credential was sent, like the upgrade's answer).
 pub fn check(outcome: Result<(), Reason>, mode: Mode, enforced: bool) -> Vec<u8> {
     match outcome {
         Ok(()) if enforced => answer(Status::Ok, "", "{\"valid\":true}"),
         Ok(()) => answer(Status::Ok, "", "{\"valid\":true,\"token_required\":false}"),
         Err(reason) => {
-            let error = match reason {
-                Reason::MissingToken => String::new(),
-                _ => format!("\"error\":\"{}\",", reason.error_code()),
-            };
             let body = format!(
-                "{{\"valid\":false,{error}\"reason\":\"{}\"}}",
+                "{{\"valid\":false,{}\"reason\":\"{}\"}}",
+                error_member(reason),
                 reason.as_str()
             );
             answer(reason.status(), &headers_for(reason, mode), &body)
@@ -176,8 +185,8 @@ mod tests {
 
     #[test]
     fn unauthorized_bytes() {
-        let out = String::from_utf8(reject(Reason::MissingToken, Mode::QueryToken)).unwrap();
-        let body = "{\"error\":\"invalid_token\",\"reason\":\"missing-token\"}";
+        let out = String::from_utf8(reject(Reason::InvalidToken, Mode::QueryToken)).unwrap();
+        let body = "{\"error\":\"invalid_token\",\"reason\":\"invalid-token\"}";
         assert_eq!(
             out,
             format!(
@@ -218,6 +227,28 @@ mod tests {
             );
             assert!(head.starts_with(&format!("HTTP/1.1 {} ", reason.status().code())));
             assert!(body.contains(reason.as_str()), "{reason}");
+        }
+    }
+
+    /// No credential, no error code (RFC 6750 §3.1): the upgrade's body, the
+    /// challenge and `/_wsgate/auth/check` agree, in every mode.
+    #[test]
+    fn missing_credential_has_no_error_code() {
+        for mode in Mode::ALL {
+            let upgrade = String::from_utf8(reject(Reason::MissingToken, mode)).unwrap();
+            assert!(upgrade.starts_with("HTTP/1.1 401 "), "{upgrade}");
+            assert!(
+                upgrade.ends_with("\r\n\r\n{\"reason\":\"missing-token\"}"),
+                "{upgrade}"
+            );
+            let checked = String::from_utf8(check(Err(Reason::MissingToken), mode, true)).unwrap();
+            assert!(
+                checked.ends_with("\r\n\r\n{\"valid\":false,\"reason\":\"missing-token\"}"),
+                "{checked}"
+            );
+            for text in [&upgrade, &checked] {
+                assert!(!text.contains("error"), "{text}");
+            }
         }
     }
 

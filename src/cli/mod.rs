@@ -365,8 +365,8 @@ fn finish(low: Low, env_token: Option<OsString>) -> Result<Config, UsageError> {
         ];
         if let Some((source, _)) = given.iter().find(|(_, given)| *given) {
             let from = match mode {
-                Mode::Jwt => "its key comes from --jwt-secret-file",
-                _ => "its tokens come from the token store (wsgate token create)",
+                Mode::Jwt => "key comes from --jwt-secret-file",
+                _ => "tokens come from the token store (wsgate token create)",
             };
             // Refused rather than ignored: whoever set it believes it is in force.
             let fix = match *source {
@@ -995,7 +995,11 @@ mod tests {
                     "--auth-token-file",
                     "/t",
                 ],
-                "--auth-token-file does not apply to --auth jwt",
+                "--auth-token-file does not apply to --auth jwt, whose key comes from --jwt-secret-file",
+            ),
+            (
+                &["--echo", "--auth", "store", "--auth-token-file", "/t"],
+                "--auth-token-file does not apply to --auth store, whose tokens come from the token store",
             ),
             (
                 &[

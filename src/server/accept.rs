@@ -15,7 +15,7 @@ use futures_lite::{FutureExt as _, StreamExt as _};
 
 use super::Shared;
 use super::connection::{connection, reject};
-use crate::log::Value;
+use crate::log::{Event, Value};
 use crate::outcome::Reason;
 
 /// Connections being turned away with 503 at once; beyond this they are dropped.
@@ -37,7 +37,7 @@ pub async fn run(shared: &Arc<Shared>, listener: TcpListener, mut signals: Signa
             Ok(pair) => pair,
             Err(e) => {
                 // Out of descriptors, most likely: let some connections end.
-                log.event("accept-error", &[("error", Value::Str(&e.to_string()))]);
+                log.event(Event::AcceptError, &[("error", Value::Str(&e.to_string()))]);
                 async_std::task::sleep(Duration::from_millis(50)).await;
                 continue;
             }
@@ -56,7 +56,7 @@ pub async fn run(shared: &Arc<Shared>, listener: TcpListener, mut signals: Signa
             let _active = Active(&shared);
             let task = AssertUnwindSafe(connection(&shared, stream, peer, conn));
             if task.catch_unwind().await.is_err() {
-                shared.log.event("panic", &[("conn", conn.into())]);
+                shared.log.event(Event::Panic, &[("conn", conn.into())]);
             }
         });
     }

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use crate::console;
 use crate::form;
-use crate::log::{Log, Value};
+use crate::log::{Event, Log, Value};
 use crate::outcome::Mode;
 use crate::pairing::desk::{Desk, Shown};
 use crate::runtime::RuntimeFile;
@@ -70,8 +70,8 @@ pub struct Announcement<'a> {
 
 /// Shows the operator how to connect. On a terminal: the URL, the console link, and in
 /// the header modes the header to send (with a generated token, its only showing
-/// besides the runtime file). Otherwise a log line with every secret hidden and where
-/// the runtime file is.
+/// besides the runtime file) and the line a browser page connects with. Always, a log
+/// line with every secret hidden that says where the runtime file is.
 pub fn announce(log: &Log, terminal: bool, what: &Announcement<'_>) {
     let Announcement {
         mode,
@@ -103,37 +103,44 @@ pub fn announce(log: &Log, terminal: bool, what: &Announcement<'_>) {
             banner.push_str(&format!("  send:    {header}\n"));
         }
         if let (Mode::Bearer, Some(shown)) = (mode, shown) {
-            banner.push_str(&format!(
-                "  browser: new WebSocket(\"{url}\", [\"{}\"])\n",
-                crate::bearer::subprotocol_for(shown.expose())
-            ));
+            banner.push_str(&format!("  browser: {}\n", browser_line(url, shown)));
         }
         banner.push_str(&format!(
             "\n  (also in {}; keep it secret)\n",
             runtime_file.display()
         ));
         eprintln!("{banner}");
-    } else {
-        let hidden = match url.split_once("?token=") {
-            Some((base, _)) => format!("{base}?token=<hidden>"),
-            None => url.to_owned(),
-        };
-        let header = header.map(|h| match &token {
-            Some(token) => h.replace(token.as_str(), "<hidden>"),
-            None => h,
-        });
-        let file = runtime_file.display().to_string();
-        let console = console.map(console::hidden);
-        let mut fields = vec![("url", Value::Str(&hidden))];
-        if let Some(console) = &console {
-            fields.push(("console", Value::Str(console)));
-        }
-        if let Some(header) = &header {
-            fields.push(("send", Value::Str(header)));
-        }
-        fields.push(("runtime_file", Value::Str(&file)));
-        log.event("ready", &fields);
     }
+    let hidden = match url.split_once("?token=") {
+        Some((base, _)) => format!("{base}?token=<hidden>"),
+        None => url.to_owned(),
+    };
+    let header = header.map(|h| match &token {
+        Some(token) => h.replace(token.as_str(), "<hidden>"),
+        None => h,
+    });
+    let file = runtime_file.display().to_string();
+    let console = console.map(console::hidden);
+    let mut fields = vec![("url", Value::Str(&hidden))];
+    if let Some(console) = &console {
+        fields.push(("console", Value::Str(console)));
+    }
+    if let Some(header) = &header {
+        fields.push(("send", Value::Str(header)));
+    }
+    fields.push(("runtime_file", Value::Str(&file)));
+    log.event(Event::Ready, &fields);
+}
+
+/// The line a browser page connects with in bearer mode, as the README documents it:
+/// the credential as a subprotocol entry, offered with the marker `wsgate`, which the
+/// `101` selects (a browser fails a connection whose `101` selects none of its offer).
+fn browser_line(url: &str, shown: &Secret) -> String {
+    format!(
+        "new WebSocket(\"{url}\", [\"{}\", \"{}\"])",
+        crate::bearer::MARKER,
+        crate::bearer::subprotocol_for(shown.expose())
+    )
 }
 
 /// Shows the operator what only they may see: the terminal banner (when stderr is a
@@ -176,7 +183,7 @@ impl Announcer {
         fields.push(("pair_code", shown.code.reveal()));
         fields.push(("pair_url", &shown.link));
         if let Err(message) = self.runtime.rewrite(&fields) {
-            log.event("runtime-error", &[("message", Value::Str(&message))]);
+            log.event(Event::RuntimeError, &[("message", Value::Str(&message))]);
         }
         self.show(shown, log);
     }
@@ -194,7 +201,7 @@ impl Announcer {
         } else {
             let file = self.runtime.path().display().to_string();
             log.event(
-                "pairing-code",
+                Event::PairingCode,
                 &[
                     ("generation", shown.generation.into()),
                     ("runtime_file", Value::Str(&file)),
@@ -232,5 +239,16 @@ mod tests {
             "http://127.0.0.1:2/_wsgate/console#token=a%20b%2Bc"
         );
         assert_eq!(console("[::1]:1", None), "http://[::1]:1/_wsgate/console");
+    }
+
+    /// The browser line offers the marker with the credential, as the README's
+    /// JavaScript does: a browser fails a `101` that selects nothing it offered.
+    #[test]
+    fn browser_line() {
+        let line = super::browser_line("ws://127.0.0.1:7331/", &Secret::new("token"));
+        assert_eq!(
+            line,
+            "new WebSocket(\"ws://127.0.0.1:7331/\", [\"wsgate\", \"wsgate.bearer.dG9rZW4\"])"
+        );
     }
 }

@@ -18,7 +18,7 @@ use super::{Shared, session};
 use crate::auth::Decision;
 use crate::backend::{Opening, Revocation, Session, linger};
 use crate::gate::Verdict;
-use crate::log::{Owned, Value};
+use crate::log::{Event, Owned, Value};
 use crate::outcome::Reason;
 use crate::redact::{self, Secrets};
 use crate::request::{self, Head, MAX_HEAD, Request};
@@ -170,7 +170,7 @@ async fn handshake(
                 ("mode", authority.mode().as_str().into()),
                 ("reason", Reason::Served.as_str().into()),
             ];
-            shared.log.event("health", &fields);
+            shared.log.event(Event::Health, &fields);
             answer_and_close(stream, &answer, LINGER_BYTES).await;
             return None;
         }
@@ -194,13 +194,27 @@ async fn handshake(
             if let Some(target) = &target {
                 fields.push(("target", Value::Str(target)));
             }
-            shared.log.event("check", &fields);
+            shared.log.event(Event::Check, &fields);
             answer_and_close(stream, &answer, LINGER_BYTES).await;
             return None;
         }
         Verdict::Reject(reason) => {
-            let target = redact::target(request.target, &hidden(shared, &request));
-            reject(shared, stream, peer, conn, reason, target).await;
+            let secrets = hidden(shared, &request);
+            let target = redact::target(request.target, &secrets);
+            // What was refused, so the operator sees what `--allow-origin` or
+            // `--allow-host` would take; never a secret smuggled in it.
+            let refused = match reason {
+                Reason::OriginDenied => Some("origin"),
+                Reason::HostDenied => Some("host"),
+                _ => None,
+            }
+            .and_then(|name| {
+                let header =
+                    (request.headers.iter()).find(|h| h.name.eq_ignore_ascii_case(name))?;
+                Some((name, redact::shown(header.value, &secrets)))
+            });
+            let extra: Vec<_> = refused.iter().map(|(k, v)| (*k, Value::Str(v))).collect();
+            reject_with(shared, stream, peer, conn, reason, target, &extra).await;
             return None;
         }
         Verdict::Console => {
@@ -217,7 +231,7 @@ async fn handshake(
                 ("mode", shared.gate.authority.mode().as_str().into()),
                 ("reason", Reason::Served.as_str().into()),
             ];
-            shared.log.event("console", &fields);
+            shared.log.event(Event::Console, &fields);
             answer_and_close(stream, page, LINGER_BYTES).await;
             return None;
         }
@@ -268,7 +282,7 @@ async fn handshake(
             let mut fields = vec![("conn", conn.into()), ("error", Value::Str(&failed.error))];
             let extra: Vec<_> = failed.fields.iter().map(|(k, v)| (*k, v.value())).collect();
             fields.extend(extra.iter().copied());
-            shared.log.event("backend-error", &fields);
+            shared.log.event(Event::BackendError, &fields);
             reject_with(
                 shared,
                 stream,
@@ -317,7 +331,7 @@ async fn handshake(
     }
     let extra = session.fields();
     fields.extend(extra.iter().map(|(k, v)| (*k, v.value())));
-    shared.log.event("accept", &fields);
+    shared.log.event(Event::Accept, &fields);
     let revocation = match (&grant.token, &shared.managed) {
         (Some(token), Some(managed)) => {
             managed.record_use(&token.id);
@@ -418,7 +432,7 @@ async fn reject_with(
         fields.push(("target", Value::Str(target)));
     }
     fields.extend(extra.iter().copied());
-    shared.log.event("reject", &fields);
+    shared.log.event(Event::Reject, &fields);
     let answer = response::reject(reason, shared.gate.authority.mode());
     answer_and_close(stream, &answer, LINGER_BYTES).await;
 }

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use crate::auth::TokenRef;
 use crate::date;
-use crate::log::{Log, Value};
+use crate::log::{Event, Log, Value};
 use crate::pairing;
 use crate::pairing::desk::Desk;
 use crate::secret::Secret;
@@ -166,11 +166,11 @@ impl Managed {
                 let count = entries.len() as u64;
                 self.view.replace(Store::new(entries));
                 watch.failing = false;
-                log.event("store-reloaded", &[("tokens", count.into())]);
+                log.event(Event::StoreReloaded, &[("tokens", count.into())]);
             }
             Err(message) => {
                 if !watch.failing {
-                    log.event("store-error", &[("message", Value::Str(&message))]);
+                    log.event(Event::StoreError, &[("message", Value::Str(&message))]);
                 }
                 watch.failing = true;
                 // Look again at the next poll even if nothing changes.
@@ -192,7 +192,7 @@ impl Managed {
         })
         .await;
         if let Err(message) = written {
-            log.event("store-error", &[("message", Value::Str(&message))]);
+            log.event(Event::StoreError, &[("message", Value::Str(&message))]);
         }
     }
 

@@ -32,7 +32,7 @@ use event_listener::Event;
 use crate::backend::Backend;
 use crate::config::Config;
 use crate::gate::Gate;
-use crate::log::Log;
+use crate::log::{Event as LogEvent, Log};
 use crate::redact::Secrets;
 use crate::shutdown::Stop;
 use announce::Announcer;
@@ -90,7 +90,7 @@ async fn serve(config: Config) -> Result<(), String> {
 /// whatever the backend still runs, removes the runtime file.
 async fn shut_down(shared: &Shared, chores: Chores) {
     shared.log.event(
-        "shutdown",
+        LogEvent::Shutdown,
         &[(
             "sessions",
             (shared.active.load(Ordering::SeqCst) as u64).into(),
@@ -111,7 +111,7 @@ async fn shut_down(shared: &Shared, chores: Chores) {
     shared.backend.shutdown();
     let _ = timeout(Duration::from_millis(300), chores.finish()).await;
     shared.announcer.remove();
-    shared.log.event("exit", &[]);
+    shared.log.event(LogEvent::Exit, &[]);
 }
 
 /// What runs beside the connections: in `store` mode, keeping the store current and

@@ -11,7 +11,7 @@ use futures_lite::FutureExt as _;
 
 use super::Shared;
 use super::connection::{HEAD_TIMEOUT, LINGER_BYTES, answer_and_close, read_body, reject};
-use crate::log::Value;
+use crate::log::{Event, Value};
 use crate::outcome::Reason;
 use crate::pairing::Attempt;
 use crate::pairing::answer;
@@ -69,7 +69,7 @@ pub async fn pair(
             ("status", reason.status().code().into()),
             ("reason", reason.as_str().into()),
         ];
-        shared.log.event("reject", &fields);
+        shared.log.event(Event::Reject, &fields);
         answer::refused(reason, retry, &cors)
     };
     // A body without a code is no guess at one: 400, and the attempts are not counted.
@@ -97,7 +97,7 @@ pub async fn pair(
         Err(message) => {
             shared
                 .log
-                .event("pairing-error", &[("message", Value::Str(&message))]);
+                .event(Event::PairingError, &[("message", Value::Str(&message))]);
             let answer = refused(Reason::StoreFailed, None);
             return answer_and_close(stream, &answer, LINGER_BYTES).await;
         }
@@ -127,14 +127,14 @@ pub async fn pair(
                     if let Some(origin) = &origin {
                         fields.push(("return_origin", Value::Str(origin)));
                     }
-                    shared.log.event("pair", &fields);
+                    shared.log.event(Event::Pair, &fields);
                     let back = return_to.as_deref();
                     answer::paired(&secret, &token.id, desk.scopes, expires, back, &cors)
                 }
                 Err(message) => {
                     shared
                         .log
-                        .event("store-error", &[("message", Value::Str(&message))]);
+                        .event(Event::StoreError, &[("message", Value::Str(&message))]);
                     refused(Reason::StoreFailed, None)
                 }
             }
@@ -181,7 +181,7 @@ pub async fn renew_codes(shared: &Shared) {
             Ok(false) => {}
             Err(message) => shared
                 .log
-                .event("pairing-error", &[("message", Value::Str(&message))]),
+                .event(Event::PairingError, &[("message", Value::Str(&message))]),
         }
     }
 }

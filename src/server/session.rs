@@ -6,6 +6,7 @@ use std::time::Instant;
 use super::Shared;
 use super::connection::Accepted;
 use crate::backend::{Context, Upgraded};
+use crate::log::Event;
 
 /// Relays an upgraded connection to the backend until either side ends it.
 pub async fn session(shared: &Shared, accepted: Accepted<'_>, peer: SocketAddr, conn: u64) {
@@ -52,5 +53,5 @@ pub async fn session(shared: &Shared, accepted: Accepted<'_>, peer: SocketAddr, 
     if let Some(c) = out.upstream_code {
         fields.push(("upstream_code", c.into()));
     }
-    shared.log.event("close", &fields);
+    shared.log.event(Event::Close, &fields);
 }

@@ -21,7 +21,7 @@ use crate::config::{Auth, Config, TokenSource};
 use crate::console;
 use crate::gate::Gate;
 use crate::jwt;
-use crate::log::{Log, Value};
+use crate::log::{Event as LogEvent, Log, Value};
 use crate::outcome::Mode;
 use crate::pairing::desk::Desk;
 use crate::redact::Secrets;
@@ -146,7 +146,7 @@ pub async fn start(config: Config) -> Result<Started, String> {
     if let Some(scopes) = &pair_scopes {
         listening.push(("pair_scopes", Value::Str(scopes)));
     }
-    log.event("listening", &listening);
+    log.event(LogEvent::Listening, &listening);
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let file = runtime_file.path();
     let announcement = announce::Announcement {
@@ -158,7 +158,6 @@ pub async fn start(config: Config) -> Result<Started, String> {
         local,
     };
     announce::announce(&log, terminal, &announcement);
-    drop(shown);
     let announcer = Announcer {
         runtime: runtime_file,
         fields: base_fields,
@@ -169,8 +168,14 @@ pub async fn start(config: Config) -> Result<Started, String> {
     if let Some(shown) = &shown_code {
         announcer.show(shown, &log);
     }
-    warn(&log, managed.as_deref(), config.token_check, local);
+    // Only the query carries the token as it is given; a header carries it as it is.
+    let encoded = mode == Mode::QueryToken
+        && shown
+            .as_ref()
+            .is_some_and(|s| crate::form::needs_encoding(s.expose()));
+    warn(&log, managed.as_deref(), config.token_check, local, encoded);
     warn_pair_scopes(&log, managed.as_deref(), backend.requires());
+    drop(shown);
     let console_page = config
         .console
         .then(|| console::page(mode, config.token_check).answer());
@@ -206,9 +211,17 @@ pub async fn start(config: Config) -> Result<Started, String> {
 }
 
 /// The warnings a configuration deserves: an empty token store, the check disabled,
-/// a listener beyond loopback.
-fn warn(log: &Log, managed: Option<&Managed>, token_check: bool, local: SocketAddr) {
-    let warning = |message: &str| log.event("warning", &[("message", Value::Str(message))]);
+/// a listener beyond loopback, a query token that a URL carries percent-encoded.
+fn warn(log: &Log, managed: Option<&Managed>, token_check: bool, local: SocketAddr, encoded: bool) {
+    let warning = |message: &str| log.event(LogEvent::Warning, &[("message", Value::Str(message))]);
+    if encoded {
+        warning(
+            "the token needs percent-encoding in a query (it holds characters other than \
+             A-Z a-z 0-9 - . _ ~): connect with the URL in the runtime file or `wsgate list`, \
+             which carries it encoded; ?token= with the token as it is can fail (a + reads \
+             as a space)",
+        );
+    }
     if managed.is_some_and(|m| m.view.current().entries().is_empty()) {
         warning("the token store has no tokens yet: create one with `wsgate token create`");
     }
@@ -238,7 +251,7 @@ fn warn_pair_scopes(log: &Log, managed: Option<&Managed>, required: Scopes) {
             desk.scopes,
             crate::pairing::default_scopes(required)
         );
-        log.event("warning", &[("message", Value::Str(&message))]);
+        log.event(LogEvent::Warning, &[("message", Value::Str(&message))]);
     }
 }
 
@@ -317,7 +330,7 @@ fn resolve(
         TokenSource::Env(secret) => (secret, false),
         TokenSource::Flag(secret) => {
             log.event(
-                "warning",
+                LogEvent::Warning,
                 &[(
                     "message",
                     "--auth-token is visible to every user in the process list; prefer --auth-token-file or WSGATE_AUTH_TOKEN".into(),
@@ -352,7 +365,7 @@ fn warn_if_shared(path: &std::path::Path, what: &str, log: &Log) {
                 path.display(),
                 meta.mode() & 0o777
             );
-            log.event("warning", &[("message", Value::Str(&message))]);
+            log.event(LogEvent::Warning, &[("message", Value::Str(&message))]);
         }
     }
 }

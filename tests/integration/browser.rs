@@ -26,7 +26,7 @@ fn pairing_page_in_a_real_browser() {
     };
     let (code, link) = (field("pair_code="), field("pair_url="));
 
-    let Some(browser) = browser_or_skip("browser test") else {
+    let Some(browser) = browser_or_skip() else {
         return;
     };
     let target = browser.page_target();

@@ -2,8 +2,8 @@
 //! in a process group of its own, and one DevTools session to drive a page with.
 //!
 //! With `CI` set, a missing browser (or one that never opens its DevTools port) fails
-//! the test that needs it; elsewhere the test says so on stderr and passes without
-//! running ([`browser_or_skip`]).
+//! the test that needs it; elsewhere the test says it is skipped where `cargo test`
+//! shows it, and passes without running ([`browser_or_skip`], [`needs`]).
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
@@ -16,33 +16,30 @@ use async_tungstenite::tungstenite::Message;
 use futures_lite::StreamExt as _;
 use serde_json::{Value, json};
 
-use crate::util::Scratch;
+use crate::util::{Scratch, needs};
 
-/// Headless Chromium for the test named `what`, or `None` when the test is to be
-/// skipped (said on stderr). Under `CI` there is no skipping: a browser that is missing
-/// or does not start fails the test.
-pub fn browser_or_skip(what: &str) -> Option<Browser> {
-    let Some(binary) = find_browser() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI runs the {what}: install chromium (.ci/run does)"
-        );
-        eprintln!("{what} skipped: no chromium, chromium-browser or google-chrome in PATH");
+/// Headless Chromium for a test, or `None` when the test is to be skipped, by the one
+/// rule for tools the tests drive ([`needs`]): under `CI` a browser that is missing or
+/// does not start fails the test; elsewhere the test says it is skipped.
+pub fn browser_or_skip() -> Option<Browser> {
+    const INSTALL: &str = ".ci/run installs chromium with apt-get, or set $WSGATE_TEST_CHROME";
+    let binary = find_browser();
+    let found = binary.is_some();
+    if !needs(
+        found,
+        "chromium (or chromium-browser, google-chrome)",
+        INSTALL,
+    ) {
         return None;
-    };
-    let browser = Browser::start(&binary);
-    if browser.is_none() {
-        // Some installs (a snap wrapper in a container, say) never start headless.
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{} did not open its DevTools port within 30 s",
-            binary.display()
-        );
-        eprintln!(
-            "{what} skipped: {} did not start within 30 s",
-            binary.display()
-        );
     }
+    let binary = binary?;
+    let browser = Browser::start(&binary);
+    // Some installs (a snap wrapper in a container, say) never start headless.
+    let what = format!(
+        "a {} that opens its DevTools port within 30 s",
+        binary.display()
+    );
+    needs(browser.is_some(), &what, INSTALL);
     browser
 }
 

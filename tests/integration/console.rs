@@ -191,7 +191,7 @@ fn console_link_echoes_in_a_real_browser() {
         link,
         format!("http://{}/_wsgate/console#token={TOKEN}", d.addr)
     );
-    let Some(browser) = browser_or_skip("console test") else {
+    let Some(browser) = browser_or_skip() else {
         return;
     };
     let session = echo_session(&browser, &link);
@@ -233,7 +233,7 @@ fn console_link_echoes_in_bearer_mode() {
         link,
         format!("http://{}/_wsgate/console#token={token}", d.addr)
     );
-    let Some(browser) = browser_or_skip("console test") else {
+    let Some(browser) = browser_or_skip() else {
         return;
     };
     let session = echo_session(&browser, &link);
@@ -261,7 +261,7 @@ fn console_link_echoes_in_bearer_mode() {
 #[test]
 fn console_shows_a_refused_connection() {
     let d = Daemon::start(&["--echo"]);
-    let Some(browser) = browser_or_skip("console test") else {
+    let Some(browser) = browser_or_skip() else {
         return;
     };
     let target = browser.page_target();
@@ -294,7 +294,7 @@ fn console_asks_for_a_token_it_is_not_given() {
     let d = Daemon::with(Options::store(&config, &["--echo"]));
     let link = runtime_field(&d, "console_url").expect("a console_url line");
     assert_eq!(link, format!("http://{}/_wsgate/console", d.addr));
-    let Some(browser) = browser_or_skip("console test") else {
+    let Some(browser) = browser_or_skip() else {
         return;
     };
     let target = browser.page_target();
@@ -345,7 +345,7 @@ fn console_asks_for_a_token_it_is_not_given() {
 #[test]
 fn console_without_the_fragment_connects_to_nothing() {
     let d = Daemon::start(&["--echo"]);
-    let Some(browser) = browser_or_skip("console test") else {
+    let Some(browser) = browser_or_skip() else {
         return;
     };
     let target = browser.page_target();

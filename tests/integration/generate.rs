@@ -19,21 +19,9 @@ fn generate(what: &str) -> String {
     text
 }
 
-/// Whether `tool` is there; under CI it must be (`.ci/run` installs it). Outside CI a
-/// missing one skips the test, saying so.
-fn have(tool: &str, test: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found && std::env::var_os("CI").is_some() {
-        panic!("{test}: {tool} is missing, and CI is set (.ci/run installs it)");
-    }
-    if !found {
-        eprintln!("{test}: skipped, {tool} is missing");
-    }
-    found
+/// Whether `tool` is there, by the one rule for tools the tests drive ([`needs`]).
+fn have(tool: &str) -> bool {
+    needs(in_path(tool), tool, ".ci/run installs it with apt-get")
 }
 
 /// Runs `program args` with `input` on stdin; its stdout and stderr.
@@ -75,10 +63,7 @@ fn options_in_help() -> Vec<String> {
 
 #[test]
 fn man_page_renders_without_warnings_and_names_every_option() {
-    if !have(
-        "groff",
-        "man_page_renders_without_warnings_and_names_every_option",
-    ) {
+    if !have("groff") {
         return;
     }
     let scratch = Scratch::new("man");
@@ -134,12 +119,7 @@ fn man_page_renders_without_warnings_and_names_every_option() {
         assert!(text.contains(default), "the man page lacks {default}");
     }
     // man-db's `man -l` (macOS's man has no -l).
-    if cfg!(target_os = "linux")
-        && have(
-            "man",
-            "man_page_renders_without_warnings_and_names_every_option",
-        )
-    {
+    if cfg!(target_os = "linux") && have("man") {
         let (text, _) = shell("man", &["-l", page], scratch.path());
         assert!(text.contains("wsgate - a token gate"), "{text}");
     }
@@ -185,7 +165,7 @@ fn assert_completes(shell: &str, offered: impl Fn(&str) -> Vec<String>) {
 
 #[test]
 fn bash_completes() {
-    if !have("bash", "bash_completes") {
+    if !have("bash") {
         return;
     }
     let scratch = Scratch::new("bash");
@@ -215,7 +195,7 @@ fn bash_completes() {
 
 #[test]
 fn fish_completes() {
-    if !have("fish", "fish_completes") {
+    if !have("fish") {
         return;
     }
     let scratch = Scratch::new("fish");
@@ -245,7 +225,7 @@ fn fish_quote(text: &str) -> String {
 
 #[test]
 fn zsh_completes() {
-    if !have("zsh", "zsh_completes") {
+    if !have("zsh") {
         return;
     }
     let scratch = Scratch::new("zsh");

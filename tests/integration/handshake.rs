@@ -283,3 +283,92 @@ fn allowed_origin_and_host() {
         101
     );
 }
+
+/// The refused Origin or Host is logged, so the operator sees what `--allow-origin` or
+/// `--allow-host` would take: cut to 200 bytes, escaped by the log, and `REDACTED`
+/// when it holds the daemon's token or a credential the request presented.
+#[test]
+fn refused_origin_and_host_are_logged() {
+    let d = Daemon::start(&["--echo"]);
+    let t = format!("/?token={TOKEN}");
+    let head_with_host = |host: &str, extra: &str| {
+        upgrade_head(&t, extra).replacen("Host: 127.0.0.1\r\n", &format!("Host: {host}\r\n"), 1)
+    };
+    let long = format!("https://{}.example", "a".repeat(300));
+    let presented = "presented-credential-4711";
+    let cases: Vec<(String, &str, &str, String)> = vec![
+        (
+            upgrade_head(&t, "Origin: https://app.example\r\n"),
+            "origin-denied",
+            "origin",
+            "https://app.example".into(),
+        ),
+        (
+            head_with_host("evil.example:8080", ""),
+            "host-denied",
+            "host",
+            "evil.example:8080".into(),
+        ),
+        (
+            upgrade_head(&t, &format!("Origin: {long}\r\n")),
+            "origin-denied",
+            "origin",
+            format!("{}…", &long[..200]),
+        ),
+        // A value that is not UTF-8 is shown with U+FFFD, and quotes are escaped.
+        (
+            upgrade_head(&t, "Origin: http://NOT-UTF-8\"x\r\n"),
+            "origin-denied",
+            "origin",
+            "http://\u{fffd}\"x".into(),
+        ),
+        // The daemon's token, in any form, and the request's own credential.
+        (
+            upgrade_head(&t, &format!("Origin: http://{TOKEN}.example\r\n")),
+            "origin-denied",
+            "origin",
+            "REDACTED".into(),
+        ),
+        (
+            head_with_host(&format!("{}.example", TOKEN.replace('-', "%2D")), ""),
+            "host-denied",
+            "host",
+            "REDACTED".into(),
+        ),
+        (
+            upgrade_head(
+                &format!("/?token={presented}"),
+                &format!("Origin: https://{presented}.example\r\n"),
+            ),
+            "origin-denied",
+            "origin",
+            "REDACTED".into(),
+        ),
+    ];
+    for (i, (head, reason, field, want)) in cases.iter().enumerate() {
+        // A byte that is not UTF-8 where the head says NOT-UTF-8.
+        let head = head.replace("NOT-UTF-8", "\u{1}").into_bytes();
+        let head: Vec<u8> = head
+            .iter()
+            .map(|&b| if b == 1 { 0xff } else { b })
+            .collect();
+        let answer = raw(d.addr, &head);
+        assert_eq!(status(&answer), 403, "{i}: {answer}");
+        let mut rejects = Vec::new();
+        eventually(Duration::from_secs(5), || {
+            rejects = (d.events().into_iter())
+                .filter(|e| e["event"] == "reject")
+                .collect();
+            rejects.len() > i
+        });
+        let event = rejects
+            .get(i)
+            .unwrap_or_else(|| panic!("{i}: no reject line: {}", d.stderr()));
+        assert_eq!(event["reason"], *reason, "{i}: {event}");
+        assert_eq!(event[*field], **want, "{i}: {event}");
+        // The answer never names it.
+        assert!(!answer.contains("example"), "{i}: {answer}");
+    }
+    let log = d.stderr();
+    assert!(!log.contains(TOKEN) && !log.contains(presented), "{log}");
+}

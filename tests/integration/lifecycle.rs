@@ -1,6 +1,5 @@
 //! Processes, descriptors, signals and the runtime file over a daemon's life.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use async_tungstenite::tungstenite::Message;
@@ -182,67 +181,10 @@ fn runtime_file_and_list() {
 
 #[test]
 fn banner_shows_the_url_on_a_terminal() {
-    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
-    use std::io::Read as _;
-    use std::sync::{Arc, Mutex};
-
-    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
-    grantpt(&master).unwrap();
-    unlockpt(&master).unwrap();
-    let name = ptsname(&master, Vec::new()).unwrap();
-    let terminal = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(name.to_str().unwrap())
-        .unwrap();
-    let scratch = Scratch::new("tty");
-    let mut child = Command::new(BIN)
-        .args(["--echo", "--listen", "127.0.0.1:0"])
-        .env_remove("WSGATE_AUTH_TOKEN")
-        .env("WSGATE_RUNTIME_DIR", scratch.path().join("run"))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::from(terminal))
-        .spawn()
-        .unwrap();
-    let seen = Arc::new(Mutex::new(String::new()));
-    {
-        let seen = seen.clone();
-        let mut master = std::fs::File::from(master);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 1024];
-            while let Ok(n) = master.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                seen.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-    }
-    let runtime_file = scratch
-        .path()
-        .join("run")
-        .join(format!("{}.instance", child.id()));
-    let shown = eventually(Duration::from_secs(10), || {
-        seen.lock().unwrap().contains("connect: ws://") && runtime_file.exists()
-    });
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(shown, "no banner: {}", seen.lock().unwrap());
-    let text = std::fs::read_to_string(&runtime_file).unwrap_or_default();
-    let url = text
-        .lines()
-        .find_map(|l| l.strip_prefix("url="))
-        .unwrap()
-        .to_owned();
-    let console = text
-        .lines()
-        .find_map(|l| l.strip_prefix("console_url="))
-        .unwrap()
-        .to_owned();
-    let banner = seen.lock().unwrap().clone();
+    let d = OnTerminal::start(&["--echo"], &[]);
+    let banner = d.output_once(|seen| seen.contains("event=ready"));
+    let url = d.runtime_field("url").expect("a url line");
+    let console = d.runtime_field("console_url").expect("a console_url line");
     // The console link is on the line after the connect URL, with the same token.
     assert!(
         banner.contains(&format!("connect: {url}\r\n  console: {console}\r\n"))
@@ -251,5 +193,66 @@ fn banner_shows_the_url_on_a_terminal() {
     );
     let token = url.split_once("?token=").unwrap().1;
     assert!(console.ends_with(&format!("/_wsgate/console#token={token}")));
-    assert!(!banner.contains("<hidden>"), "{banner}");
+    // The banner shows the token; the `ready` line after it, on the terminal too,
+    // hides it like everywhere else in the log.
+    let (shown, ready) = banner.split_once("event=ready").expect("a ready line");
+    assert!(!shown.contains("<hidden>"), "{banner}");
+    let ready = ready.lines().next().unwrap_or_default();
+    assert!(ready.contains("?token=<hidden>"), "{ready}");
+    assert!(!ready.contains(token), "{ready}");
+}
+
+/// A supplied token with `+`, `/` and `=` (as `openssl rand -base64 32` makes): the
+/// runtime file's and `wsgate list`'s URL carries it percent-encoded and connects as it
+/// is, the token put raw in `?token=` is refused, and the log says the token needs
+/// encoding without ever holding it, raw or encoded.
+#[test]
+fn supplied_token_that_needs_percent_encoding() {
+    let scratch = Scratch::new("enc");
+    let raw = "k8+Yz/Qw1Lp0vR3tB6nM9sXaE2fH5jCgU7dK4oI+Ab=";
+    let encoded = "k8%2BYz%2FQw1Lp0vR3tB6nM9sXaE2fH5jCgU7dK4oI%2BAb%3D";
+    let file = scratch.path().join("token");
+    std::fs::write(&file, format!("{raw}\n")).unwrap();
+    set_mode(&file, 0o600);
+    let d = Daemon::with(Options {
+        args: vec!["--echo", "--auth-token-file", file.to_str().unwrap()],
+        env: vec![],
+        token_file: false,
+    });
+    let url = d.runtime_url();
+    assert_eq!(url, format!("ws://{}/?token={encoded}", d.addr));
+    let out = run_wsgate(
+        &["list"],
+        &[("WSGATE_RUNTIME_DIR", d.runtime_dir().as_os_str())],
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("{url}\n"));
+    // The URL as printed connects; the raw token does not (its `+` reads as a space).
+    block_on(async {
+        let mut ws = connect(&url).await.unwrap();
+        ws.send(Message::text("ok")).await.unwrap();
+        assert_eq!(next(&mut ws).await, Some(Message::text("ok")));
+    });
+    let refused = upgrade(d.addr, &format!("/?token={raw}"), "");
+    assert_eq!(status(&refused), 401, "{refused}");
+    let warning = d.wait_for_event(Duration::from_secs(5), |e| {
+        e["event"] == "warning"
+            && e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("needs percent-encoding in a query"))
+    });
+    assert!(warning.is_some(), "{}", d.stderr());
+    let log = d.stderr();
+    assert!(!log.contains(raw) && !log.contains(encoded), "{log}");
+    assert!(!log.contains("k8+Yz") && !log.contains("k8%2BYz"), "{log}");
+}
+
+/// A token made only of unreserved characters gets no such warning.
+#[test]
+fn plain_token_needs_no_encoding_warning() {
+    let d = Daemon::start(&["--echo"]);
+    d.expect_fields("ready", json!({}), Duration::from_secs(5));
+    let warnings: Vec<_> = (d.events().into_iter())
+        .filter(|e| e["event"] == "warning")
+        .collect();
+    assert!(warnings.is_empty(), "{warnings:?}");
 }

@@ -17,6 +17,7 @@ mod program;
 mod redaction;
 mod robustness;
 mod secrets;
+mod snippets;
 mod store;
 mod tokens;
 mod upstream;

@@ -124,7 +124,7 @@ fn an_app_on_another_origin_gets_a_token() {
         &config,
         &["--pairing", "--echo", "--allow-origin", &origin],
     ));
-    let Some(browser) = browser_or_skip("other-origin browser test") else {
+    let Some(browser) = browser_or_skip() else {
         return;
     };
     let code = readme_app_code(d.addr);

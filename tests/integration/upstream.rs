@@ -37,18 +37,14 @@ const KEY: &str = "c2VjcmV0LWtleS0xMjM0NQ==";
 // Python upstreams
 // ---------------------------------------------------------------------------------
 
-/// Whether the Python upstreams can run: python3 with `websockets`. Under `CI` they
-/// must (the first use fails with how to install them); elsewhere a test without them
-/// says it is skipped and passes, like the browser test.
-fn python_ready(test: &str) -> bool {
-    if std::env::var_os("CI").is_some() || python_found() {
-        return true;
-    }
-    eprintln!(
-        "{test}: skipped, python3 with the websockets package is missing \
-         (python3 -m pip install 'websockets>=12')"
-    );
-    false
+/// Whether the Python upstreams can run (python3 with `websockets`), by the one rule
+/// for tools the tests drive ([`needs`]).
+fn python_ready() -> bool {
+    needs(
+        python_found(),
+        "python3 with the websockets package",
+        "python3 -m pip install 'websockets>=12'; .ci/run does",
+    )
 }
 
 /// Whether python3 with `websockets` is there.
@@ -567,7 +563,7 @@ fn forwarded_pairs(value: &str) -> Vec<(String, String)> {
 /// an Accept that fits the client's key.
 #[test]
 fn upstream_gets_the_handshake_without_the_credential() {
-    if !python_ready("upstream_gets_the_handshake_without_the_credential") {
+    if !python_ready() {
         return;
     }
     let up = Upstream::ws(&["--select", "chat"]);
@@ -661,7 +657,7 @@ fn upstream_gets_the_handshake_without_the_credential() {
 /// `--upstream-origin strip|ORIGIN` and `--upstream-host pass|HOST`.
 #[test]
 fn upstream_origin_and_host_options() {
-    if !python_ready("upstream_origin_and_host_options") {
+    if !python_ready() {
         return;
     }
     let up = Upstream::ws(&[]);
@@ -707,7 +703,7 @@ fn upstream_origin_and_host_options() {
 /// marker; only the client's own subprotocols and parameters.
 #[test]
 fn upstream_never_sees_a_credential_in_any_mode() {
-    if !python_ready("upstream_never_sees_a_credential_in_any_mode") {
+    if !python_ready() {
         return;
     }
     let up = Upstream::ws(&["--select", "chat"]);
@@ -840,7 +836,7 @@ fn upstream_never_sees_a_credential_in_any_mode() {
 /// arrives intact both ways, as text and as binary.
 #[test]
 fn upstream_subprotocol_and_deflate_end_to_end() {
-    if !python_ready("upstream_subprotocol_and_deflate_end_to_end") {
+    if !python_ready() {
         return;
     }
     use sha2::Digest as _;
@@ -921,7 +917,7 @@ fn upstream_subprotocol_and_deflate_end_to_end() {
 /// close line says who said what.
 #[test]
 fn upstream_close_codes_travel_both_ways() {
-    if !python_ready("upstream_close_codes_travel_both_ways") {
+    if !python_ready() {
         return;
     }
     let up = Upstream::ws(&[]);
@@ -983,7 +979,7 @@ fn upstream_close_codes_travel_both_ways() {
 /// `Host: localhost`.
 #[test]
 fn upstream_websocket_on_a_unix_socket() {
-    if !python_ready("upstream_websocket_on_a_unix_socket") {
+    if !python_ready() {
         return;
     }
     let up = Upstream::ws_unix(&[]);
@@ -1078,7 +1074,7 @@ fn byte_stream_echo(up: &Upstream, d: &Daemon) {
 
 #[test]
 fn upstream_byte_stream_over_tcp() {
-    if !python_ready("upstream_byte_stream_over_tcp") {
+    if !python_ready() {
         return;
     }
     let up = Upstream::stream("echo", false);
@@ -1089,7 +1085,7 @@ fn upstream_byte_stream_over_tcp() {
 
 #[test]
 fn upstream_byte_stream_over_a_unix_socket() {
-    if !python_ready("upstream_byte_stream_over_a_unix_socket") {
+    if !python_ready() {
         return;
     }
     let up = Upstream::stream("echo", true);
@@ -1101,7 +1097,7 @@ fn upstream_byte_stream_over_a_unix_socket() {
 /// the end of the stream (a half-close, not a reset).
 #[test]
 fn upstream_byte_stream_half_close() {
-    if !python_ready("upstream_byte_stream_half_close") {
+    if !python_ready() {
         return;
     }
     use sha2::Digest as _;
@@ -1255,7 +1251,7 @@ impl Drop for Relay {
 /// answered through the gate; without it, 401 and nothing reaches the browser.
 #[test]
 fn upstream_chromium_devtools_through_the_gate() {
-    let Some(browser) = browser_or_skip("Chromium upstream test") else {
+    let Some(browser) = browser_or_skip() else {
         return;
     };
     let version: Value = serde_json::from_str(&browser.get("/json/version")).unwrap();
@@ -1376,7 +1372,7 @@ fn upstream_down_is_502() {
 /// without them.
 #[test]
 fn upstream_refusal_is_502_without_its_words() {
-    if !python_ready("upstream_refusal_is_502_without_its_words") {
+    if !python_ready() {
         return;
     }
     let up = Upstream::ws(&[]);
@@ -1487,7 +1483,7 @@ fn upstream_silent_is_504_after_the_timeout() {
 /// or its process dies), the client gets 1011.
 #[test]
 fn upstream_dying_mid_session_closes_1011() {
-    if !python_ready("upstream_dying_mid_session_closes_1011") {
+    if !python_ready() {
         return;
     }
     let mut up = Upstream::ws(&[]);
@@ -1533,7 +1529,7 @@ fn upstream_dying_mid_session_closes_1011() {
 /// message never arrives whole; the upstream's own messages are not limited by it.
 #[test]
 fn upstream_client_message_size_limit() {
-    if !python_ready("upstream_client_message_size_limit") {
+    if !python_ready() {
         return;
     }
     let up = Upstream::ws(&[]);
@@ -1568,7 +1564,7 @@ fn upstream_client_message_size_limit() {
 /// the end of its connection) within a second.
 #[test]
 fn upstream_notices_a_vanished_client() {
-    if !python_ready("upstream_notices_a_vanished_client") {
+    if !python_ready() {
         return;
     }
     let up = Upstream::ws(&[]);
@@ -1597,7 +1593,7 @@ fn upstream_notices_a_vanished_client() {
 #[cfg(target_os = "linux")]
 #[test]
 fn upstream_flood_to_a_client_that_never_reads() {
-    if !python_ready("upstream_flood_to_a_client_that_never_reads") {
+    if !python_ready() {
         return;
     }
     let up = Upstream::ws(&[]);
@@ -1663,7 +1659,7 @@ fn scoped(tag: &str, scopes: &str) -> (Daemon, Upstream, String, Scratch) {
 /// without.
 #[test]
 fn upstream_scope_exec_required() {
-    if !python_ready("upstream_scope_exec_required") {
+    if !python_ready() {
         return;
     }
     let (d, up, no_exec, _scratch) = scoped("upstream-no-exec", "read,write");
@@ -1684,7 +1680,7 @@ fn upstream_scope_exec_required() {
 /// one.
 #[test]
 fn upstream_scope_write_required_to_send() {
-    if !python_ready("upstream_scope_write_required_to_send") {
+    if !python_ready() {
         return;
     }
     let (d, up, no_write, _scratch) = scoped("upstream-no-write", "read,exec");
@@ -1716,7 +1712,7 @@ fn upstream_scope_write_required_to_send() {
 /// Without `read`, nothing the upstream sends reaches the client (its pong does).
 #[test]
 fn upstream_scope_read_required_to_receive() {
-    if !python_ready("upstream_scope_read_required_to_receive") {
+    if !python_ready() {
         return;
     }
     let (d, up, no_read, _scratch) = scoped("upstream-no-read", "write,exec");
@@ -1742,7 +1738,7 @@ fn upstream_scope_read_required_to_receive() {
 /// to the upstream, within 2 s.
 #[test]
 fn upstream_session_closed_on_revocation() {
-    if !python_ready("upstream_session_closed_on_revocation") {
+    if !python_ready() {
         return;
     }
     let scratch = Scratch::new("upstream-revoke");
@@ -1792,7 +1788,7 @@ fn upstream_session_closed_on_revocation() {
 /// the upstream, within 2 s.
 #[test]
 fn upstream_session_closed_at_jwt_expiry() {
-    if !python_ready("upstream_session_closed_at_jwt_expiry") {
+    if !python_ready() {
         return;
     }
     let up = Upstream::ws(&[]);
@@ -1835,7 +1831,7 @@ fn upstream_session_closed_at_jwt_expiry() {
 /// SIGTERM closes both sides with 1001, and the daemon exits 0 within 5 s.
 #[test]
 fn upstream_sigterm_closes_both_sides() {
-    if !python_ready("upstream_sigterm_closes_both_sides") {
+    if !python_ready() {
         return;
     }
     let up = Upstream::ws(&[]);
@@ -1923,7 +1919,7 @@ fn upstream_usage_errors() {
 /// nothing about the address.
 #[test]
 fn upstream_health_and_timeout_forms() {
-    if !python_ready("upstream_health_and_timeout_forms") {
+    if !python_ready() {
         return;
     }
     let up = Upstream::ws(&[]);
@@ -2001,7 +1997,7 @@ fn frames_until_end(s: &mut TcpStream, first: Vec<u8>) -> Vec<(u8, Option<u16>)>
 
 #[test]
 fn upstream_close_then_shutdown_sends_one_close_frame() {
-    if !python_ready("upstream_close_then_shutdown_sends_one_close_frame") {
+    if !python_ready() {
         return;
     }
     // The upstream closes (4002) and waits for the client's answer, which never

@@ -41,6 +41,40 @@ impl Drop for Scratch {
     }
 }
 
+/// The one rule for a test that needs a tool wsgate does not ship (Chromium, Python
+/// with `websockets`, websocat, Node, groff, a shell): `found` says whether it is
+/// there. Under `CI` (`.ci/run` installs them all) a missing tool fails the test.
+/// Elsewhere the test is skipped, and says so where `cargo test` shows it without
+/// `--nocapture`: the line is written to stderr itself, past the test harness's
+/// capture, which only takes `print!` and `eprint!`. Returns whether to go on.
+///
+/// Decided when the test runs, not when it is built: a tool installed (or removed)
+/// after a build counts at once, and a build-time `#[ignore]` could never fail under
+/// `CI` as it must.
+pub fn needs(found: bool, tool: &str, install: &str) -> bool {
+    if found {
+        return true;
+    }
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{test}: {tool} is missing, and CI is set ({install})"
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: {tool} is missing ({install}); with CI set it fails instead"
+    );
+    false
+}
+
+/// Whether `program` is a command in `PATH`.
+pub fn in_path(program: &str) -> bool {
+    let Some(path) = std::env::var_os("PATH") else {
+        return false;
+    };
+    std::env::split_paths(&path).any(|dir| dir.join(program).is_file())
+}
+
 /// A running daemon.
 pub struct Daemon {
     pub child: Child,
@@ -610,4 +644,94 @@ pub fn create_token(config: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// `wsgate ARGS` with its stderr on a pseudo-terminal, as when run by hand, so that it
+/// prints the banner; killed and reaped on drop.
+pub struct OnTerminal {
+    pub child: Child,
+    /// Everything it wrote to the terminal so far.
+    pub seen: Arc<Mutex<String>>,
+    pub runtime: Scratch,
+}
+
+impl OnTerminal {
+    /// `wsgate --listen 127.0.0.1:0 ARGS` with `env`, stderr on a new pseudo-terminal.
+    pub fn start(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> OnTerminal {
+        use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+
+        let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+        grantpt(&master).unwrap();
+        unlockpt(&master).unwrap();
+        let name = ptsname(&master, Vec::new()).unwrap();
+        let terminal = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(name.to_str().unwrap())
+            .unwrap();
+        let runtime = Scratch::new("tty");
+        let child = Command::new(BIN)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env_remove("WSGATE_AUTH_TOKEN")
+            .env_remove("WSGATE_CONFIG_FILE")
+            .env("WSGATE_RUNTIME_DIR", runtime.path().join("run"))
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(terminal))
+            .spawn()
+            .unwrap();
+        let seen = Arc::new(Mutex::new(String::new()));
+        {
+            let seen = seen.clone();
+            let mut master = std::fs::File::from(master);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = master.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    seen.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            });
+        }
+        OnTerminal {
+            child,
+            seen,
+            runtime,
+        }
+    }
+
+    /// What it wrote to the terminal, once `done` says it is enough (or after 10 s).
+    pub fn output_once(&self, done: impl Fn(&str) -> bool) -> String {
+        eventually(Duration::from_secs(10), || done(&self.seen.lock().unwrap()));
+        self.seen.lock().unwrap().clone()
+    }
+
+    pub fn runtime_file(&self) -> PathBuf {
+        self.runtime
+            .path()
+            .join("run")
+            .join(format!("{}.instance", self.child.id()))
+    }
+
+    /// The value of `name=` in the runtime file, once the file is there.
+    pub fn runtime_field(&self, name: &str) -> Option<String> {
+        eventually(Duration::from_secs(10), || self.runtime_file().exists());
+        let text = std::fs::read_to_string(self.runtime_file()).ok()?;
+        let prefix = format!("{name}=");
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .map(str::to_owned)
+    }
+}
+
+impl Drop for OnTerminal {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

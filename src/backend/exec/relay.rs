@@ -19,7 +19,7 @@ use crate::backend::session::{
     Context, Ending, Outcome, Socket, Watch, close, code, error_code, peer_code, session_fields,
     unless_ended,
 };
-use crate::log::{Log, Value};
+use crate::log::{Event, Log, Value};
 use crate::redact::{Screen, Secrets};
 use crate::scope::Scopes;
 
@@ -180,7 +180,7 @@ fn log_exit(cx: Context<'_>, pid: u32, status: Option<ExitStatus>) {
     let mut fields = cx.fields().to_vec();
     fields.push(("pid", u64::from(pid).into()));
     fields.push((key, Value::Str(&value)));
-    cx.log.event("child-exit", &fields);
+    cx.log.event(Event::ChildExit, &fields);
 }
 
 async fn to_program(
@@ -309,7 +309,7 @@ async fn forward_stderr(stderr: ChildStderr, log: Log, who: Who, hidden: Secrets
         let line = String::from_utf8_lossy(line);
         let [conn, peer, mode, reason] = session_fields(who.conn, &who.peer, who.mode, who.reason);
         let fields = [conn, peer, mode, reason, ("line", Value::Str(&line))];
-        log.event("child-stderr", &fields);
+        log.event(Event::ChildStderr, &fields);
     };
     while let Ok(Some(piece)) = lines.next(STDERR_LINE).await {
         for piece in screen.push(piece, !lines.was_cut()) {
