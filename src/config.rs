@@ -82,6 +82,8 @@ pub struct Config {
     pub max_connections: usize,
     /// `--max-message-size`.
     pub max_message_size: usize,
+    /// `--ping-interval`, `--ping-timeout` and `--idle-timeout`.
+    pub liveness: crate::backend::Liveness,
     /// `--log-format`.
     pub log_format: Format,
     /// What connections are relayed to.

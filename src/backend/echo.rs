@@ -3,9 +3,9 @@
 //! closes the session (1008); without `read` nothing is sent back.
 
 use async_tungstenite::tungstenite::Message;
-use futures_lite::StreamExt as _;
+use futures_lite::{FutureExt as _, StreamExt as _};
 
-use super::session::{Ending, Socket, Watch, code, end, failed, peer_code, unless_ended};
+use super::session::{Ending, Pulse, Socket, Watch, code, end, failed, peer_code, unless_ended};
 use super::{
     Backend, BoxFuture, Context, Failed, Opening, Outcome, Selected, Session, Settings, Upgraded,
 };
@@ -83,18 +83,35 @@ impl Session for Echoing<'_> {
 
 /// Echoes until the client closes, an error, or the daemon ends the session. Each
 /// message is sent before the next is read, so a client that does not read stops
-/// being read.
+/// being read. A silent client is pinged, and one that stays silent is closed.
 async fn relay(mut ws: Socket, cx: Context<'_>) -> Outcome {
     let mut out = Outcome {
         code: code::ABNORMAL,
         ..Outcome::default()
     };
-    let mut watch = Watch::new(cx.stop, cx.expires, cx.revocation.cloned());
+    let pulse = Pulse::new(cx.liveness);
+    let mut watch = Watch::new(cx.stop, cx.expires, cx.revocation.cloned(), &pulse);
     loop {
-        let next = match unless_ended(&mut watch, ws.next()).await {
-            Ok(next) => next,
+        // Reading is cancel-safe: a ping in between loses nothing.
+        let next = async { Some(ws.next().await) }.or(async {
+            pulse.ping_due().await;
+            None
+        });
+        let next = match unless_ended(&mut watch, next).await {
+            Ok(Some(next)) => next,
+            Ok(None) => {
+                let ping = ws.send(Message::Ping(Default::default()));
+                match unless_ended(&mut watch, ping).await {
+                    Err(ending) => return end(&mut ws, ending, out).await,
+                    Ok(Err(_)) => return out,
+                    Ok(Ok(())) => continue,
+                }
+            }
             Err(ending) => return end(&mut ws, ending, out).await,
         };
+        if let Some(Ok(msg)) = &next {
+            pulse.heard(matches!(msg, Message::Text(_) | Message::Binary(_)));
+        }
         match next {
             None => return out,
             Some(Err(err)) => return failed(&mut ws, &err, out).await,
@@ -110,7 +127,10 @@ async fn relay(mut ws: Socket, cx: Context<'_>) -> Outcome {
                 match unless_ended(&mut watch, ws.send(msg)).await {
                     Err(ending) => return end(&mut ws, ending, out).await,
                     Ok(Err(_)) => return out,
-                    Ok(Ok(())) => out.bytes_out += len,
+                    Ok(Ok(())) => {
+                        out.bytes_out += len;
+                        pulse.moved();
+                    }
                 }
             }
             Some(Ok(Message::Close(frame))) => {

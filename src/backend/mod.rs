@@ -33,7 +33,7 @@ use crate::redact::Secrets;
 use crate::request::Upgrade;
 use crate::scope::Scopes;
 
-pub use session::{Context, Outcome, Revocation, Upgraded, linger};
+pub use session::{Context, Liveness, Outcome, Revocation, Upgraded, linger};
 pub use upstream::{
     Address, BadAnswer, HostRule, Kind, Offered, Options, OriginRule, Target, header_safe,
     parse_answer, parse_timeout,

@@ -4,7 +4,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::{Duration, SystemTime};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
 
 use async_std::net::TcpStream;
 use async_tungstenite::WebSocketStream;
@@ -60,14 +61,31 @@ pub enum Ending {
     Revoked,
     /// The client sent data without the `write` scope.
     NotPermitted,
+    /// The client answered no ping: nothing came from it for `--ping-interval`, then
+    /// for `--ping-timeout` after a ping.
+    PingTimeout,
+    /// No data message either way for `--idle-timeout`.
+    IdleTimeout,
 }
 
 impl Ending {
     /// The close code sent to the client.
     pub fn code(self) -> u16 {
         match self {
-            Ending::Shutdown => code::GOING_AWAY,
+            Ending::Shutdown | Ending::PingTimeout | Ending::IdleTimeout => code::GOING_AWAY,
             Ending::Expired | Ending::Revoked | Ending::NotPermitted => code::POLICY,
+        }
+    }
+
+    /// Its word in the `close` line (`ended=`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ending::Shutdown => "shutdown",
+            Ending::Expired => "expired",
+            Ending::Revoked => "revoked",
+            Ending::NotPermitted => "not-permitted",
+            Ending::PingTimeout => "ping-timeout",
+            Ending::IdleTimeout => "idle-timeout",
         }
     }
 
@@ -78,6 +96,171 @@ impl Ending {
             Ending::Expired => "token expired",
             Ending::Revoked => "token revoked",
             Ending::NotPermitted => "sending not permitted",
+            Ending::PingTimeout => "ping timeout",
+            Ending::IdleTimeout => "idle timeout",
+        }
+    }
+}
+
+/// `--ping-interval`, `--ping-timeout` and `--idle-timeout`: when a session is pinged,
+/// and when it is ended for silence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Liveness {
+    /// Silence from the client after which it is pinged.
+    pub interval: Duration,
+    /// How long a ping may go unanswered (by a pong or anything else).
+    pub timeout: Duration,
+    /// No data message either way for this long ends the session.
+    pub idle: Option<Duration>,
+}
+
+impl Default for Liveness {
+    fn default() -> Liveness {
+        Liveness {
+            interval: Duration::from_secs(20),
+            timeout: Duration::from_secs(20),
+            idle: None,
+        }
+    }
+}
+
+/// One session's heartbeat, as times: when the client was last heard from, when data
+/// last moved, and when it was pinged (if it has not been heard from since). Pure: the
+/// relays tell it what happened and ask it what is due.
+#[derive(Clone, Copy, Debug)]
+pub struct Beat {
+    rules: Liveness,
+    heard: Instant,
+    data: Instant,
+    pinged: Option<Instant>,
+}
+
+impl Beat {
+    /// A session that starts at `now`.
+    pub fn new(rules: Liveness, now: Instant) -> Beat {
+        Beat {
+            rules,
+            heard: now,
+            data: now,
+            pinged: None,
+        }
+    }
+
+    /// Something (any frame) came from the client.
+    pub fn heard(&mut self, now: Instant) {
+        self.heard = self.heard.max(now);
+        self.pinged = None;
+    }
+
+    /// A data message moved, either way.
+    pub fn data(&mut self, now: Instant) {
+        self.data = self.data.max(now);
+    }
+
+    /// When the client is to be pinged, unless a ping is out.
+    pub fn ping_at(&self) -> Option<Instant> {
+        self.pinged
+            .is_none()
+            .then(|| self.heard + self.rules.interval)
+    }
+
+    /// When the session ends unless something happens first: a ping unanswered for
+    /// `timeout` (or, where no ping could be sent, as long after it was due), or no
+    /// data for `idle`.
+    pub fn end_at(&self) -> Instant {
+        let pinged = self.pinged.unwrap_or(self.heard + self.rules.interval);
+        let dead = pinged + self.rules.timeout;
+        match self.rules.idle {
+            Some(idle) => dead.min(self.data + idle),
+            None => dead,
+        }
+    }
+
+    /// Why the session must end at `now`, if it must.
+    pub fn ended(&self, now: Instant) -> Option<Ending> {
+        if let Some(idle) = self.rules.idle
+            && now >= self.data + idle
+        {
+            return Some(Ending::IdleTimeout);
+        }
+        let pinged = self.pinged.unwrap_or(self.heard + self.rules.interval);
+        (now >= pinged + self.rules.timeout).then_some(Ending::PingTimeout)
+    }
+
+    /// Whether a ping is due at `now`; if so, it counts as sent.
+    pub fn ping(&mut self, now: Instant) -> bool {
+        let due = self.ping_at().is_some_and(|at| now >= at);
+        if due {
+            self.pinged = Some(now);
+        }
+        due
+    }
+}
+
+/// A session's [`Beat`], shared by the halves of its relay.
+#[derive(Debug)]
+pub struct Pulse(Mutex<Beat>);
+
+impl Pulse {
+    /// A session starting now.
+    pub fn new(rules: Liveness) -> Pulse {
+        Pulse(Mutex::new(Beat::new(rules, Instant::now())))
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Beat) -> T) -> T {
+        let mut beat = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut beat)
+    }
+
+    /// Something came from the client; `data` when it was a data message.
+    pub fn heard(&self, data: bool) {
+        let now = Instant::now();
+        self.with(|b| {
+            b.heard(now);
+            if data {
+                b.data(now);
+            }
+        });
+    }
+
+    /// A data message moved (either way).
+    pub fn moved(&self) {
+        let now = Instant::now();
+        self.with(|b| b.data(now));
+    }
+
+    /// Whether a ping is due now; if so, it counts as sent. For a relay that may be
+    /// too busy to wait for [`Pulse::ping_due`].
+    pub fn ping_now(&self) -> bool {
+        self.with(|b| b.ping(Instant::now()))
+    }
+
+    /// Completes when a ping is due (and counts it as sent).
+    pub async fn ping_due(&self) {
+        loop {
+            let at = match self.with(|b| b.ping_at()) {
+                Some(at) => at,
+                // A ping is out: look again when it is answered or the session ends,
+                // which is the watch's business once that time has passed.
+                None => match self.with(|b| b.end_at()) {
+                    end if end > Instant::now() => end,
+                    _ => std::future::pending().await,
+                },
+            };
+            async_io::Timer::at(at).await;
+            if self.with(|b| b.ping(Instant::now())) {
+                return;
+            }
+        }
+    }
+
+    /// Completes when the session must end for silence.
+    pub async fn ended(&self) -> Ending {
+        loop {
+            async_io::Timer::at(self.with(|b| b.end_at())).await;
+            if let Some(ending) = self.with(|b| b.ended(Instant::now())) {
+                return ending;
+            }
         }
     }
 }
@@ -92,14 +275,16 @@ pub struct Revocation {
 }
 
 impl<'a> Watch<'a> {
-    /// A session's watch for its end: the daemon stopping, `expires` passing, or its
-    /// managed token being revoked. It registers one listener and one timer for the
+    /// A session's watch for its end: the daemon stopping, `expires` passing, its
+    /// managed token being revoked, or the client's silence (`pulse`). It registers one listener and one timer for the
     /// session's whole life rather than one per message.
     pub fn new(
         stop: &'a Stop,
         expires: Option<SystemTime>,
         revocation: Option<Revocation>,
+        pulse: &'a Pulse,
     ) -> Watch<'a> {
+        let silence = pulse.ended();
         let shutdown = async {
             stop.wait().await;
             Ending::Shutdown
@@ -128,7 +313,7 @@ impl<'a> Watch<'a> {
             }
         };
         Watch {
-            wait: Box::pin(shutdown.or(expiry).or(revoked)),
+            wait: Box::pin(shutdown.or(expiry).or(revoked).or(silence)),
             ended: None,
         }
     }
@@ -186,6 +371,8 @@ pub struct Context<'a> {
     /// How many bytes a client that did not finish the closing handshake is drained
     /// of, so it reads our last frame rather than a reset.
     pub drain: usize,
+    /// When the client is pinged, and when silence ends the session.
+    pub liveness: Liveness,
 }
 
 impl<'a> Context<'a> {
@@ -226,6 +413,8 @@ pub struct Outcome {
     pub client_code: Option<u16>,
     /// For a proxied WebSocket: the code of the upstream's close frame, if it sent one.
     pub upstream_code: Option<u16>,
+    /// Why the daemon ended the session, if it did.
+    pub ended: Option<Ending>,
 }
 
 /// The close code for an error reading from the client, if one should be sent.
@@ -243,9 +432,29 @@ pub fn error_code(err: &WsError) -> Option<u16> {
 /// Closes because the daemon ends the session.
 pub async fn end(ws: &mut Socket, ending: Ending, mut out: Outcome) -> Outcome {
     out.code = ending.code();
-    out.clean = close(ws, ending.code(), ending.reason()).await;
+    out.ended = Some(ending);
+    out.clean = close_for(ws, ending).await;
     out
 }
+
+/// Closes for `ending` (see [`close`]); a client that answers no ping is taken to be
+/// gone: it is sent the close frame (briefly) and not waited for. Returns whether the
+/// socket can simply be closed.
+pub async fn close_for(ws: &mut Socket, ending: Ending) -> bool {
+    if ending != Ending::PingTimeout {
+        return close(ws, ending.code(), ending.reason()).await;
+    }
+    let frame = CloseFrame {
+        code: CloseCode::from(ending.code()),
+        reason: ending.reason().into(),
+    };
+    let send = ws.send(Message::Close(Some(frame)));
+    let _ = async_std::future::timeout(GONE_CLOSE, send).await;
+    true
+}
+
+/// How long the close frame to a client that answered no ping may take to send.
+const GONE_CLOSE: Duration = Duration::from_millis(250);
 
 /// Closes with the code an error calls for, if any.
 pub async fn failed(ws: &mut Socket, err: &WsError, mut out: Outcome) -> Outcome {
@@ -270,7 +479,9 @@ pub async fn close(ws: &mut Socket, code: u16, reason: &'static str) -> bool {
         code: CloseCode::from(code),
         reason: reason.into(),
     };
-    if ws.send(Message::Close(Some(frame))).await.is_err() {
+    // Bounded: a client that does not read may have filled the socket's buffer.
+    let sent = async_std::future::timeout(CLOSE_TIMEOUT, ws.send(Message::Close(Some(frame))));
+    if !matches!(sent.await, Ok(Ok(()))) {
         return false;
     }
     closing(ws).await
@@ -367,5 +578,68 @@ impl Upgraded {
             .max_frame_size(Some(max_message));
         WebSocketStream::from_partially_read(self.stream, self.leftover, Role::Server, Some(config))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn rules(idle: Option<u64>) -> Liveness {
+        Liveness {
+            interval: 100 * MS,
+            timeout: 50 * MS,
+            idle: idle.map(Duration::from_millis),
+        }
+    }
+
+    #[test]
+    fn a_silent_client_is_pinged_then_ended() {
+        let t0 = Instant::now();
+        let mut b = Beat::new(rules(None), t0);
+        assert_eq!(b.ping_at(), Some(t0 + 100 * MS));
+        assert!(!b.ping(t0 + 99 * MS));
+        assert_eq!(b.ended(t0 + 149 * MS), None);
+        // Pinged late (the relay was busy): the answer is due `timeout` after it.
+        assert!(b.ping(t0 + 120 * MS));
+        assert_eq!(b.ping_at(), None);
+        assert!(!b.ping(t0 + 121 * MS), "one ping at a time");
+        assert_eq!(b.end_at(), t0 + 170 * MS);
+        assert_eq!(b.ended(t0 + 169 * MS), None);
+        assert_eq!(b.ended(t0 + 170 * MS), Some(Ending::PingTimeout));
+    }
+
+    #[test]
+    fn anything_from_the_client_answers() {
+        let t0 = Instant::now();
+        let mut b = Beat::new(rules(None), t0);
+        assert!(b.ping(t0 + 100 * MS));
+        b.heard(t0 + 130 * MS);
+        assert_eq!(b.ended(t0 + 200 * MS), None);
+        assert_eq!(b.ping_at(), Some(t0 + 230 * MS));
+        // Never pinged (a relay that could not send): ended as if pinged when due.
+        assert_eq!(b.end_at(), t0 + 280 * MS);
+        assert_eq!(b.ended(t0 + 280 * MS), Some(Ending::PingTimeout));
+        // A late report of something earlier changes nothing.
+        b.heard(t0);
+        assert_eq!(b.ping_at(), Some(t0 + 230 * MS));
+    }
+
+    #[test]
+    fn idle_counts_data_only() {
+        let t0 = Instant::now();
+        let mut b = Beat::new(rules(Some(300)), t0);
+        for step in 1..10u32 {
+            b.heard(t0 + step * 40 * MS);
+        }
+        assert_eq!(b.end_at(), t0 + 300 * MS);
+        assert_eq!(b.ended(t0 + 300 * MS), Some(Ending::IdleTimeout));
+        b.data(t0 + 290 * MS);
+        assert_eq!(b.ended(t0 + 300 * MS), None);
+        // Now the ping deadline comes first: heard at 360, pinged at 460, due at 510.
+        assert_eq!(b.end_at(), t0 + 510 * MS);
+        assert_eq!(b.ended(t0 + 510 * MS), Some(Ending::PingTimeout));
     }
 }

@@ -307,6 +307,9 @@ pub struct Low {
     pub protocols: Vec<String>,
     pub max_connections: Option<usize>,
     pub max_message_size: Option<usize>,
+    pub ping_interval: Option<std::time::Duration>,
+    pub ping_timeout: Option<std::time::Duration>,
+    pub idle_timeout: Option<Option<std::time::Duration>>,
     pub binary: bool,
     pub echo: bool,
     pub upstream: Option<Target>,
@@ -394,6 +397,36 @@ fn scopes(name: &str, value: &str) -> Result<Scopes, UsageError> {
             "{name} must be read, write or exec, comma-separated, not {value:?}"
         ))
     })
+}
+
+/// A span of time: a whole number with `ms`, `s`, `m` or `h`, from 1 ms to `max`.
+fn span(
+    name: &str,
+    value: &str,
+    max: std::time::Duration,
+) -> Result<std::time::Duration, UsageError> {
+    use std::time::Duration;
+    let units = [
+        ("ms", Duration::from_millis(1)),
+        ("s", Duration::from_secs(1)),
+        ("m", Duration::from_secs(60)),
+        ("h", Duration::from_secs(3600)),
+    ];
+    let parsed = units.iter().find_map(|(suffix, unit)| {
+        let digits = value.strip_suffix(suffix)?;
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        unit.checked_mul(digits.parse().ok()?)
+    });
+    match parsed {
+        Some(d) if !d.is_zero() && d <= max => Ok(d),
+        _ => Err(usage(format!(
+            "{name} must be a whole number with ms, s, m or h (such as 500ms, 20s or 8h), \
+             from 1ms to {}h, not {value:?}",
+            max.as_secs() / 3600
+        ))),
+    }
 }
 
 /// `IPv4:PORT` or `[IPv6]:PORT`.
@@ -722,6 +755,49 @@ pub static FLAGS: &[Flag] = &[
     .apply(|low, name, value| {
         let n = number(name, &given(value), 1, MAX_MESSAGE_SIZE_LIMIT)?;
         once(name, &mut low.max_message_size, n)
+    }),
+    Flag::value(
+        "--ping-interval",
+        "DURATION",
+        Kind::Text,
+        Place::Serve(Section::Limits),
+    )
+    .default("20s")
+    .help("silence from a client after which it is pinged (500ms, 20s, 1m), in every session")
+    .apply(|low, name, value| {
+        let d = span(name, &given(value), std::time::Duration::from_secs(3600))?;
+        once(name, &mut low.ping_interval, d)
+    }),
+    Flag::value(
+        "--ping-timeout",
+        "DURATION",
+        Kind::Text,
+        Place::Serve(Section::Limits),
+    )
+    .default("20s")
+    .help(
+        "how long a ping may go unanswered (by a pong or anything else); then the session \
+        is closed with 1001 (ping-timeout)",
+    )
+    .apply(|low, name, value| {
+        let d = span(name, &given(value), std::time::Duration::from_secs(3600))?;
+        once(name, &mut low.ping_timeout, d)
+    }),
+    Flag::value(
+        "--idle-timeout",
+        "DURATION|off",
+        Kind::Text,
+        Place::Serve(Section::Limits),
+    )
+    .default("off")
+    .help("close a session with no data message either way for this long with 1001 (idle-timeout)")
+    .apply(|low, name, value| {
+        let v = given(value);
+        let d = match v.as_str() {
+            "off" => None,
+            _ => Some(span(name, &v, std::time::Duration::from_secs(7 * 24 * 3600))?),
+        };
+        once(name, &mut low.idle_timeout, d)
     }),
     Flag::value(
         "--log-format",

@@ -452,6 +452,11 @@ fn finish(low: Low, env_token: Option<OsString>) -> Result<Config, UsageError> {
         protocols: low.protocols,
         max_connections: required(low.max_connections, "--max-connections")?,
         max_message_size: required(low.max_message_size, "--max-message-size")?,
+        liveness: crate::backend::Liveness {
+            interval: required(low.ping_interval, "--ping-interval")?,
+            timeout: required(low.ping_timeout, "--ping-timeout")?,
+            idle: required(low.idle_timeout, "--idle-timeout")?,
+        },
         log_format: required(low.log_format, "--log-format")?,
         backend,
         config_file: low.config_file,

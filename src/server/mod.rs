@@ -50,6 +50,8 @@ struct Shared {
     secrets: Arc<Secrets>,
     max_connections: usize,
     max_message_size: usize,
+    /// `--ping-interval`, `--ping-timeout`, `--idle-timeout`.
+    liveness: crate::backend::Liveness,
     local: SocketAddr,
     /// Connection tasks alive, for shutdown to wait on.
     active: AtomicUsize,

@@ -37,6 +37,7 @@ pub async fn session(shared: &Shared, accepted: Accepted<'_>, peer: SocketAddr, 
         // closes at once (RFC 6455 §7.1.1 has the server close first). Otherwise the
         // client may still be sending, and our last frame must not be lost to a reset.
         drain: shared.max_message_size.saturating_mul(2),
+        liveness: shared.liveness,
     };
     let out = session.relay(Upgraded { stream, leftover }, cx).await;
     let mut fields = cx.fields().to_vec();
@@ -52,6 +53,9 @@ pub async fn session(shared: &Shared, accepted: Accepted<'_>, peer: SocketAddr, 
     }
     if let Some(c) = out.upstream_code {
         fields.push(("upstream_code", c.into()));
+    }
+    if let Some(ending) = out.ended {
+        fields.push(("ended", ending.as_str().into()));
     }
     shared.log.event(Event::Close, &fields);
 }

@@ -192,6 +192,7 @@ pub async fn start(config: Config) -> Result<Started, String> {
         secrets,
         max_connections: config.max_connections,
         max_message_size: config.max_message_size,
+        liveness: config.liveness,
         local,
         active: AtomicUsize::new(0),
         handshakes: AtomicUsize::new(0),

@@ -10,6 +10,7 @@ mod console;
 mod echo;
 mod generate;
 mod handshake;
+mod heartbeat;
 mod lifecycle;
 mod other_origin;
 mod pairing;

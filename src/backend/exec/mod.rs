@@ -8,8 +8,8 @@
 //!
 //! The two directions run concurrently and each waits for its writer, so a slow client
 //! or a slow program makes the other side wait and nothing buffers without bound.
-//! The client is pinged every [`relay::HEARTBEAT`], so a client that went away is
-//! noticed even when the program says and reads nothing.
+//! The client is pinged like every session's (see `session::Pulse`), so a client that
+//! went away is noticed even when the program says and reads nothing.
 //!
 //! The program runs in a process group of its own, and the whole group ends with the
 //! session. When the program exits its remaining output is delivered (for at most

@@ -16,8 +16,8 @@ use super::lines::Lines;
 use super::process::{Program, end_program};
 use crate::backend::race::Race;
 use crate::backend::session::{
-    Context, Ending, Outcome, Socket, Watch, close, code, error_code, peer_code, session_fields,
-    unless_ended,
+    Context, Ending, Outcome, Pulse, Socket, Watch, close, close_for, code, error_code, peer_code,
+    session_fields, unless_ended,
 };
 use crate::log::{Event, Log, Value};
 use crate::redact::{Screen, Secrets};
@@ -26,8 +26,6 @@ use crate::scope::Scopes;
 /// How long output is still relayed after the program exited, when something it
 /// started keeps its stdout open.
 pub const OUTPUT_GRACE: Duration = Duration::from_secs(1);
-/// How often a silent program's client is pinged.
-pub const HEARTBEAT: Duration = Duration::from_secs(5);
 /// Longest stderr line logged; longer lines are logged in pieces.
 const STDERR_LINE: usize = 4096;
 /// Read buffer for a program's stdout.
@@ -93,7 +91,8 @@ pub async fn relay(
     };
     let mut peer_close = None;
     let mut exited = None;
-    let mut watch = Watch::new(cx.stop, cx.expires, cx.revocation.cloned());
+    let pulse = Pulse::new(cx.liveness);
+    let mut watch = Watch::new(cx.stop, cx.expires, cx.revocation.cloned(), &pulse);
     let ended = {
         let child = &mut program.child;
         let client = to_program(
@@ -101,10 +100,11 @@ pub async fn relay(
             stdin,
             framing,
             &mut watch,
+            &pulse,
             &mut out.bytes_in,
             &mut peer_close,
         );
-        let output = from_program(&mut tx, stdout, framing, &mut out.bytes_out);
+        let output = from_program(&mut tx, stdout, framing, &pulse, &mut out.bytes_out);
         // The program's exit ends its output too, after a grace period for what is
         // still in the pipe (something it started may hold the pipe open forever).
         let exit = async {
@@ -157,7 +157,8 @@ pub async fn relay(
         }
         Ended::Client(FromClient::Ended(ending)) => {
             out.code = ending.code();
-            let closing = close(&mut ws, ending.code(), ending.reason());
+            out.ended = Some(ending);
+            let closing = close_for(&mut ws, ending);
             let (clean, status) =
                 futures_lite::future::zip(closing, end_program(&mut program, exited)).await;
             out.clean = clean;
@@ -188,6 +189,7 @@ async fn to_program(
     mut stdin: Option<ChildStdin>,
     framing: Framing,
     watch: &mut Watch<'_>,
+    pulse: &Pulse,
     bytes_in: &mut u64,
     peer_close: &mut Option<u16>,
 ) -> FromClient {
@@ -197,6 +199,9 @@ async fn to_program(
             Ok(next) => next,
             Err(ending) => return FromClient::Ended(ending),
         };
+        if let Some(Ok(msg)) = &next {
+            pulse.heard(matches!(msg, Message::Text(_) | Message::Binary(_)));
+        }
         let msg = match next {
             None => return FromClient::Gone,
             Some(Err(err)) => return FromClient::Error(err),
@@ -241,18 +246,23 @@ async fn from_program(
     tx: &mut WebSocketSender<TcpStream>,
     stdout: Option<ChildStdout>,
     framing: Framing,
+    pulse: &Pulse,
     bytes_out: &mut u64,
 ) -> FromProgram {
     let Some(stdout) = stdout else {
         return FromProgram::Eof;
     };
-    let mut heartbeat = async_io::Timer::interval(HEARTBEAT);
     let mut output = Output::new(stdout, framing);
     loop {
-        // Reading is cancel-safe: a heartbeat in between loses no output.
+        // A program that never stops writing must not keep its client from being
+        // pinged.
+        if pulse.ping_now() && tx.send(Message::Ping(Default::default())).await.is_err() {
+            return FromProgram::ClientGone;
+        }
+        // Reading is cancel-safe: a ping in between loses no output.
         let next = async { Some(output.next().await) }
             .or(async {
-                heartbeat.next().await;
+                pulse.ping_due().await;
                 None
             })
             .await;
@@ -262,11 +272,15 @@ async fn from_program(
             Some(None) => return FromProgram::Eof,
             None => Message::Ping(Default::default()),
         };
-        if let Message::Text(_) | Message::Binary(_) = &msg {
+        let data = matches!(msg, Message::Text(_) | Message::Binary(_));
+        if data {
             *bytes_out += msg.len() as u64;
         }
         if tx.send(msg).await.is_err() {
             return FromProgram::ClientGone;
+        }
+        if data {
+            pulse.moved();
         }
     }
 }

@@ -34,7 +34,7 @@ use async_io::Timer;
 
 use super::conn::{Buffer, Conn};
 use crate::backend::race::Race;
-use crate::backend::session::{CLOSE_TIMEOUT, Context, Ending, Outcome, Watch, code};
+use crate::backend::session::{CLOSE_TIMEOUT, Context, Ending, Outcome, Pulse, Watch, code};
 use crate::frames::{self, Step, Tracker};
 use crate::scope::Scopes;
 
@@ -86,11 +86,13 @@ impl Why {
 
 impl Why {
     /// Every value, each once, for [`Why::to_u8`].
-    const ALL: [Why; 9] = [
+    const ALL: [Why; 11] = [
         Why::Daemon(Ending::Shutdown),
         Why::Daemon(Ending::Expired),
         Why::Daemon(Ending::Revoked),
         Why::Daemon(Ending::NotPermitted),
+        Why::Daemon(Ending::PingTimeout),
+        Why::Daemon(Ending::IdleTimeout),
         Why::TooBig,
         Why::ClientInvalid,
         Why::UpstreamInvalid,
@@ -262,7 +264,8 @@ pub async fn relay(
     let mut up = Direction::new(client_leftover);
     let mut down = Direction::new(upstream_leftover);
     let max_message = max_message as u64;
-    let watch = Watch::new(cx.stop, cx.expires, cx.revocation.cloned());
+    let pulse = Pulse::new(cx.liveness);
+    let watch = Watch::new(cx.stop, cx.expires, cx.revocation.cloned(), &pulse);
     {
         let to_upstream = async {
             let policy = Policy {
@@ -270,7 +273,7 @@ pub async fn relay(
                 scopes: cx.scopes,
                 max_message,
             };
-            let stop = pump(&client, &upstream, &mut up, policy, &shared).await;
+            let stop = pump(&client, &upstream, &mut up, policy, &shared, &pulse).await;
             let why = conclude(stop, &mut up, policy, &shared);
             // Polled again at once, both directions, so the other sees the change.
             futures_lite::future::yield_now().await;
@@ -283,7 +286,7 @@ pub async fn relay(
                 scopes: cx.scopes,
                 max_message,
             };
-            let stop = pump(&upstream, &client, &mut down, policy, &shared).await;
+            let stop = pump(&upstream, &client, &mut down, policy, &shared, &pulse).await;
             let why = conclude(stop, &mut down, policy, &shared);
             futures_lite::future::yield_now().await;
             let unwritable = stop == Stop::Unwritable;
@@ -312,9 +315,11 @@ pub async fn relay(
             race.wake_all();
         }
     }
-    // Read what is still coming, so the last frames are not lost to a reset.
+    // Read what is still coming, so the last frames are not lost to a reset; not from
+    // a client that answered no ping, which is taken to be gone.
+    let gone = shared.why() == Some(Why::Daemon(Ending::PingTimeout));
     Box::pin(futures_lite::future::zip(
-        drain(&client, up.ended, down.shut),
+        drain(&client, up.ended || gone, down.shut),
         drain(&upstream, down.ended, up.shut),
     ))
     .await;
@@ -332,6 +337,10 @@ pub async fn relay(
         clean: true,
         client_code,
         upstream_code,
+        ended: match shared.why() {
+            Some(Why::Daemon(ending)) => Some(ending),
+            _ => None,
+        },
     }
 }
 
@@ -412,6 +421,9 @@ async fn epilogue(
     dir.shut = true;
 }
 
+/// An empty ping, as a server sends it (unmasked).
+const PING: [u8; 2] = [0x89, 0x00];
+
 /// A masking key for a frame wsgate writes to an upstream (RFC 6455 §5.3).
 fn mask_key() -> [u8; 4] {
     let mut key = [0u8; 4];
@@ -424,17 +436,19 @@ fn mask_key() -> [u8; 4] {
 }
 
 /// Moves bytes from `src` to `dst` until `src` ends, `dst` fails, or the session must
-/// end (noticed at a frame boundary).
+/// end (noticed at a frame boundary). Bytes from the client tell `pulse` it is there;
+/// towards the client, a ping goes between frames when one is due.
 async fn pump(
     src: &Conn,
     dst: &Conn,
     dir: &mut Direction,
     policy: Policy,
     shared: &Shared,
+    pulse: &Pulse,
 ) -> Stop {
     let pending = std::mem::take(&mut dir.pending);
     if !pending.is_empty()
-        && let Some(stop) = Box::pin(forward(&pending, dst, dir, policy, shared)).await
+        && let Some(stop) = Box::pin(forward(&pending, dst, dir, policy, shared, pulse)).await
     {
         return stop;
     }
@@ -444,16 +458,38 @@ async fn pump(
             if let Some(why) = shared.why() {
                 return Stop::Why(why);
             }
+            // Between frames: a ping due now goes first (an upstream that never
+            // stops writing must not keep the client from being pinged).
+            if !policy.from_client && pulse.ping_now() && dst.write_all(&PING).await.is_err() {
+                return Stop::Unwritable;
+            }
             let mut readable = std::pin::pin!(src.readable());
-            let ready = std::future::poll_fn(|cx| match shared.why() {
-                Some(why) => Poll::Ready(Err(why)),
-                None => readable.as_mut().poll(cx).map(Ok),
+            let mut ping = std::pin::pin!(async {
+                match policy.from_client {
+                    true => std::future::pending().await,
+                    false => pulse.ping_due().await,
+                }
+            });
+            let ready = std::future::poll_fn(|cx| {
+                if let Some(why) = shared.why() {
+                    return Poll::Ready(Err(why));
+                }
+                if ping.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Ok(None));
+                }
+                readable.as_mut().poll(cx).map(|r| Ok(Some(r)))
             })
             .await;
             match ready {
                 Err(why) => return Stop::Why(why),
-                Ok(Err(_)) => return Stop::Ended,
-                Ok(Ok(())) => {}
+                Ok(None) => {
+                    if dst.write_all(&PING).await.is_err() {
+                        return Stop::Unwritable;
+                    }
+                    continue;
+                }
+                Ok(Some(Err(_))) => return Stop::Ended,
+                Ok(Some(Ok(()))) => {}
             }
         } else if src.readable().await.is_err() {
             return Stop::Ended;
@@ -469,9 +505,13 @@ async fn pump(
                 Err(_) => return Stop::Ended,
             };
             let full = n == bytes.len();
+            if policy.from_client {
+                pulse.heard(false);
+            }
             // Boxed: the state of a write in progress is held only while there is one,
             // so an idle session's future stays small.
-            if let Some(stop) = Box::pin(forward(&bytes[..n], dst, dir, policy, shared)).await {
+            let forwarding = forward(&bytes[..n], dst, dir, policy, shared, pulse);
+            if let Some(stop) = Box::pin(forwarding).await {
                 return stop;
             }
             if !full {
@@ -515,6 +555,7 @@ async fn forward(
     dir: &mut Direction,
     policy: Policy,
     shared: &Shared,
+    pulse: &Pulse,
 ) -> Option<Stop> {
     // `chunk[run..at]` is passed on and not written yet.
     let mut run = 0;
@@ -563,6 +604,7 @@ async fn forward(
                         dir.dropping = false;
                         if head.is_data() {
                             dir.payload += head.len;
+                            pulse.moved();
                         }
                         if !whole {
                             if let Some(stop) = flush(dst, &chunk[run..at]).await {

@@ -18,8 +18,8 @@ use futures_lite::{FutureExt as _, StreamExt as _};
 
 use super::conn::{BUFFER, Buffer, Conn};
 use crate::backend::session::{
-    CLOSE_TIMEOUT, Context, Ending, Outcome, Socket, Watch, close, closing, code, error_code,
-    peer_code, unless_ended,
+    CLOSE_TIMEOUT, Context, Ending, Outcome, Pulse, Socket, Watch, close, close_for, closing, code,
+    error_code, peer_code, unless_ended,
 };
 use crate::scope::Scopes;
 
@@ -61,10 +61,25 @@ pub async fn relay(ws: Socket, stream: Conn, max_message: usize, cx: Context<'_>
         code: code::ABNORMAL,
         ..Outcome::default()
     };
-    let mut watch = Watch::new(cx.stop, cx.expires, cx.revocation.cloned());
+    let pulse = Pulse::new(cx.liveness);
+    let mut watch = Watch::new(cx.stop, cx.expires, cx.revocation.cloned(), &pulse);
     let ended = {
-        let to_stream = to_stream(&mut rx, &stream, cx.scopes, &mut watch, &mut out.bytes_in);
-        let from_stream = from_stream(&mut tx, &stream, cx.scopes, max_message, &mut out.bytes_out);
+        let to_stream = to_stream(
+            &mut rx,
+            &stream,
+            cx.scopes,
+            &mut watch,
+            &pulse,
+            &mut out.bytes_in,
+        );
+        let from_stream = from_stream(
+            &mut tx,
+            &stream,
+            cx.scopes,
+            max_message,
+            &pulse,
+            &mut out.bytes_out,
+        );
         async { Ended::Client(to_stream.await) }
             .or(async { Ended::Stream(from_stream.await) })
             .await
@@ -87,7 +102,8 @@ pub async fn relay(ws: Socket, stream: Conn, max_message: usize, cx: Context<'_>
         Ended::Client(FromClient::Ended(ending)) => {
             stream.shutdown(Shutdown::Both);
             out.code = ending.code();
-            out.clean = close(&mut ws, ending.code(), ending.reason()).await;
+            out.ended = Some(ending);
+            out.clean = close_for(&mut ws, ending).await;
         }
         Ended::Client(FromClient::Text) => {
             stream.shutdown(Shutdown::Both);
@@ -120,6 +136,7 @@ async fn to_stream(
     stream: &Conn,
     scopes: Scopes,
     watch: &mut Watch<'_>,
+    pulse: &Pulse,
     bytes_in: &mut u64,
 ) -> FromClient {
     loop {
@@ -127,6 +144,9 @@ async fn to_stream(
             Ok(next) => next,
             Err(ending) => return FromClient::Ended(ending),
         };
+        if let Some(Ok(msg)) = &next {
+            pulse.heard(matches!(msg, Message::Text(_) | Message::Binary(_)));
+        }
         match next {
             None => return FromClient::Gone,
             Some(Err(err)) => return FromClient::Error(err),
@@ -159,12 +179,30 @@ async fn from_stream(
     stream: &Conn,
     scopes: Scopes,
     max_message: usize,
+    pulse: &Pulse,
     bytes_out: &mut u64,
 ) -> FromStream {
     let most = max_message.clamp(1, BUFFER);
     loop {
-        if stream.readable().await.is_err() {
-            return FromStream::Failed;
+        // A service that never stops writing must not keep its client from being
+        // pinged.
+        if pulse.ping_now() && tx.send(Message::Ping(Default::default())).await.is_err() {
+            return FromStream::ClientGone;
+        }
+        // Waiting is cancel-safe: a ping in between loses nothing.
+        let readable = async { Some(stream.readable().await) }.or(async {
+            pulse.ping_due().await;
+            None
+        });
+        match readable.await {
+            Some(Ok(())) => {}
+            Some(Err(_)) => return FromStream::Failed,
+            None => {
+                if tx.send(Message::Ping(Default::default())).await.is_err() {
+                    return FromStream::ClientGone;
+                }
+                continue;
+            }
         }
         let mut buf = Buffer::take();
         let bytes = &mut buf.bytes()[..most];
@@ -189,6 +227,7 @@ async fn from_stream(
         if tx.send(message).await.is_err() {
             return FromStream::ClientGone;
         }
+        pulse.moved();
         *bytes_out += n as u64;
     }
 }
