@@ -133,6 +133,9 @@ pub struct Beat {
     heard: Instant,
     data: Instant,
     pinged: Option<Instant>,
+    /// Writes to the backend in progress: while the backend holds the relay back, the
+    /// client is not read, so its silence proves nothing.
+    held: u32,
 }
 
 impl Beat {
@@ -143,6 +146,21 @@ impl Beat {
             heard: now,
             data: now,
             pinged: None,
+            held: 0,
+        }
+    }
+
+    /// A write to the backend starts: the client is not read until it ends.
+    pub fn hold(&mut self) {
+        self.held += 1;
+    }
+
+    /// A write to the backend ended at `now`: the client is read again, and is given
+    /// a whole interval from now.
+    pub fn release(&mut self, now: Instant) {
+        self.held = self.held.saturating_sub(1);
+        if self.held == 0 {
+            self.heard(now);
         }
     }
 
@@ -169,7 +187,11 @@ impl Beat {
     /// data for `idle`.
     pub fn end_at(&self) -> Instant {
         let pinged = self.pinged.unwrap_or(self.heard + self.rules.interval);
-        let dead = pinged + self.rules.timeout;
+        let dead = match self.held {
+            // Looked at again then, in case the hold ended unnoticed.
+            0 => pinged + self.rules.timeout,
+            _ => self.heard.max(pinged) + self.rules.interval + self.rules.timeout,
+        };
         match self.rules.idle {
             Some(idle) => dead.min(self.data + idle),
             None => dead,
@@ -184,7 +206,7 @@ impl Beat {
             return Some(Ending::IdleTimeout);
         }
         let pinged = self.pinged.unwrap_or(self.heard + self.rules.interval);
-        (now >= pinged + self.rules.timeout).then_some(Ending::PingTimeout)
+        (self.held == 0 && now >= pinged + self.rules.timeout).then_some(Ending::PingTimeout)
     }
 
     /// Whether a ping is due at `now`; if so, it counts as sent.
@@ -221,6 +243,22 @@ impl Pulse {
                 b.data(now);
             }
         });
+    }
+
+    /// Holds off the ping timeout while `write` (to the backend) runs: meanwhile the
+    /// client is not read, so its silence proves nothing.
+    pub async fn holding<T>(&self, write: impl Future<Output = T>) -> T {
+        /// Releases the hold however the write ends, dropped unfinished included.
+        struct Held<'p>(&'p Pulse);
+        impl Drop for Held<'_> {
+            fn drop(&mut self) {
+                let now = Instant::now();
+                self.0.with(|b| b.release(now));
+            }
+        }
+        self.with(Beat::hold);
+        let _held = Held(self);
+        write.await
     }
 
     /// A data message moved (either way).
@@ -625,6 +663,19 @@ mod tests {
         // A late report of something earlier changes nothing.
         b.heard(t0);
         assert_eq!(b.ping_at(), Some(t0 + 230 * MS));
+    }
+
+    #[test]
+    fn a_backend_that_holds_the_relay_back_is_not_the_clients_silence() {
+        let t0 = Instant::now();
+        let mut b = Beat::new(rules(None), t0);
+        b.hold();
+        assert!(b.ping(t0 + 100 * MS));
+        assert_eq!(b.ended(t0 + 10_000 * MS), None);
+        assert!(b.end_at() > t0 + 150 * MS);
+        b.release(t0 + 10_000 * MS);
+        assert_eq!(b.ended(t0 + 10_100 * MS), None);
+        assert_eq!(b.ended(t0 + 10_150 * MS), Some(Ending::PingTimeout));
     }
 
     #[test]

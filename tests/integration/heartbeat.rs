@@ -196,3 +196,32 @@ fn idle_timeout_ends_a_session_that_moves_no_data() {
         );
     }
 }
+
+#[test]
+fn a_backend_that_does_not_read_is_not_the_clients_silence() {
+    // The program never reads its stdin: once the pipe is full, wsgate stops reading
+    // the client (backpressure), pongs included. That is not the client's fault.
+    let d = start(
+        &["--ping-interval", "200ms", "--ping-timeout", "200ms"],
+        &["--".into(), "sleep".into(), "30".into()],
+    );
+    block_on(async {
+        let mut ws = connect(&d.url("/")).await.unwrap();
+        let chunk = "z".repeat(64 * 1024);
+        for _ in 0..8 {
+            ws.send(Message::text(chunk.clone())).await.unwrap();
+        }
+        // Reading answers pings; nothing else arrives.
+        let quiet = async {
+            loop {
+                match ws.next().await {
+                    Some(Ok(Message::Ping(_))) => continue,
+                    other => return other,
+                }
+            }
+        };
+        let got = async_std::future::timeout(Duration::from_millis(1500), quiet).await;
+        assert!(got.is_err(), "{got:?}");
+    });
+    assert!(!d.stderr().contains("ping-timeout"), "{}", d.stderr());
+}

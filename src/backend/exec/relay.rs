@@ -222,14 +222,14 @@ async fn to_program(
         };
         let payload = msg.into_data();
         let written = if framing.binary {
-            unless_ended(watch, pipe.write_all(&payload)).await
+            unless_ended(watch, pulse.holding(pipe.write_all(&payload))).await
         } else {
             // The line and its end in one write; a line end the client sent is not
             // doubled.
             data.clear();
             data.extend_from_slice(super::lines::without_line_end(&payload));
             data.push(b'\n');
-            unless_ended(watch, pipe.write_all(&data)).await
+            unless_ended(watch, pulse.holding(pipe.write_all(&data))).await
         };
         match written {
             Err(ending) => return FromClient::Ended(ending),

@@ -511,7 +511,12 @@ async fn pump(
             // Boxed: the state of a write in progress is held only while there is one,
             // so an idle session's future stays small.
             let forwarding = forward(&bytes[..n], dst, dir, policy, shared, pulse);
-            if let Some(stop) = Box::pin(forwarding).await {
+            // Towards the upstream, a write it holds back is not the client's silence.
+            let stop = match policy.from_client {
+                true => pulse.holding(Box::pin(forwarding)).await,
+                false => Box::pin(forwarding).await,
+            };
+            if let Some(stop) = stop {
                 return stop;
             }
             if !full {

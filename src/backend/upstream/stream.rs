@@ -155,7 +155,7 @@ async fn to_stream(
                     return FromClient::Ended(Ending::NotPermitted);
                 }
                 // A service that does not read must not keep the session from ending.
-                match unless_ended(watch, stream.write_all(&data)).await {
+                match unless_ended(watch, pulse.holding(stream.write_all(&data))).await {
                     Err(ending) => return FromClient::Ended(ending),
                     Ok(Err(_)) => return FromClient::StreamGone,
                     Ok(Ok(())) => {}
