@@ -16,6 +16,8 @@
 
 mod echo;
 mod exec;
+#[cfg(target_os = "linux")]
+pub use exec::supervise;
 mod race;
 mod session;
 mod upstream;

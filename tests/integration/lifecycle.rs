@@ -256,3 +256,60 @@ fn plain_token_needs_no_encoding_warning() {
         .collect();
     assert!(warnings.is_empty(), "{warnings:?}");
 }
+
+/// Live (not zombie) processes in process group `group`, from /proc.
+#[cfg(target_os = "linux")]
+fn live_in_group(group: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        // State, parent, group.
+        let fields: Vec<&str> = rest.split_whitespace().take(3).collect();
+        if fields.len() == 3 && fields[2] == group.to_string() && fields[0] != "Z" {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn programs_do_not_outlive_a_daemon_killed_with_sigkill() {
+    // Each program ignores SIGTERM and its stdin, and starts a child of its own.
+    let mut d = Daemon::start(&[
+        "--",
+        "sh",
+        "-c",
+        "trap '' TERM; echo ready; sleep 1000; echo never",
+    ]);
+    let sessions = block_on(async {
+        let mut sessions = Vec::new();
+        for _ in 0..5 {
+            let mut ws = connect(&d.url("/")).await.unwrap();
+            assert_eq!(next(&mut ws).await, Some(Message::text("ready")));
+            sessions.push(ws);
+        }
+        sessions
+    });
+    let groups = children_of(d.pid());
+    assert_eq!(groups.len(), 5, "{groups:?}");
+    let before: Vec<u32> = groups.iter().flat_map(|g| live_in_group(*g)).collect();
+    // The supervisor, sh and sleep of each session.
+    assert!(before.len() >= 15, "{before:?}");
+    d.child.kill().unwrap();
+    d.child.wait().unwrap();
+    let gone = eventually(Duration::from_secs(2), || {
+        groups.iter().all(|g| live_in_group(*g).is_empty())
+    });
+    let left: Vec<u32> = groups.iter().flat_map(|g| live_in_group(*g)).collect();
+    assert!(gone, "alive 2 s after the daemon's SIGKILL: {left:?}");
+    drop(sessions);
+}

@@ -120,13 +120,34 @@ fn executable(path: &std::path::Path) -> bool {
 
 /// Starts the program with exactly `env` as its environment, pipes for stdio, in a new
 /// process group.
+/// With `supervisor` (Linux: this executable), the program is started through it
+/// (see [`super::supervise`]), which leads the group.
 pub fn spawn(
     program: &OsStr,
     args: &[OsString],
     env: Vec<(OsString, OsString)>,
     registry: &Arc<Programs>,
+    supervisor: Option<&std::path::Path>,
 ) -> io::Result<Program> {
-    let mut command = std::process::Command::new(program);
+    let mut command = match supervisor {
+        Some(supervisor) => {
+            // The supervisor starts the program after the 101: one that can no longer
+            // be run is still a 502, as without it.
+            if !executable(std::path::Path::new(program)) {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("{} cannot be run now", program.to_string_lossy()),
+                ));
+            }
+            let mut command = std::process::Command::new(supervisor);
+            command
+                .arg(super::supervise::ARG)
+                .arg(std::process::id().to_string())
+                .arg(program);
+            command
+        }
+        None => std::process::Command::new(program),
+    };
     command.args(args).env_clear().envs(env).process_group(0);
     let child = Command::from(command)
         .stdin(Stdio::piped())
