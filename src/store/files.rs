@@ -1,7 +1,7 @@
 //! The store's files: `tokens`, `tokens.lock` and `last-used` in a private directory.
 //! Every change takes the lock, reads the store, and replaces it atomically; a store
 //! that does not parse is an error naming the file and line, and is never written
-//! over.
+//! over. The daemon's `last-used` file is merged under the same lock.
 
 use std::collections::HashMap;
 use std::fs;
@@ -157,14 +157,19 @@ impl Files {
         &self,
         change: impl FnOnce(&mut Vec<Entry>) -> Result<T, String>,
     ) -> Result<T, String> {
-        use crate::fs::{Links, check_private_dir, create_dir};
-        create_dir(&self.dir, "configuration directory")?;
-        check_private_dir(&self.dir, "configuration directory", Links::Follow)?;
+        self.prepare_dir()?;
         let _lock = self.lock()?;
         let mut entries = self.load()?;
         let out = change(&mut entries)?;
         self.write(&entries)?;
         Ok(out)
+    }
+
+    /// Creates the directory if needed and checks that it is private.
+    fn prepare_dir(&self) -> Result<(), String> {
+        use crate::fs::{Links, check_private_dir, create_dir};
+        create_dir(&self.dir, "configuration directory")?;
+        check_private_dir(&self.dir, "configuration directory", Links::Follow).map(|_| ())
     }
 
     fn lock(&self) -> Result<fs::File, String> {
@@ -224,10 +229,16 @@ impl Files {
             .collect()
     }
 
-    /// Records when tokens were last used (the daemon's file; the store itself is
-    /// never written for this).
-    pub fn write_last_used(&self, used: &HashMap<String, u64>) -> Result<(), String> {
-        let mut ids: Vec<_> = used.iter().collect();
+    /// Adds when tokens were last used to the daemon's `last-used` file (the store
+    /// itself is never written for this). Under the store's lock the file is read
+    /// again and each token keeps the later of its two times, so daemons that share
+    /// the store never lose each other's entries.
+    pub fn record_used(&self, used: &HashMap<String, u64>) -> Result<(), String> {
+        self.prepare_dir()?;
+        let _lock = self.lock()?;
+        let mut all = self.last_used();
+        merge_used(&mut all, used);
+        let mut ids: Vec<_> = all.iter().collect();
         ids.sort();
         let text: String = ids
             .into_iter()
@@ -236,6 +247,14 @@ impl Files {
         let path = self.used_path();
         crate::fs::write_atomically(&path, text.as_bytes())
             .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+}
+
+/// Adds `used` to `all`, each token keeping its later time.
+fn merge_used(all: &mut HashMap<String, u64>, used: &HashMap<String, u64>) {
+    for (id, &at) in used {
+        let kept = all.entry(id.clone()).or_insert(at);
+        *kept = (*kept).max(at);
     }
 }
 
@@ -252,6 +271,33 @@ fn check_private_file(path: &Path, meta: &fs::Metadata) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn last_use_keeps_the_later_time() {
+        let dir = std::env::temp_dir().join(format!("wsgate-used-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let files = Files::new(dir.clone());
+        let times = |pairs: &[(&str, u64)]| -> HashMap<String, u64> {
+            pairs.iter().map(|&(id, at)| (id.to_owned(), at)).collect()
+        };
+        // Two daemons: each knows only its own uses, one of them an older one.
+        files
+            .record_used(&times(&[("0000000a", 2_000), ("0000000c", 3_000)]))
+            .unwrap();
+        files
+            .record_used(&times(&[("0000000b", 1_000), ("0000000c", 1_000)]))
+            .unwrap();
+        let all = files.last_used();
+        let _ = fs::remove_dir_all(&dir);
+        assert_eq!(
+            all,
+            times(&[
+                ("0000000a", 2_000),
+                ("0000000b", 1_000),
+                ("0000000c", 3_000)
+            ])
+        );
+    }
 
     #[test]
     fn directory_choice() {
