@@ -2,6 +2,12 @@
 //! Every change takes the lock, reads the store, and replaces it atomically; a store
 //! that does not parse is an error naming the file and line, and is never written
 //! over. The daemon's `last-used` file is merged under the same lock.
+//!
+//! Crashes: the lock is an `flock` on `tokens.lock`, which the kernel releases when
+//! its holder dies, so a killed command never leaves the store locked (the file's
+//! existence means nothing). A writer killed mid-write leaves only its temporary
+//! file; since temporary files are created only under the lock, whoever holds it
+//! next removes them before writing.
 
 use std::collections::HashMap;
 use std::fs;
@@ -158,10 +164,10 @@ impl Files {
         change: impl FnOnce(&mut Vec<Entry>) -> Result<T, String>,
     ) -> Result<T, String> {
         self.prepare_dir()?;
-        let _lock = self.lock()?;
+        let held = self.lock()?;
         let mut entries = self.load()?;
         let out = change(&mut entries)?;
-        self.write(&entries)?;
+        self.write(&held, &entries)?;
         Ok(out)
     }
 
@@ -172,7 +178,7 @@ impl Files {
         check_private_dir(&self.dir, "configuration directory", Links::Follow).map(|_| ())
     }
 
-    fn lock(&self) -> Result<fs::File, String> {
+    fn lock(&self) -> Result<Held, String> {
         use rustix::fs::FlockOperation;
         let path = self.lock_path();
         let file = fs::OpenOptions::new()
@@ -193,7 +199,7 @@ impl Files {
         let deadline = std::time::Instant::now() + LOCK_WAIT;
         loop {
             match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
-                Ok(()) => return Ok(file),
+                Ok(()) => return Ok(Held { _file: file }),
                 Err(rustix::io::Errno::WOULDBLOCK | rustix::io::Errno::INTR)
                     if std::time::Instant::now() < deadline =>
                 {
@@ -211,10 +217,22 @@ impl Files {
         }
     }
 
-    fn write(&self, entries: &[Entry]) -> Result<(), String> {
+    fn write(&self, held: &Held, entries: &[Entry]) -> Result<(), String> {
         let path = self.path();
-        crate::fs::write_atomically(&path, serialize(entries).as_bytes())
+        self.replace(held, &path, serialize(entries).as_bytes())
             .map_err(|e| format!("cannot write token store {}: {e}", path.display()))
+    }
+
+    /// Replaces one of the store's files, under the lock: first the temporary files
+    /// that killed writers left go (those of the store and of `last-used`: only
+    /// holders of the lock create them, so none is a write under way), then the file
+    /// is written atomically. On failure the file is as it was and no temporary file
+    /// of this write is left.
+    fn replace(&self, _held: &Held, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        for file in [self.path(), self.used_path()] {
+            crate::fs::remove_stale_temporaries(&file);
+        }
+        crate::fs::write_atomically(path, bytes)
     }
 
     /// When each token was last used, from the daemon's `last-used` file.
@@ -235,7 +253,7 @@ impl Files {
     /// the store never lose each other's entries.
     pub fn record_used(&self, used: &HashMap<String, u64>) -> Result<(), String> {
         self.prepare_dir()?;
-        let _lock = self.lock()?;
+        let held = self.lock()?;
         let mut all = self.last_used();
         merge_used(&mut all, used);
         let mut ids: Vec<_> = all.iter().collect();
@@ -245,9 +263,15 @@ impl Files {
             .map(|(id, at)| format!("{id} {}\n", date::format(*at)))
             .collect();
         let path = self.used_path();
-        crate::fs::write_atomically(&path, text.as_bytes())
+        self.replace(&held, &path, text.as_bytes())
             .map_err(|e| format!("cannot write {}: {e}", path.display()))
     }
+}
+
+/// This process's hold on the store's lock: what writing needs. Closing the file
+/// (dropping this, or the process ending however it ends) releases it.
+struct Held {
+    _file: fs::File,
 }
 
 /// Adds `used` to `all`, each token keeping its later time.
