@@ -92,14 +92,11 @@ pub fn check_owner_and_mode(
 
 /// Replaces `path` with `bytes`: a temporary file in the same directory, mode 0600,
 /// flushed to disk, renamed over `path`, and the directory flushed too (as far as the
-/// file system allows: see [`sync_dir`]). The temporary file is removed on failure.
+/// file system allows: see [`sync_dir`]). The temporary file is removed on failure;
+/// a writer killed mid-write leaves it behind (see [`remove_stale_temporaries`]).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-        std::process::id()
-    ));
+    let tmp = dir.join(temporary_name(path, std::process::id()));
     let _ = fs::remove_file(&tmp);
     let result = (|| {
         let mut file = fs::OpenOptions::new()
@@ -117,6 +114,48 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// The name of the temporary file process `pid` writes `path`'s next content to:
+/// `.NAME.PID.tmp`, beside it.
+fn temporary_name(path: &Path, pid: u32) -> String {
+    format!(".{}.{pid}.tmp", file_name(path))
+}
+
+fn file_name(path: &Path) -> &str {
+    path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
+}
+
+/// Whether `name` is the name of a temporary file of [`write_atomically`] for a file
+/// named `of`, whatever process wrote it.
+fn is_temporary_of(name: &str, of: &str) -> bool {
+    name.strip_prefix('.')
+        .and_then(|rest| rest.strip_prefix(of))
+        .and_then(|rest| rest.strip_prefix('.'))
+        .and_then(|rest| rest.strip_suffix(".tmp"))
+        .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Removes the temporary files that writers of `path` left beside it when they were
+/// killed mid-write; returns how many went. Only for a file whose writers all take a
+/// lock before they create their temporary file, and only while holding that lock:
+/// then none of these files belongs to a write under way. A file that cannot be
+/// removed stays (the write that follows reports what is wrong with the directory).
+pub fn remove_stale_temporaries(path: &Path) -> usize {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let of = file_name(path);
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| is_temporary_of(n, of))
+        })
+        .filter(|e| fs::remove_file(e.path()).is_ok())
+        .count()
 }
 
 /// Flushes a file to stable storage. On macOS the strongest flush (`F_FULLFSYNC`) is
@@ -143,5 +182,59 @@ pub fn sync_file(file: &fs::File) -> io::Result<()> {
 pub fn sync_dir(dir: &Path) {
     if let Ok(dir) = fs::File::open(dir) {
         let _ = dir.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporary_names() {
+        let path = Path::new("/config/tokens");
+        assert_eq!(temporary_name(path, 4321), ".tokens.4321.tmp");
+        assert!(is_temporary_of(".tokens.4321.tmp", "tokens"));
+        for other in [
+            ".tokens..tmp",
+            ".tokens.x1.tmp",
+            ".tokens.1.tmp.swp",
+            "tokens.1.tmp",
+            ".tokens.lock.1.tmp",
+            ".last-used.1.tmp",
+            "tokens",
+        ] {
+            assert!(!is_temporary_of(other, "tokens"), "{other}");
+        }
+        assert!(is_temporary_of(".last-used.1.tmp", "last-used"));
+    }
+
+    #[test]
+    fn stale_temporaries_go_and_nothing_else() {
+        let dir = std::env::temp_dir().join(format!("wsgate-fs-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("tokens");
+        let keep = [
+            ".tokens.lock.7.tmp",
+            ".last-used.7.tmp",
+            "tokens.lock",
+            ".tokens.7",
+        ];
+        for name in [".tokens.7.tmp", ".tokens.123456.tmp"].iter().chain(&keep) {
+            fs::write(dir.join(name), b"partial").unwrap();
+        }
+        write_atomically(&path, b"whole\n").unwrap();
+        assert_eq!(remove_stale_temporaries(&path), 2);
+        let mut left: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        let mut want: Vec<String> = keep.iter().map(|n| n.to_string()).collect();
+        want.push("tokens".into());
+        want.sort();
+        assert_eq!(left, want);
+        assert_eq!(fs::read(&path).unwrap(), b"whole\n");
+        let _ = fs::remove_dir_all(&dir);
     }
 }

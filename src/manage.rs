@@ -69,6 +69,9 @@ pub fn token(
                 entries.push(entry.clone());
                 Ok((entry, token))
             })?;
+            // Shown only now that the store holds it for good (renamed into place, the
+            // directory flushed): a `create` killed at any moment has either printed
+            // a token that is stored, or printed nothing.
             out.write_all(token.expose()).map_err(io)?;
             out.write_all(b"\n").map_err(io)?;
             writeln!(

@@ -331,7 +331,8 @@ async fn handshake(
     }
     let extra = session.fields();
     fields.extend(extra.iter().map(|(k, v)| (*k, v.value())));
-    shared.log.event(Event::Accept, &fields);
+    // The use is noted before it is logged: once the `accept` line is out, a shutdown
+    // that follows writes it down.
     let revocation = match (&grant.token, &shared.managed) {
         (Some(token), Some(managed)) => {
             managed.record_use(&token.id);
@@ -342,6 +343,7 @@ async fn handshake(
         }
         _ => None,
     };
+    shared.log.event(Event::Accept, &fields);
     Some(Accepted {
         stream,
         leftover,

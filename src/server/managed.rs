@@ -10,8 +10,9 @@
 //!   looks are shared: at most one every [`MISS_GAP`], each a `stat` that reads the
 //!   file only when it changed, and a miss waits for the look after it rather than
 //!   start its own. A flood of wrong tokens costs a few `stat`s a second, no reads.
-//! - Last use is kept in memory and written to its own file now and then, never into
-//!   the store, which only `wsgate token` and pairing change, under its lock.
+//! - Last use is kept in memory and merged into its own file now and then, under the
+//!   store's lock (so daemons sharing the store keep each other's entries), never
+//!   into the store, which only `wsgate token` and pairing change.
 //! - Pairing's desk holds the current code (see [`crate::pairing::desk`]); a paired
 //!   browser's token is stored here.
 
@@ -185,13 +186,10 @@ impl Managed {
         }
         let used = self.used.lock().map(|u| u.clone()).unwrap_or_default();
         let files = self.files.clone();
-        let written = async_std::task::spawn_blocking(move || {
-            let mut all = files.last_used();
-            all.extend(used);
-            files.write_last_used(&all)
-        })
-        .await;
+        let written = async_std::task::spawn_blocking(move || files.record_used(&used)).await;
         if let Err(message) = written {
+            // Still in memory: the next flush writes it.
+            self.used_dirty.store(true, Ordering::Relaxed);
             log.event(Event::StoreError, &[("message", Value::Str(&message))]);
         }
     }

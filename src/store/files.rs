@@ -1,7 +1,13 @@
 //! The store's files: `tokens`, `tokens.lock` and `last-used` in a private directory.
 //! Every change takes the lock, reads the store, and replaces it atomically; a store
 //! that does not parse is an error naming the file and line, and is never written
-//! over.
+//! over. The daemon's `last-used` file is merged under the same lock.
+//!
+//! Crashes: the lock is an `flock` on `tokens.lock`, which the kernel releases when
+//! its holder dies, so a killed command never leaves the store locked (the file's
+//! existence means nothing). A writer killed mid-write leaves only its temporary
+//! file; since temporary files are created only under the lock, whoever holds it
+//! next removes them before writing.
 
 use std::collections::HashMap;
 use std::fs;
@@ -157,17 +163,22 @@ impl Files {
         &self,
         change: impl FnOnce(&mut Vec<Entry>) -> Result<T, String>,
     ) -> Result<T, String> {
-        use crate::fs::{Links, check_private_dir, create_dir};
-        create_dir(&self.dir, "configuration directory")?;
-        check_private_dir(&self.dir, "configuration directory", Links::Follow)?;
-        let _lock = self.lock()?;
+        self.prepare_dir()?;
+        let held = self.lock()?;
         let mut entries = self.load()?;
         let out = change(&mut entries)?;
-        self.write(&entries)?;
+        self.write(&held, &entries)?;
         Ok(out)
     }
 
-    fn lock(&self) -> Result<fs::File, String> {
+    /// Creates the directory if needed and checks that it is private.
+    fn prepare_dir(&self) -> Result<(), String> {
+        use crate::fs::{Links, check_private_dir, create_dir};
+        create_dir(&self.dir, "configuration directory")?;
+        check_private_dir(&self.dir, "configuration directory", Links::Follow).map(|_| ())
+    }
+
+    fn lock(&self) -> Result<Held, String> {
         use rustix::fs::FlockOperation;
         let path = self.lock_path();
         let file = fs::OpenOptions::new()
@@ -188,7 +199,7 @@ impl Files {
         let deadline = std::time::Instant::now() + LOCK_WAIT;
         loop {
             match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
-                Ok(()) => return Ok(file),
+                Ok(()) => return Ok(Held { _file: file }),
                 Err(rustix::io::Errno::WOULDBLOCK | rustix::io::Errno::INTR)
                     if std::time::Instant::now() < deadline =>
                 {
@@ -206,10 +217,22 @@ impl Files {
         }
     }
 
-    fn write(&self, entries: &[Entry]) -> Result<(), String> {
+    fn write(&self, held: &Held, entries: &[Entry]) -> Result<(), String> {
         let path = self.path();
-        crate::fs::write_atomically(&path, serialize(entries).as_bytes())
+        self.replace(held, &path, serialize(entries).as_bytes())
             .map_err(|e| format!("cannot write token store {}: {e}", path.display()))
+    }
+
+    /// Replaces one of the store's files, under the lock: first the temporary files
+    /// that killed writers left go (those of the store and of `last-used`: only
+    /// holders of the lock create them, so none is a write under way), then the file
+    /// is written atomically. On failure the file is as it was and no temporary file
+    /// of this write is left.
+    fn replace(&self, _held: &Held, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        for file in [self.path(), self.used_path()] {
+            crate::fs::remove_stale_temporaries(&file);
+        }
+        crate::fs::write_atomically(path, bytes)
     }
 
     /// When each token was last used, from the daemon's `last-used` file.
@@ -224,18 +247,38 @@ impl Files {
             .collect()
     }
 
-    /// Records when tokens were last used (the daemon's file; the store itself is
-    /// never written for this).
-    pub fn write_last_used(&self, used: &HashMap<String, u64>) -> Result<(), String> {
-        let mut ids: Vec<_> = used.iter().collect();
+    /// Adds when tokens were last used to the daemon's `last-used` file (the store
+    /// itself is never written for this). Under the store's lock the file is read
+    /// again and each token keeps the later of its two times, so daemons that share
+    /// the store never lose each other's entries.
+    pub fn record_used(&self, used: &HashMap<String, u64>) -> Result<(), String> {
+        self.prepare_dir()?;
+        let held = self.lock()?;
+        let mut all = self.last_used();
+        merge_used(&mut all, used);
+        let mut ids: Vec<_> = all.iter().collect();
         ids.sort();
         let text: String = ids
             .into_iter()
             .map(|(id, at)| format!("{id} {}\n", date::format(*at)))
             .collect();
         let path = self.used_path();
-        crate::fs::write_atomically(&path, text.as_bytes())
+        self.replace(&held, &path, text.as_bytes())
             .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+}
+
+/// This process's hold on the store's lock: what writing needs. Closing the file
+/// (dropping this, or the process ending however it ends) releases it.
+struct Held {
+    _file: fs::File,
+}
+
+/// Adds `used` to `all`, each token keeping its later time.
+fn merge_used(all: &mut HashMap<String, u64>, used: &HashMap<String, u64>) {
+    for (id, &at) in used {
+        let kept = all.entry(id.clone()).or_insert(at);
+        *kept = (*kept).max(at);
     }
 }
 
@@ -252,6 +295,33 @@ fn check_private_file(path: &Path, meta: &fs::Metadata) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn last_use_keeps_the_later_time() {
+        let dir = std::env::temp_dir().join(format!("wsgate-used-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let files = Files::new(dir.clone());
+        let times = |pairs: &[(&str, u64)]| -> HashMap<String, u64> {
+            pairs.iter().map(|&(id, at)| (id.to_owned(), at)).collect()
+        };
+        // Two daemons: each knows only its own uses, one of them an older one.
+        files
+            .record_used(&times(&[("0000000a", 2_000), ("0000000c", 3_000)]))
+            .unwrap();
+        files
+            .record_used(&times(&[("0000000b", 1_000), ("0000000c", 1_000)]))
+            .unwrap();
+        let all = files.last_used();
+        let _ = fs::remove_dir_all(&dir);
+        assert_eq!(
+            all,
+            times(&[
+                ("0000000a", 2_000),
+                ("0000000b", 1_000),
+                ("0000000c", 3_000)
+            ])
+        );
+    }
 
     #[test]
     fn directory_choice() {

@@ -20,6 +20,7 @@ mod robustness;
 mod secrets;
 mod snippets;
 mod store;
+mod store_crash;
 mod tokens;
 mod upstream;
 mod util;
