@@ -64,11 +64,10 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// environment `env` (what it reads of it). Errors print once, on stderr; the exit
 /// status is 2 for a usage error, 1 for a failure.
 pub fn run(args: Vec<OsString>, env: cli::Env) -> ExitCode {
-    // A program's supervisor (Linux), started by the daemon itself: not a command line
-    // anyone types.
-    #[cfg(target_os = "linux")]
-    if args.first().is_some_and(|a| a == backend::supervise::ARG) {
-        return backend::supervise::run(args.into_iter().skip(1).collect());
+    // The program reaper, started by the daemon itself: not a command line anyone
+    // types.
+    if args.first().is_some_and(|a| a == backend::reaper::ARG) && args.len() == 1 {
+        return backend::reaper::run();
     }
     let command = match cli::parse(args, env) {
         Ok(command) => command,

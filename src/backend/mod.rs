@@ -16,8 +16,7 @@
 
 mod echo;
 mod exec;
-#[cfg(target_os = "linux")]
-pub use exec::supervise;
+pub use exec::reaper;
 mod race;
 mod session;
 mod upstream;

@@ -519,7 +519,12 @@ pub fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
     async_std::task::block_on(f)
 }
 
-/// Processes whose parent is `pid`. Linux: from /proc (slim CI images have no `ps`).
+/// The program reaper's argument: the daemon's child for its whole life, which
+/// [`children_of`] leaves out (it counts programs).
+pub const REAPER: &str = "__wsgate-reaper";
+
+/// Processes whose parent is `pid`, but the program reaper. Linux: from /proc (slim CI
+/// images have no `ps`).
 #[cfg(target_os = "linux")]
 pub fn children_of(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();
@@ -538,22 +543,26 @@ pub fn children_of(pid: u32) -> Vec<u32> {
             .split_whitespace()
             .nth(1)
             .and_then(|p| p.parse::<u32>().ok());
-        if ppid == Some(pid) {
+        let reaper = std::fs::read(entry.path().join("cmdline"))
+            .is_ok_and(|c| c.split(|&b| b == 0).any(|arg| arg == REAPER.as_bytes()));
+        if ppid == Some(pid) && !reaper {
             out.push(child);
         }
     }
     out
 }
 
-/// Processes whose parent is `pid`. Elsewhere (macOS): from `ps`.
+/// Processes whose parent is `pid`, but the program reaper. Elsewhere (macOS): from
+/// `ps`.
 #[cfg(not(target_os = "linux"))]
 pub fn children_of(pid: u32) -> Vec<u32> {
     let out = Command::new("ps")
-        .args(["-A", "-o", "pid=,ppid="])
+        .args(["-A", "-o", "pid=,ppid=,args="])
         .output()
         .expect("run ps");
     String::from_utf8_lossy(&out.stdout)
         .lines()
+        .filter(|line| !line.contains(REAPER))
         .filter_map(|line| {
             let mut fields = line.split_whitespace().map(|f| f.parse::<u32>().ok());
             let (child, parent) = (fields.next()??, fields.next()??);

@@ -26,9 +26,8 @@
 mod env;
 mod lines;
 mod process;
+pub mod reaper;
 mod relay;
-#[cfg(target_os = "linux")]
-pub mod supervise;
 
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
@@ -53,21 +52,6 @@ pub struct Exec {
     max_message: usize,
     base_env: Vec<(OsString, OsString)>,
     programs: Arc<Programs>,
-    /// Linux: this executable, which starts each program as its supervisor.
-    supervisor: Option<PathBuf>,
-}
-
-/// The supervisor programs are started through: on Linux this executable (see
-/// [`supervise`]); elsewhere none.
-fn supervisor() -> Option<PathBuf> {
-    #[cfg(target_os = "linux")]
-    {
-        std::env::current_exe().ok()
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        None
-    }
 }
 
 impl Exec {
@@ -84,15 +68,18 @@ impl Exec {
             .iter()
             .find(|(name, _)| name == "PATH")
             .map(|(_, value)| value.clone());
+        let program = process::resolve(program, path)?;
+        let own = std::env::current_exe().map_err(|e| {
+            format!("cannot find wsgate's own file to start the program reaper: {e}")
+        })?;
         Ok(Exec {
-            program: process::resolve(program, path)?,
+            program,
             args,
             binary,
             protocols: settings.protocols,
             max_message: settings.max_message_size,
             base_env: env::base(settings.env.into_iter(), &settings.secrets),
-            programs: Arc::default(),
-            supervisor: supervisor(),
+            programs: Arc::new(Programs::new(Some(reaper::Reaper::start(&own)?))),
         })
     }
 }
@@ -116,13 +103,7 @@ impl Backend for Exec {
     ) -> BoxFuture<'o, Result<Box<dyn Session + 's>, Failed>> {
         let protocol = bearer::select(opening.upgrade.common.headers, &self.protocols);
         let env = env::environment(&self.base_env, &opening, protocol);
-        let started = process::spawn(
-            self.program.as_os_str(),
-            &self.args,
-            env,
-            &self.programs,
-            self.supervisor.as_deref(),
-        );
+        let started = process::spawn(self.program.as_os_str(), &self.args, env, &self.programs);
         let hidden = opening.secrets.clone();
         Box::pin(async move {
             let program = started.map_err(|e| Failed {

@@ -21,15 +21,27 @@ pub const TERM_AFTER: Duration = Duration::from_secs(2);
 pub const KILL_AFTER: Duration = Duration::from_secs(1);
 
 /// The process groups of every running program, so that a daemon that has to exit
-/// before its sessions end can still end them.
-#[derive(Debug, Default)]
-pub struct Programs(Mutex<HashSet<i32>>);
+/// before its sessions end can still end them, and the reaper (see
+/// [`super::reaper`]) can end them if the daemon dies first.
+#[derive(Debug)]
+pub struct Programs {
+    groups: Mutex<HashSet<i32>>,
+    reaper: Option<super::reaper::Reaper>,
+}
 
 impl Programs {
+    /// No programs yet; `reaper` is told of each group.
+    pub fn new(reaper: Option<super::reaper::Reaper>) -> Programs {
+        Programs {
+            groups: Mutex::default(),
+            reaper,
+        }
+    }
+
     /// SIGKILLs every group still registered.
     pub fn kill_all(&self) {
         let groups: Vec<i32> = self
-            .0
+            .groups
             .lock()
             .map(|g| g.iter().copied().collect())
             .unwrap_or_default();
@@ -39,14 +51,20 @@ impl Programs {
     }
 
     fn add(&self, group: i32) {
-        if let Ok(mut groups) = self.0.lock() {
+        if let Some(reaper) = &self.reaper {
+            reaper.add(group);
+        }
+        if let Ok(mut groups) = self.groups.lock() {
             groups.insert(group);
         }
     }
 
     fn remove(&self, group: i32) {
-        if let Ok(mut groups) = self.0.lock() {
+        if let Ok(mut groups) = self.groups.lock() {
             groups.remove(&group);
+        }
+        if let Some(reaper) = &self.reaper {
+            reaper.remove(group);
         }
     }
 }
@@ -120,34 +138,13 @@ fn executable(path: &std::path::Path) -> bool {
 
 /// Starts the program with exactly `env` as its environment, pipes for stdio, in a new
 /// process group.
-/// With `supervisor` (Linux: this executable), the program is started through it
-/// (see [`super::supervise`]), which leads the group.
 pub fn spawn(
     program: &OsStr,
     args: &[OsString],
     env: Vec<(OsString, OsString)>,
     registry: &Arc<Programs>,
-    supervisor: Option<&std::path::Path>,
 ) -> io::Result<Program> {
-    let mut command = match supervisor {
-        Some(supervisor) => {
-            // The supervisor starts the program after the 101: one that can no longer
-            // be run is still a 502, as without it.
-            if !executable(std::path::Path::new(program)) {
-                return Err(io::Error::new(
-                    io::ErrorKind::NotFound,
-                    format!("{} cannot be run now", program.to_string_lossy()),
-                ));
-            }
-            let mut command = std::process::Command::new(supervisor);
-            command
-                .arg(super::supervise::ARG)
-                .arg(std::process::id().to_string())
-                .arg(program);
-            command
-        }
-        None => std::process::Command::new(program),
-    };
+    let mut command = std::process::Command::new(program);
     command.args(args).env_clear().envs(env).process_group(0);
     let child = Command::from(command)
         .stdin(Stdio::piped())
