@@ -72,20 +72,18 @@ pub fn report(
 ) -> usize {
     let tally = &load.tally;
     let names: Vec<&str> = daemons.iter().map(|d| d.name).collect();
+    // Each daemon by its backend, as on its command line.
+    let columns: Vec<&str> = names
+        .iter()
+        .map(|n| match *n {
+            "echo" => "`--echo`",
+            "cat" => "`-- cat`",
+            _ => "`--upstream ws://`",
+        })
+        .collect();
     let header = |first: &str| {
-        println!(
-            "| {first} | {} |",
-            names
-                .iter()
-                .map(|n| match *n {
-                    "echo" => "`--echo`".to_owned(),
-                    "cat" => "`-- cat`".to_owned(),
-                    _ => "`--upstream ws://`".to_owned(),
-                })
-                .collect::<Vec<_>>()
-                .join(" | ")
-        );
-        println!("| --- |{}", " ---: |".repeat(names.len()));
+        println!("| {first} | {} |", columns.join(" | "));
+        println!("| --- |{}", " ---: |".repeat(columns.len()));
     };
 
     // What the clients did and got.
@@ -98,8 +96,8 @@ pub fn report(
             .map_or("—".into(), |ms| format!("{:.1} s", ms as f64 / 1000.0)),
     );
     println!();
-    println!("| client | must get | {} |", names.join(" | "));
-    println!("| --- | --- |{}", " ---: |".repeat(names.len()));
+    println!("| client | must get | {} |", columns.join(" | "));
+    println!("| --- | --- |{}", " ---: |".repeat(columns.len()));
     let mut totals = vec![(0u64, 0u64); daemons.len()];
     for kind in Kind::ALL {
         let cells: Vec<String> = (0..daemons.len())
@@ -122,7 +120,7 @@ pub fn report(
         );
     }
     println!(
-        "| all | | {} |",
+        "| all (unexplained) | | {} |",
         totals
             .iter()
             .map(|(ok, bad)| format!("{} ({})", thousands(ok + bad), thousands(*bad)))
