@@ -1,6 +1,10 @@
 //! Looking at a daemon from outside, as an operator would: RSS, open descriptors,
-//! threads, child processes and zombies among them (`/proc` on Linux; `ps` and `lsof`
-//! elsewhere), every second, and after the load until they are back to idle.
+//! threads, the processes under it and zombies among them (`/proc` on Linux; `ps` and
+//! `lsof` elsewhere), every second, and after the load until they are back to idle.
+//!
+//! "Under it" is the whole tree, not only its children: on Linux a program backend is
+//! started through a supervisor (`wsgate __wsgate-supervise`), so `cat` is the
+//! daemon's grandchild.
 
 use std::path::Path;
 use std::process::Command;
@@ -8,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// Descriptors and children must be back to the idle baseline within this.
+/// Descriptors and processes under a daemon must be back to the idle baseline within this.
 pub const RECOVER_WITHIN: Duration = Duration::from_secs(5);
 
 /// How long the recovery is watched, to say how long it took even when too long.
@@ -20,7 +24,9 @@ pub struct Probe {
     pub rss_kib: u64,
     pub fds: u64,
     pub threads: u64,
+    /// Processes under it: its children, theirs, and so on.
     pub children: u64,
+    /// Zombies among them.
     pub zombies: u64,
     /// CPU time used so far (user and system), where it can be read (Linux).
     pub cpu_ms: Option<u64>,
@@ -64,16 +70,41 @@ pub fn process_table() -> Vec<(u32, u32, char)> {
     }
 }
 
-/// RSS, descriptors and threads of `pid`, and its children and zombies among them in
-/// `table`; `None` when it is gone. Linux: /proc. Elsewhere (macOS): `ps` and `lsof`.
-pub fn probe(pid: u32, table: &[(u32, u32, char)]) -> Option<Probe> {
-    let mut p = Probe::default();
-    for &(_, ppid, state) in table {
-        if ppid == pid {
-            p.children += 1;
-            p.zombies += u64::from(state == 'Z');
+/// The processes under `pid` in `table` (children, theirs, and so on), with their
+/// states.
+pub fn descendants(pid: u32, table: &[(u32, u32, char)]) -> Vec<(u32, char)> {
+    let mut found = Vec::new();
+    let mut parents = vec![pid];
+    while let Some(parent) = parents.pop() {
+        for &(child, ppid, state) in table {
+            if ppid == parent && child != pid {
+                found.push((child, state));
+                parents.push(child);
+            }
         }
     }
+    found
+}
+
+/// Zombies under `pid` in `table`.
+fn zombies_in(pid: u32, table: &[(u32, u32, char)]) -> Vec<u32> {
+    descendants(pid, table)
+        .into_iter()
+        .filter(|&(_, state)| state == 'Z')
+        .map(|(zombie, _)| zombie)
+        .collect()
+}
+
+/// RSS, descriptors and threads of `pid`, and the processes under it and zombies among
+/// them in `table`; `None` when it is gone. Linux: /proc. Elsewhere (macOS): `ps` and
+/// `lsof`.
+pub fn probe(pid: u32, table: &[(u32, u32, char)]) -> Option<Probe> {
+    let under = descendants(pid, table);
+    let mut p = Probe {
+        children: under.len() as u64,
+        zombies: under.iter().filter(|&&(_, state)| state == 'Z').count() as u64,
+        ..Probe::default()
+    };
     if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
         let field = |name: &str| {
             status
@@ -135,20 +166,16 @@ pub fn probe_all(pids: &[u32]) -> Vec<Option<Probe>> {
     pids.iter().map(|&pid| probe(pid, &table)).collect()
 }
 
-/// Zombie children of `pid` now.
+/// Zombies under `pid` now.
 pub fn zombies_of(pid: u32) -> Vec<u32> {
-    process_table()
-        .into_iter()
-        .filter(|&(_, ppid, state)| ppid == pid && state == 'Z')
-        .map(|(child, _, _)| child)
-        .collect()
+    zombies_in(pid, &process_table())
 }
 
 /// One second's look at every daemon.
 pub struct Sample {
     pub at: u64,
     pub probes: Vec<Option<Probe>>,
-    /// Zombie children per daemon, by pid, to tell a child reaped late from one never.
+    /// Zombies under each daemon, by pid, to tell one reaped late from one never.
     pub zombies: Vec<Vec<u32>>,
 }
 
@@ -173,16 +200,7 @@ pub fn sampler(
             }
             let table = process_table();
             let probes = pids.iter().map(|&pid| probe(pid, &table)).collect();
-            let zombies = pids
-                .iter()
-                .map(|&pid| {
-                    table
-                        .iter()
-                        .filter(|&&(_, ppid, state)| ppid == pid && state == 'Z')
-                        .map(|&(child, _, _)| child)
-                        .collect()
-                })
-                .collect();
+            let zombies = pids.iter().map(|&pid| zombies_in(pid, &table)).collect();
             samples.push(Sample {
                 at,
                 probes,

@@ -13,10 +13,10 @@
 //!   [`mix::Kind`]s, and one task revokes tokens of live sessions on all three. Every
 //!   outcome is checked against what that kind of client must get; anything else is
 //!   an unexplained failure, counted with its reason.
-//! - Every second, each daemon's RSS, open descriptors, threads, child processes and
-//!   zombies among them are read (`/proc` on Linux; `ps` and `lsof` elsewhere): the
-//!   harness looks, the product is not asked.
-//! - After the load: descriptors and children must be back to the idle baseline
+//! - Every second, each daemon's RSS, open descriptors, threads, the processes under
+//!   it (children and theirs) and zombies among them are read (`/proc` on Linux; `ps`
+//!   and `lsof` elsewhere): the harness looks, the product is not asked.
+//! - After the load: descriptors and processes must be back to the idle baseline
 //!   (taken before the load, after a warm-up) within 5 s, with no zombie; each daemon
 //!   must exit 0 on SIGTERM.
 //! - Then `--idle` sessions to a fresh `--echo` daemon with `--max-connections` that

@@ -154,7 +154,7 @@ pub fn report(
     };
     println!();
     println!(
-        "The daemons from outside, every {step} s of the load (RSS · descriptors · threads · child processes):"
+        "The daemons from outside, every {step} s of the load (RSS · descriptors · threads · processes under it):"
     );
     println!();
     header("t");
@@ -229,7 +229,7 @@ pub fn report(
         per(&|d| growth[d].map_or("—".into(), signed_mib))
     );
     println!(
-        "| most under load: RSS · descriptors · threads · children | {} |",
+        "| most under load: RSS · descriptors · threads · processes under it | {} |",
         per(&|d| format!(
             "{} · {} · {} · {}",
             mib(max_of(d, |p| p.rss_kib)),
@@ -270,7 +270,7 @@ pub fn report(
         per(&|d| after(recovery[d].fds_after))
     );
     println!(
-        "| children back to idle ({}) after the load | {} |",
+        "| processes under it back to idle ({}) after the load | {} |",
         idle.iter()
             .map(|p| p.children.to_string())
             .collect::<Vec<_>>()
@@ -289,7 +289,7 @@ pub fn report(
         })
     );
     println!(
-        "| CPU time used under load (user + system; not `cat`'s) | {} |",
+        "| CPU time used under load (user + system; the daemon alone, not its programs) | {} |",
         per(&|d| {
             let cpu = |s: Option<&Sample>| s.and_then(|s| s.probes[d]).and_then(|p| p.cpu_ms);
             match (cpu(samples.first()), cpu(samples.last())) {
@@ -359,7 +359,7 @@ pub fn report(
             .all(|r| r.fds_after.is_some_and(|t| t <= RECOVER_WITHIN)),
     );
     v.add(
-        "child processes back to the idle baseline within 5 s",
+        "processes under the daemons (programs and their supervisors) back to the idle baseline within 5 s",
         recovery
             .iter()
             .map(|r| after(r.children_after))
