@@ -2,9 +2,9 @@
 //! threads, the processes under it and zombies among them (`/proc` on Linux; `ps` and
 //! `lsof` elsewhere), every second, and after the load until they are back to idle.
 //!
-//! "Under it" is the whole tree, not only its children: on Linux a program backend is
-//! started through a supervisor (`wsgate __wsgate-supervise`), so `cat` is the
-//! daemon's grandchild.
+//! "Under it" is the whole tree, not only its children: a program may start processes
+//! of its own, and a program backend's daemon has its reaper (`wsgate
+//! __wsgate-reaper`) as a child for its whole life, which the idle baseline counts.
 
 use std::path::Path;
 use std::process::Command;

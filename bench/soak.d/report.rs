@@ -359,7 +359,7 @@ pub fn report(
             .all(|r| r.fds_after.is_some_and(|t| t <= RECOVER_WITHIN)),
     );
     v.add(
-        "processes under the daemons (programs and their supervisors) back to the idle baseline within 5 s",
+        "processes under the daemons (programs, and the reaper) back to the idle baseline within 5 s",
         recovery
             .iter()
             .map(|r| after(r.children_after))
