@@ -3,7 +3,7 @@
 //! run's private temporary directory.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead as _, BufReader};
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -131,6 +131,7 @@ impl Daemon {
         program: &Path,
         args: &[String],
         env: &[(&str, &Path)],
+        keep_log: Option<PathBuf>,
     ) -> Result<Daemon, String> {
         let mut child = Command::new(program)
             .args(args)
@@ -146,10 +147,20 @@ impl Daemon {
         let (tx, rx) = std::sync::mpsc::channel();
         let pipe = child.stderr.take().ok_or("no stderr")?;
         let reader = logged.clone();
+        let mut kept = match keep_log {
+            Some(path) => Some(std::io::BufWriter::new(
+                std::fs::File::create(&path)
+                    .map_err(|e| format!("create {}: {e}", path.display()))?,
+            )),
+            None => None,
+        };
         std::thread::spawn(move || {
             let mut tx = Some(tx);
             for line in BufReader::new(pipe).lines() {
                 let Ok(line) = line else { break };
+                if let Some(file) = kept.as_mut() {
+                    let _ = writeln!(file, "{line}");
+                }
                 if tx.is_some() && line.contains("listening") {
                     if let Some(tx) = tx.take() {
                         let _ = tx.send(line.clone());

@@ -90,6 +90,7 @@ pub async fn idle_sessions(
     config: &Path,
     token: &str,
     count: usize,
+    keep_log: Option<std::path::PathBuf>,
 ) -> Result<IdleResult, String> {
     let run = scratch.join("run-idle");
     private_dir(&run)?;
@@ -112,6 +113,7 @@ pub async fn idle_sessions(
         wsgate,
         &args,
         &[("WSGATE_CONFIG_DIR", config), ("WSGATE_RUNTIME_DIR", &run)],
+        keep_log,
     )?;
     let pid = daemon.pid();
     let addr = daemon.addr;

@@ -3,8 +3,11 @@
 //! every second from outside, then thousands of idle sessions held at once.
 //!
 //! ```text
-//! soak [--seconds 600] [--idle 10000] [--workers 6] [--check]
+//! soak [--seconds 600] [--idle 10000] [--workers 6] [--check] [--logs DIR] [--no-revoke]
 //! ```
+//!
+//! `--idle 0` leaves out the idle sessions, `--no-revoke` the revoking task; `--logs`
+//! keeps each daemon's log (JSON lines) in `DIR`, which is left in place.
 //!
 //! - Three daemons, `--auth store` over one token store, `--max-message-size 65536`:
 //!   `--echo`, `-- cat`, and `--upstream ws://` to a plain echo server
@@ -58,15 +61,22 @@ pub struct Options {
     pub idle: usize,
     pub workers: usize,
     pub check: bool,
+    /// Where each daemon's log is kept, if anywhere.
+    pub logs: Option<PathBuf>,
+    /// Whether tokens of live sessions are revoked: without, the RSS a daemon keeps
+    /// for each token it has seen used is left out.
+    pub revoke: bool,
 }
 
 fn options() -> Result<Options, String> {
-    let usage = "usage: soak [--seconds 600] [--idle 10000] [--workers 6] [--check]";
+    let usage = "usage: soak [--seconds 600] [--idle 10000] [--workers 6] [--check] [--logs DIR] [--no-revoke]";
     let mut o = Options {
         seconds: 600,
         idle: 10_000,
         workers: 6,
         check: false,
+        logs: None,
+        revoke: true,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -76,6 +86,8 @@ fn options() -> Result<Options, String> {
             "--idle" => o.idle = value()?.parse().map_err(|_| usage)?,
             "--workers" => o.workers = value()?.parse().map_err(|_| usage)?,
             "--check" => o.check = true,
+            "--logs" => o.logs = Some(PathBuf::from(value()?)),
+            "--no-revoke" => o.revoke = false,
             _ => return Err(usage.to_owned()),
         }
     }
@@ -151,7 +163,17 @@ fn soak(o: &Options) -> Result<usize, String> {
     };
     let token = tokens.create("soak")?;
 
-    let upstream = Daemon::start("plain echo", &plain_echo, &["127.0.0.1:0".to_owned()], &[])?;
+    if let Some(logs) = &o.logs {
+        std::fs::create_dir_all(logs).map_err(|e| format!("create {}: {e}", logs.display()))?;
+    }
+    let keep_log = |name: &str| o.logs.as_ref().map(|d| d.join(format!("{name}.log")));
+    let upstream = Daemon::start(
+        "plain echo",
+        &plain_echo,
+        &["127.0.0.1:0".to_owned()],
+        &[],
+        keep_log("plain_echo"),
+    )?;
     let backends: [(&'static str, Vec<String>); 3] = [
         ("echo", vec!["--echo".into()]),
         ("cat", vec!["--".into(), "cat".into()]),
@@ -183,6 +205,7 @@ fn soak(o: &Options) -> Result<usize, String> {
             &wsgate,
             &args,
             &[("WSGATE_CONFIG_DIR", &config), ("WSGATE_RUNTIME_DIR", &run)],
+            keep_log(name),
         )?);
     }
     let pids: Vec<u32> = daemons.iter().map(Daemon::pid).collect();
@@ -258,10 +281,12 @@ fn soak(o: &Options) -> Result<usize, String> {
                 )));
             }
         }
-        tasks.push(async_std::task::spawn(revocations(
-            load.clone(),
-            tokens.clone(),
-        )));
+        if o.revoke {
+            tasks.push(async_std::task::spawn(revocations(
+                load.clone(),
+                tokens.clone(),
+            )));
+        }
         let end = load.started + Duration::from_secs(o.seconds);
         let mut last = 0;
         while Instant::now() < end {
@@ -305,7 +330,12 @@ fn soak(o: &Options) -> Result<usize, String> {
         n => {
             eprintln!("soak: {n} idle sessions");
             Some(async_std::task::block_on(idle_sessions(
-                &wsgate, &scratch.0, &config, &token, n,
+                &wsgate,
+                &scratch.0,
+                &config,
+                &token,
+                n,
+                keep_log("idle"),
             )))
         }
     };

@@ -89,9 +89,14 @@ pub fn report(
     // What the clients did and got.
     println!();
     println!(
-        "Clients over {:.0} s ({} workers per daemon, one revoking task; the client used {} of CPU): expected outcomes, and unexplained ones in parentheses.",
+        "Clients over {:.0} s ({} workers per daemon, {}; the client used {} of CPU): expected outcomes, and unexplained ones in parentheses.",
         span.secs,
         o.workers,
+        if o.revoke {
+            "one revoking task"
+        } else {
+            "no revoking task"
+        },
         span.client_cpu_ms
             .map_or("—".into(), |ms| format!("{:.1} s", ms as f64 / 1000.0)),
     );
@@ -99,7 +104,10 @@ pub fn report(
     println!("| client | must get | {} |", columns.join(" | "));
     println!("| --- | --- |{}", " ---: |".repeat(columns.len()));
     let mut totals = vec![(0u64, 0u64); daemons.len()];
-    for kind in Kind::ALL {
+    for kind in Kind::ALL
+        .into_iter()
+        .filter(|&k| o.revoke || k != Kind::Revoked)
+    {
         let cells: Vec<String> = (0..daemons.len())
             .map(|d| {
                 let (ok, bad) = tally.count(d, kind);
