@@ -61,6 +61,16 @@ fn backends() -> Vec<(&'static str, Vec<String>, Option<Daemon>)> {
     ]
 }
 
+/// A session with `d`'s backend `name`: a byte stream takes only binary messages, so
+/// its client offers the `binary` subprotocol.
+async fn session(name: &str, d: &Daemon) -> Ws {
+    let protocol: &[(&'static str, &str)] = match name {
+        "tcp upstream" => &[("Sec-WebSocket-Protocol", "binary")],
+        _ => &[],
+    };
+    open(&d.url("/"), protocol).await.unwrap().0
+}
+
 /// Starts a daemon with `extra` before the backend's arguments (which may end in
 /// `-- COMMAND`).
 fn start(extra: &[&str], backend: &[String]) -> Daemon {
@@ -121,13 +131,7 @@ fn a_client_that_answers_pings_keeps_its_session() {
             &backend,
         );
         block_on(async {
-            let url = d.url("/");
-            let (mut ws, _) = match name {
-                "tcp upstream" => open(&url, &[("Sec-WebSocket-Protocol", "binary")])
-                    .await
-                    .unwrap(),
-                _ => open(&url, &[]).await.unwrap(),
-            };
+            let mut ws = session(name, &d).await;
             // Reading answers pings; nothing else arrives for 1.5 s (7 pings' worth).
             let mut pings = 0;
             let quiet = async {
@@ -164,13 +168,7 @@ fn idle_timeout_ends_a_session_that_moves_no_data() {
             &backend,
         );
         block_on(async {
-            let url = d.url("/");
-            let (mut ws, _) = match name {
-                "tcp upstream" => open(&url, &[("Sec-WebSocket-Protocol", "binary")])
-                    .await
-                    .unwrap(),
-                _ => open(&url, &[]).await.unwrap(),
-            };
+            let mut ws = session(name, &d).await;
             let started = Instant::now();
             // Pongs are not data: the session still ends.
             let close = loop {
