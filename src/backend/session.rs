@@ -221,16 +221,23 @@ impl Beat {
 
 /// A session's [`Beat`], shared by the halves of its relay.
 #[derive(Debug)]
-pub struct Pulse(Mutex<Beat>);
+pub struct Pulse {
+    beat: Mutex<Beat>,
+    /// `--idle-timeout` is set: only then does moving data count for anything.
+    idle: bool,
+}
 
 impl Pulse {
     /// A session starting now.
     pub fn new(rules: Liveness) -> Pulse {
-        Pulse(Mutex::new(Beat::new(rules, Instant::now())))
+        Pulse {
+            beat: Mutex::new(Beat::new(rules, Instant::now())),
+            idle: rules.idle.is_some(),
+        }
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Beat) -> T) -> T {
-        let mut beat = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut beat = self.beat.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut beat)
     }
 
@@ -263,8 +270,11 @@ impl Pulse {
 
     /// A data message moved (either way).
     pub fn moved(&self) {
-        let now = Instant::now();
-        self.with(|b| b.data(now));
+        // Off the relay's path when nothing looks at it.
+        if self.idle {
+            let now = Instant::now();
+            self.with(|b| b.data(now));
+        }
     }
 
     /// Whether a ping is due now; if so, it counts as sent. For a relay that may be

@@ -505,13 +505,11 @@ async fn pump(
                 Err(_) => return Stop::Ended,
             };
             let full = n == bytes.len();
-            if policy.from_client {
-                pulse.heard(false);
-            }
             // Boxed: the state of a write in progress is held only while there is one,
             // so an idle session's future stays small.
             let forwarding = forward(&bytes[..n], dst, dir, policy, shared, pulse);
-            // Towards the upstream, a write it holds back is not the client's silence.
+            // Towards the upstream, a write it holds back is not the client's silence;
+            // the hold's end counts as hearing the client, who was just read.
             let stop = match policy.from_client {
                 true => pulse.holding(Box::pin(forwarding)).await,
                 false => Box::pin(forwarding).await,
